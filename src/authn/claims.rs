@@ -1,0 +1,106 @@
+//! Hasura claims from a verified payload: the namespace form (`Json` or `StringifiedJson`) or the `locations` form,
+//! with the reference engine's checks and messages (reference §3.4). Messages that the reference marks
+//! `Internal Error - ` lose the prefix: we deny them with `401`, they are the token's fault.
+
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+use serde_json::Value;
+
+use super::reason::{Deny, Reason};
+use crate::config::compiled::ClaimsSpec;
+use crate::config::model::{JwtClaimsFormat, JwtClaimsMappingEntry};
+
+/// The Hasura claims of a token.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HasuraClaims {
+    /// `x-hasura-default-role`.
+    pub default_role: String,
+    /// `x-hasura-allowed-roles`, in token order.
+    pub allowed_roles: Vec<String>,
+    /// Every other claim (names as written in the token or config).
+    pub custom: Vec<(String, Value)>,
+}
+
+#[derive(Deserialize)]
+struct NamespaceClaims {
+    #[serde(rename = "x-hasura-default-role")]
+    default_role: String,
+    #[serde(rename = "x-hasura-allowed-roles")]
+    allowed_roles: Vec<String>,
+    #[serde(flatten)]
+    custom: BTreeMap<String, Value>,
+}
+
+fn invalid(msg: impl Into<String>) -> Deny {
+    Deny::new(Reason::InvalidClaims, msg)
+}
+
+/// Read the claims per `spec` and apply the reference's role checks.
+pub fn extract(spec: &ClaimsSpec, payload: &Value) -> Result<HasuraClaims, Deny> {
+    let claims = match spec {
+        ClaimsSpec::Namespace { format, location } => {
+            let found = location
+                .resolve(payload)
+                .ok_or_else(|| invalid(format!("Hasura claims not found in the JWT at {location}")))?;
+            let parsed = match format {
+                JwtClaimsFormat::Json => NamespaceClaims::deserialize(found),
+                JwtClaimsFormat::StringifiedJson => {
+                    let text = found.as_str().ok_or_else(|| {
+                        invalid("Expected the Hasura claims to be a String when `claimsFormat` is `stringifiedJson`")
+                    })?;
+                    serde_json::from_str::<NamespaceClaims>(text)
+                }
+            }
+            .map_err(|e| invalid(format!("Error in parsing the Hasura claims map: {e}")))?;
+            HasuraClaims {
+                default_role: parsed.default_role,
+                allowed_roles: parsed.allowed_roles,
+                custom: parsed.custom.into_iter().collect(),
+            }
+        }
+        ClaimsSpec::Locations(map) => {
+            let default_role: String = entry(&map.default_role, payload, "x-hasura-default-role")?
+                .ok_or_else(|| invalid("Required claim x-hasura-default-role not found"))?;
+            let allowed_roles: Vec<String> = entry(&map.allowed_roles, payload, "x-hasura-allowed-roles")?
+                .ok_or_else(|| invalid("Required claim x-hasura-allowed-roles not found"))?;
+            let mut custom = Vec::with_capacity(map.custom.len());
+            for (name, e) in &map.custom {
+                if let Some(v) = entry(e, payload, name)? {
+                    custom.push((name.clone(), v));
+                }
+            }
+            HasuraClaims { default_role, allowed_roles, custom }
+        }
+    };
+    if !claims.allowed_roles.contains(&claims.default_role) {
+        return Err(invalid("The default role is not present in the allowed roles"));
+    }
+    Ok(claims)
+}
+
+/// One `locations` entry: a literal, or the value at a pointer (parsed into `T`), or the default.
+fn entry<T>(e: &JwtClaimsMappingEntry<T>, payload: &Value, name: &str) -> Result<Option<T>, Deny>
+where
+    T: Clone + for<'de> Deserialize<'de>,
+{
+    match e {
+        JwtClaimsMappingEntry::Literal(v) => Ok(Some(v.clone())),
+        JwtClaimsMappingEntry::Path(p) => match p.path.resolve(payload) {
+            Some(found) => T::deserialize(found)
+                .map(Some)
+                .map_err(|err| invalid(format!("Error while parsing the claims map entry: {name} - {err}"))),
+            None => Ok(p.default.clone()),
+        },
+    }
+}
+
+/// The reference's duplicate-role check (done when the identity is built).
+pub fn check_duplicate_roles(roles: &[String]) -> Result<(), Deny> {
+    for (i, r) in roles.iter().enumerate() {
+        if roles[..i].contains(r) {
+            return Err(invalid("Duplicate allowed role found in the JWT claims"));
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,183 @@
+//! From an authenticated identity to the session sent upstream: role selection by the `x-hasura-role` request
+//! header (reference §6), and the rendering of session variables as response headers (policy §6).
+
+use std::sync::Arc;
+
+use serde_json::Value;
+
+use super::reason::{Deny, Reason};
+use super::request::{AuthRequest, visible_ascii};
+
+/// Prefix of every header we emit or strip.
+pub const HASURA_PREFIX: &str = "x-hasura-";
+/// The role header.
+pub const ROLE_HEADER: &str = "x-hasura-role";
+
+/// Session variables rendered as header name/value pairs (lower-case `x-hasura-*` names, `x-hasura-role`
+/// excluded because it is always the chosen role). Rendered once per identity, shared by cache hits.
+pub type RenderedVars = Arc<Vec<(String, String)>>;
+
+/// Who the request is, before role selection.
+#[derive(Debug, Clone)]
+pub enum Identity {
+    /// A fixed set of allowed roles, all with the same session variables.
+    Specific {
+        /// Used when no role is requested.
+        default_role: String,
+        /// Roles the client may request.
+        allowed_roles: Vec<String>,
+        /// The session variables.
+        vars: RenderedVars,
+    },
+    /// v1 role emulation: any requested role, the client's own `x-hasura-*` headers become the session.
+    Emulation {
+        /// The role used when none is requested.
+        role: String,
+    },
+}
+
+/// The outcome of role selection.
+#[derive(Debug, Clone)]
+pub struct Session {
+    /// The chosen role.
+    pub role: String,
+    /// The other session headers.
+    pub vars: RenderedVars,
+}
+
+impl Session {
+    /// Whether the session sets header `name` (lower-case).
+    pub fn sets(&self, name: &str) -> bool {
+        name == ROLE_HEADER || self.vars.iter().any(|(n, _)| n == name)
+    }
+}
+
+fn invalid_claims(msg: impl Into<String>) -> Deny {
+    Deny::new(Reason::InvalidClaims, msg)
+}
+
+/// Render session variables: keep `x-hasura-*` names (lower-cased), drop `x-hasura-role`, strings as they are and
+/// other JSON as compact JSON. Names colliding after lower-casing and control characters are invalid claims.
+pub fn render<'a>(vars: impl IntoIterator<Item = (&'a str, &'a Value)>) -> Result<RenderedVars, Deny> {
+    let mut out: Vec<(String, String)> = Vec::new();
+    for (name, value) in vars {
+        let lower = name.to_lowercase();
+        if !lower.starts_with(HASURA_PREFIX) || lower == ROLE_HEADER {
+            continue;
+        }
+        if http::HeaderName::from_bytes(lower.as_bytes()).is_err() {
+            return Err(invalid_claims(format!("session variable {name:?} is not a valid header name")));
+        }
+        if out.iter().any(|(n, _)| *n == lower) {
+            return Err(invalid_claims(format!("session variables collide after lower-casing: {lower}")));
+        }
+        let text = match value {
+            Value::String(s) => s.clone(),
+            other => other.to_string(),
+        };
+        if text.chars().any(|c| c != '\t' && (c.is_ascii_control())) {
+            return Err(invalid_claims(format!("session variable {lower} contains a control character")));
+        }
+        out.push((lower, text));
+    }
+    out.sort();
+    Ok(Arc::new(out))
+}
+
+/// The requested role (`x-hasura-role`, last value wins), checked to be visible ASCII.
+fn requested_role<'a>(req: &AuthRequest<'a>) -> Result<Option<&'a str>, Deny> {
+    match req.last(ROLE_HEADER) {
+        None => Ok(None),
+        Some(raw) => visible_ascii(raw).map(Some).ok_or_else(|| {
+            Deny::new(
+                Reason::InvalidHeader,
+                "the value of the header 'x-hasura-role' isn't a valid string: 'failed to convert header to a str'",
+            )
+        }),
+    }
+}
+
+/// Choose the role and build the session. `mode_header` is excluded from emulated sessions.
+pub fn resolve(identity: &Identity, req: &AuthRequest<'_>, mode_header: &str) -> Result<Session, Deny> {
+    let requested = requested_role(req)?;
+    match identity {
+        Identity::Specific { default_role, allowed_roles, vars } => {
+            let role = match requested {
+                Some(r) if allowed_roles.iter().any(|a| a == r) => r.to_owned(),
+                Some(r) => return Err(Deny::new(Reason::RoleNotAllowed, format!("cannot be authorized as role: {r}"))),
+                None => default_role.clone(),
+            };
+            Ok(Session { role, vars: vars.clone() })
+        }
+        Identity::Emulation { role } => {
+            let mut client: Vec<(&str, Value)> = Vec::new();
+            for (name, raw) in req.headers {
+                if !name.to_ascii_lowercase().starts_with(HASURA_PREFIX) || name.eq_ignore_ascii_case(mode_header) {
+                    continue;
+                }
+                let text = visible_ascii(raw).ok_or_else(|| {
+                    Deny::new(
+                        Reason::InvalidHeader,
+                        format!("the value of the header '{name}' isn't a valid string: 'failed to convert header to a str'"),
+                    )
+                })?;
+                // A repeated header: the last value wins, as in the reference.
+                client.retain(|(n, _)| !n.eq_ignore_ascii_case(name));
+                client.push((name, Value::String(text.to_owned())));
+            }
+            let vars = render(client.iter().map(|(n, v)| (*n, v)))?;
+            Ok(Session { role: requested.unwrap_or(role).to_owned(), vars })
+        }
+    }
+}
+
+/// Client-sent `x-hasura-*` headers that the session does not set (never the auth-mode header), lower-case,
+/// without duplicates: what Envoy must delete (`x-envoy-auth-headers-to-remove`).
+pub fn headers_to_remove(session: &Session, req: &AuthRequest<'_>, mode_header: &str) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for (name, _) in req.headers {
+        let lower = name.to_ascii_lowercase();
+        if lower.starts_with(HASURA_PREFIX)
+            && !lower.eq_ignore_ascii_case(mode_header)
+            && !session.sets(&lower)
+            && !out.contains(&lower)
+        {
+            out.push(lower);
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn renders_values_and_filters_names() {
+        let claims = json!({"x-hasura-user-id": 1234, "X-Hasura-Mixed": "M", "foo": "bar", "x-hasura-org-ids": ["a","b"],
+                            "x-hasura-is-admin": false, "x-hasura-n": null, "x-hasura-role": "ignored"});
+        let r = render(claims.as_object().unwrap().iter().map(|(k, v)| (k.as_str(), v))).unwrap();
+        let got: Vec<(&str, &str)> = r.iter().map(|(a, b)| (a.as_str(), b.as_str())).collect();
+        assert_eq!(
+            got,
+            vec![
+                ("x-hasura-is-admin", "false"),
+                ("x-hasura-mixed", "M"),
+                ("x-hasura-n", "null"),
+                ("x-hasura-org-ids", "[\"a\",\"b\"]"),
+                ("x-hasura-user-id", "1234")
+            ]
+        );
+    }
+
+    #[test]
+    fn collisions_and_control_characters_are_invalid() {
+        let c = json!({"x-hasura-a": "1", "X-Hasura-A": "2"});
+        assert!(render(c.as_object().unwrap().iter().map(|(k, v)| (k.as_str(), v))).is_err());
+        let c = json!({"x-hasura-a": "line\nbreak"});
+        assert!(render(c.as_object().unwrap().iter().map(|(k, v)| (k.as_str(), v))).is_err());
+        let c = json!({"x-hasura-a": "tab\tok"});
+        assert!(render(c.as_object().unwrap().iter().map(|(k, v)| (k.as_str(), v))).is_ok());
+    }
+}

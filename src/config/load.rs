@@ -1,0 +1,600 @@
+//! Text in, compiled config out: parse (YAML or JSON, single or multi-document) → pick the `kind: AuthConfig`
+//! document → typed deserialisation with field paths → resolve `valueFromEnv` → validate → compile.
+//!
+//! This is the one loading path: `authgate check`, `serve` (file and ConfigMap reloads) and the admission webhook
+//! all call [`load_str`]. A config that fails here never replaces a running one.
+
+use std::fmt;
+use std::net::IpAddr;
+use std::sync::Arc;
+
+use jsonwebtoken::{Algorithm, DecodingKey};
+use serde::de::DeserializeOwned;
+use serde_json::{Map, Value};
+use url::Url;
+
+use super::compiled::{
+    ClaimsSpec, CompiledConfig, Forward, HookCustom, HookHeaders, HookMethod, JwtKeySource, JwtMode, Mode, NoAuthMode,
+    TokenLocation, Version, WebhookMode,
+};
+use super::model::{
+    AllOrList, AuthHookConfig, AuthHookConfigV3, AuthHookConfigV3Headers, AuthHookMethodV1, AuthHookMethodV3, AuthModeConfig,
+    AuthModeConfigV3, DefinitionV1, DefinitionV2, DefinitionV3, DefinitionV4, EnvironmentValue, JwtAlgorithm,
+    JwtClaimsConfig, JwtConfig, JwtKey, JwtTokenLocation,
+};
+
+/// Largest config text accepted (a Kubernetes ConfigMap cannot hold more either).
+pub const MAX_CONFIG_BYTES: usize = 1024 * 1024;
+
+/// Default leeway for `exp`/`nbf`/`iat` when `allowedSkew` is absent (the reference's default).
+pub const DEFAULT_LEEWAY_SECS: u64 = 60;
+
+/// Shortest HMAC secret that does not draw a warning (RFC 8725 §3.5).
+const MIN_HMAC_SECRET_BYTES: usize = 32;
+
+/// Operator options that change what loads.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct LoadOptions {
+    /// Accept `http://` JWKS URLs on non-loopback hosts (`--insecure-jwks-http`).
+    pub insecure_jwks_http: bool,
+}
+
+/// One load error: where, and what.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LoadError {
+    /// Dotted path of the offending field (`definition.mode.jwt.key`), empty for document-level errors.
+    pub path: String,
+    /// 1-based line and column, when the parser gave them.
+    pub location: Option<(usize, usize)>,
+    /// What is wrong.
+    pub message: String,
+}
+
+impl LoadError {
+    fn at(path: impl Into<String>, message: impl Into<String>) -> Self {
+        Self { path: path.into(), location: None, message: message.into() }
+    }
+}
+
+impl fmt::Display for LoadError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if let Some((l, c)) = self.location {
+            write!(f, "line {l} column {c}: ")?;
+        }
+        if self.path.is_empty() {
+            f.write_str(&self.message)
+        } else {
+            write!(f, "{}: {}", self.path, self.message)
+        }
+    }
+}
+
+/// Every error found in one document (at least one).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LoadErrors(pub Vec<LoadError>);
+
+impl fmt::Display for LoadErrors {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, e) in self.0.iter().enumerate() {
+            if i > 0 {
+                f.write_str("\n")?;
+            }
+            write!(f, "{e}")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for LoadErrors {}
+
+impl From<LoadError> for LoadErrors {
+    fn from(e: LoadError) -> Self {
+        Self(vec![e])
+    }
+}
+
+/// A successfully loaded config and the warnings it drew.
+#[derive(Debug, Clone)]
+pub struct Loaded {
+    /// The compiled config.
+    pub config: Arc<CompiledConfig>,
+    /// Human-readable warnings (deprecations, weak secrets).
+    pub warnings: Vec<String>,
+}
+
+/// Load from text with the process environment.
+pub fn load_str(text: &str, opts: &LoadOptions) -> Result<Loaded, LoadErrors> {
+    load_str_with_env(text, opts, &|name| std::env::var(name).ok())
+}
+
+/// Load from text, resolving `valueFromEnv` with `env`.
+pub fn load_str_with_env(
+    text: &str,
+    opts: &LoadOptions,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<Loaded, LoadErrors> {
+    let doc = parse_document(text)?;
+    let mut cx = Compiler { opts, env, warnings: Vec::new(), errors: Vec::new() };
+    let config = cx.envelope(doc)?;
+    if !cx.errors.is_empty() {
+        return Err(LoadErrors(cx.errors));
+    }
+    Ok(Loaded { config: Arc::new(config), warnings: cx.warnings })
+}
+
+/// Parse text into the single AuthConfig document as a JSON value.
+fn parse_document(text: &str) -> Result<Value, LoadError> {
+    if text.len() > MAX_CONFIG_BYTES {
+        return Err(LoadError::at("", format!("config is {} bytes; the limit is {MAX_CONFIG_BYTES}", text.len())));
+    }
+    let body = text.strip_prefix('\u{feff}').unwrap_or(text);
+    let docs: Vec<Value> = if body.trim_start().starts_with('{') {
+        let v = serde_json::from_str::<Value>(body).map_err(|e| LoadError {
+            path: String::new(),
+            location: Some((e.line(), e.column())),
+            message: format!("invalid JSON: {e}"),
+        })?;
+        vec![v]
+    } else {
+        let mut options = serde_saphyr::Options::default();
+        // YAML 1.2 booleans only: `role: y` is the string "y", not `true`.
+        options.strict_booleans = true;
+        options.with_snippet = false;
+        serde_saphyr::from_multiple_with_options::<Value>(body, options).map_err(yaml_error)?
+    };
+    select_auth_config(docs)
+}
+
+fn yaml_error(e: serde_saphyr::Error) -> LoadError {
+    let location = e.location().map(|l| (l.line() as usize, l.column() as usize));
+    // The crate's Display repeats the location; keep the first line, which carries the reason.
+    let text = e.to_string();
+    let message = text.lines().next().unwrap_or("invalid YAML").to_owned();
+    LoadError { path: String::new(), location, message: format!("invalid YAML: {message}") }
+}
+
+/// From a stream of documents take the one `kind: AuthConfig` (or a lone document without `kind`).
+fn select_auth_config(docs: Vec<Value>) -> Result<Value, LoadError> {
+    let docs: Vec<Value> = docs.into_iter().filter(|d| !d.is_null()).collect();
+    match docs.len() {
+        0 => return Err(LoadError::at("", "no AuthConfig document found (the input is empty)")),
+        1 => return Ok(docs.into_iter().next().unwrap_or(Value::Null)),
+        _ => {}
+    }
+    let n = docs.len();
+    let mut found: Vec<Value> =
+        docs.into_iter().filter(|d| d.get("kind").and_then(Value::as_str) == Some("AuthConfig")).collect();
+    match found.len() {
+        1 => Ok(found.pop().unwrap_or(Value::Null)),
+        0 => Err(LoadError::at("", format!("none of the {n} documents has `kind: AuthConfig`"))),
+        k => Err(LoadError::at("", format!("{k} documents have `kind: AuthConfig`; expected exactly one"))),
+    }
+}
+
+/// Deserialise `value` into `T`, reporting the failing field as `prefix.path`.
+fn typed<T: DeserializeOwned>(value: Value, prefix: &str) -> Result<T, LoadError> {
+    serde_path_to_error::deserialize::<_, T>(value).map_err(|e| {
+        let inner = e.path().to_string();
+        let path = if inner == "." || inner.is_empty() { prefix.to_owned() } else { format!("{prefix}.{inner}") };
+        LoadError::at(path, e.into_inner().to_string())
+    })
+}
+
+struct Compiler<'a> {
+    opts: &'a LoadOptions,
+    env: &'a dyn Fn(&str) -> Option<String>,
+    warnings: Vec<String>,
+    errors: Vec<LoadError>,
+}
+
+impl Compiler<'_> {
+    fn envelope(&mut self, doc: Value) -> Result<CompiledConfig, LoadError> {
+        let Value::Object(mut obj) = doc else {
+            return Err(LoadError::at("", "expected a mapping with `kind`, `version` and `definition`"));
+        };
+        check_envelope_keys(&obj)?;
+        if let Some(kind) = obj.remove("kind")
+            && kind.as_str() != Some("AuthConfig")
+        {
+            return Err(LoadError::at("kind", format!("expected `AuthConfig`, found {kind}")));
+        }
+        let version = match obj.remove("version") {
+            None => return Err(LoadError::at("", "missing field `version`")),
+            Some(Value::String(v)) => v,
+            Some(other) => return Err(LoadError::at("version", format!("expected a string, found {other}"))),
+        };
+        let Some(definition) = obj.remove("definition") else {
+            return Err(LoadError::at("", "missing field `definition`"));
+        };
+        const P: &str = "definition";
+        match version.as_str() {
+            "v1" => {
+                let d: DefinitionV1 = typed(definition, P)?;
+                self.warnings.push(deprecation("v1", "PleaseUpgradeV1ToV4"));
+                let mode = self.mode_v1(d.mode, "definition.mode");
+                Ok(CompiledConfig {
+                    version: Version::V1,
+                    role_emulation_by: d.allow_role_emulation_by,
+                    mode,
+                    alternative_modes: None,
+                })
+            }
+            "v2" => {
+                let d: DefinitionV2 = typed(definition, P)?;
+                self.warnings.push(deprecation("v2", "PleaseUpgradeV2ToV4"));
+                let mode = self.mode_v1(d.mode, "definition.mode");
+                Ok(CompiledConfig { version: Version::V2, role_emulation_by: None, mode, alternative_modes: None })
+            }
+            "v3" => {
+                let d: DefinitionV3 = typed(definition, P)?;
+                let mode = self.mode_v3(d.mode, "definition.mode");
+                Ok(CompiledConfig { version: Version::V3, role_emulation_by: None, mode, alternative_modes: None })
+            }
+            "v4" => {
+                let d: DefinitionV4 = typed(definition, P)?;
+                let mode = self.mode_v3(d.mode, "definition.mode");
+                let alternative_modes = d.alternative_modes.map(|alts| {
+                    let mut out: Vec<(String, Mode)> = Vec::with_capacity(alts.len());
+                    for (i, alt) in alts.into_iter().enumerate() {
+                        if out.iter().any(|(id, _)| *id == alt.identifier) {
+                            self.errors.push(LoadError::at(
+                                format!("definition.alternativeModes[{i}].identifier"),
+                                format!("Duplicate alternative mode identifier: '{}'", alt.identifier),
+                            ));
+                            continue;
+                        }
+                        let m = self.mode_v3(alt.config, &format!("definition.alternativeModes[{i}].config"));
+                        out.push((alt.identifier, m));
+                    }
+                    out
+                });
+                Ok(CompiledConfig { version: Version::V4, role_emulation_by: None, mode, alternative_modes })
+            }
+            other => Err(LoadError::at("version", format!("unknown variant `{other}`, expected one of `v1`, `v2`, `v3`, `v4`"))),
+        }
+    }
+
+    fn mode_v1(&mut self, m: AuthModeConfig, path: &str) -> Mode {
+        match m {
+            AuthModeConfig::Webhook(h) => Mode::Webhook(Arc::new(self.webhook_v1(h, &format!("{path}.webhook")))),
+            AuthModeConfig::Jwt(j) => self.jwt(*j, &format!("{path}.jwt")),
+            AuthModeConfig::NoAuth(n) => {
+                Mode::NoAuth(Arc::new(NoAuthMode { role: n.role, session_variables: n.session_variables }))
+            }
+        }
+    }
+
+    fn mode_v3(&mut self, m: AuthModeConfigV3, path: &str) -> Mode {
+        match m {
+            AuthModeConfigV3::Webhook(h) => Mode::Webhook(Arc::new(self.webhook_v3(h, &format!("{path}.webhook")))),
+            AuthModeConfigV3::Jwt(j) => self.jwt(*j, &format!("{path}.jwt")),
+            AuthModeConfigV3::NoAuth(n) => {
+                Mode::NoAuth(Arc::new(NoAuthMode { role: n.role, session_variables: n.session_variables }))
+            }
+        }
+    }
+
+    fn webhook_v1(&mut self, h: AuthHookConfig, path: &str) -> WebhookMode {
+        self.check_hook_url(&h.url, &format!("{path}.url"));
+        let method = match h.method {
+            AuthHookMethodV1::Get => HookMethod::Get,
+            AuthHookMethodV1::Post => HookMethod::Post,
+        };
+        WebhookMode { method, url: h.url, custom: None }
+    }
+
+    fn webhook_v3(&mut self, h: AuthHookConfigV3, path: &str) -> WebhookMode {
+        let method = match h.method {
+            AuthHookMethodV3::Get => HookMethod::Get,
+            AuthHookMethodV3::Post => HookMethod::Post,
+        };
+        let custom = h.custom_headers_config.map(|c| {
+            if method == HookMethod::Get && c.body.is_some() {
+                self.errors.push(LoadError::at(
+                    format!("{path}.customHeadersConfig.body"),
+                    "unknown field `body`: only a POST webhook has a body",
+                ));
+            }
+            HookCustom {
+                headers: c.headers.map(|h| self.hook_headers(h, &format!("{path}.customHeadersConfig.headers"))),
+                body_headers: c
+                    .body
+                    .and_then(|b| b.headers)
+                    .map(|h| self.hook_headers(h, &format!("{path}.customHeadersConfig.body.headers"))),
+            }
+        });
+        let url = h.url;
+        let url_path = format!("{path}.url");
+        let url = match self.env_value(url, &url_path) {
+            Some(text) => match Url::parse(&text) {
+                Ok(u) => {
+                    self.check_hook_url(&u, &url_path);
+                    u
+                }
+                Err(e) => {
+                    self.errors.push(LoadError::at(&url_path, format!("Invalid URL for auth webhook: {e}")));
+                    placeholder_url()
+                }
+            },
+            None => placeholder_url(),
+        };
+        WebhookMode { method, url, custom }
+    }
+
+    fn check_hook_url(&mut self, u: &Url, path: &str) {
+        if !matches!(u.scheme(), "http" | "https") || u.host().is_none() {
+            self.errors.push(LoadError::at(
+                path,
+                format!("Invalid URL for auth webhook: {u} (an http:// or https:// URL with a host is required)"),
+            ));
+        }
+    }
+
+    fn hook_headers(&mut self, h: AuthHookConfigV3Headers, path: &str) -> HookHeaders {
+        let mut msgs = Vec::new();
+        let forward = match h.forward.unwrap_or(AllOrList::All) {
+            AllOrList::All => Forward::All,
+            AllOrList::List(names) => Forward::List(
+                names
+                    .iter()
+                    .filter_map(|n| match http::HeaderName::from_bytes(n.as_bytes()) {
+                        Ok(h) => Some(h),
+                        Err(_) => {
+                            msgs.push(invalid_header_name(n));
+                            None
+                        }
+                    })
+                    .collect(),
+            ),
+        };
+        let mut additional = Vec::new();
+        for (name, value) in h.additional.unwrap_or_default() {
+            let n = http::HeaderName::from_bytes(name.as_bytes());
+            let v = http::HeaderValue::from_str(&value);
+            match (n, v) {
+                (Ok(n), Ok(v)) => additional.push((n, v)),
+                (n, v) => {
+                    if n.is_err() {
+                        msgs.push(invalid_header_name(&name));
+                    }
+                    if v.is_err() {
+                        msgs.push(format!(
+                            "Header value '{value}' is not a valid header value for header '{name}' in the auth config"
+                        ));
+                    }
+                }
+            }
+        }
+        if !msgs.is_empty() {
+            self.errors.push(LoadError::at(path, msgs.join("\n")));
+        }
+        HookHeaders { forward, additional }
+    }
+
+    fn jwt(&mut self, j: JwtConfig, path: &str) -> Mode {
+        let key = match j.key {
+            JwtKey::JwkFromUrl(u) => {
+                self.check_jwks_url(&u, &format!("{path}.key.jwkFromUrl"));
+                JwtKeySource::JwksUrl(u)
+            }
+            JwtKey::Fixed(f) => {
+                let kpath = format!("{path}.key.fixed.key");
+                let material = self.env_value(f.key, &kpath).unwrap_or_default();
+                let algorithm = algorithm(f.algorithm);
+                match fixed_key(algorithm, &material) {
+                    Ok(key) => {
+                        if is_hmac(algorithm) && material.len() < MIN_HMAC_SECRET_BYTES {
+                            self.warnings.push(format!(
+                                "{kpath}: the {algorithm:?} secret is {} bytes; use at least {MIN_HMAC_SECRET_BYTES} \
+                                 random bytes (RFC 8725 §3.5)",
+                                material.len()
+                            ));
+                        }
+                        JwtKeySource::Fixed { algorithm, key }
+                    }
+                    Err(msg) => {
+                        if !material.is_empty() || !is_hmac(algorithm) {
+                            self.errors.push(LoadError::at(&kpath, msg));
+                        }
+                        JwtKeySource::Fixed { algorithm, key: DecodingKey::from_secret(b"") }
+                    }
+                }
+            }
+        };
+        let token_location = match j.token_location {
+            JwtTokenLocation::BearerAuthorization => TokenLocation::Bearer,
+            JwtTokenLocation::Cookie(n) => TokenLocation::Cookie(n.name),
+            JwtTokenLocation::Header(n) => {
+                if http::HeaderName::from_bytes(n.name.as_bytes()).is_err() {
+                    self.errors.push(LoadError::at(
+                        format!("{path}.tokenLocation.name"),
+                        invalid_header_name(&n.name),
+                    ));
+                }
+                TokenLocation::Header(n.name)
+            }
+        };
+        let claims = match j.claims_config {
+            JwtClaimsConfig::Namespace(ns) => ClaimsSpec::Namespace { format: ns.claims_format, location: ns.location },
+            JwtClaimsConfig::Locations(map) => ClaimsSpec::Locations(map),
+        };
+        Mode::Jwt(Arc::new(JwtMode {
+            key,
+            token_location,
+            claims,
+            audience: j.audience,
+            issuer: j.issuer,
+            leeway: j.allowed_skew.unwrap_or(DEFAULT_LEEWAY_SECS),
+        }))
+    }
+
+    fn check_jwks_url(&mut self, u: &Url, path: &str) {
+        match u.scheme() {
+            "https" => {}
+            "http" if self.opts.insecure_jwks_http || is_loopback(u) => {}
+            "http" => self.errors.push(LoadError::at(
+                path,
+                format!(
+                    "{u} uses plain http; a JWKS must be fetched over https:// (http:// is allowed for loopback \
+                     hosts, or for any host with --insecure-jwks-http)"
+                ),
+            )),
+            other => self.errors.push(LoadError::at(path, format!("unsupported URL scheme `{other}` for a JWKS"))),
+        }
+        if u.host().is_none() {
+            self.errors.push(LoadError::at(path, format!("{u} has no host")));
+        }
+    }
+
+    /// Resolve an `EnvironmentValue`; a missing variable is recorded as an error.
+    fn env_value(&mut self, v: EnvironmentValue, path: &str) -> Option<String> {
+        match v {
+            EnvironmentValue::Value(s) => Some(s),
+            EnvironmentValue::ValueFromEnv(name) => match (self.env)(&name) {
+                Some(s) => Some(s),
+                None => {
+                    self.errors.push(LoadError::at(
+                        format!("{path}.valueFromEnv"),
+                        format!("environment variable {name} is not set"),
+                    ));
+                    None
+                }
+            },
+        }
+    }
+}
+
+fn check_envelope_keys(obj: &Map<String, Value>) -> Result<(), LoadError> {
+    for k in obj.keys() {
+        if !matches!(k.as_str(), "kind" | "version" | "definition") {
+            return Err(LoadError::at(
+                "",
+                format!("unknown field `{k}`, expected one of `kind`, `version`, `definition`"),
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn deprecation(v: &str, code: &str) -> String {
+    format!("AuthConfig {v} is deprecated; please upgrade to v4 ({code})")
+}
+
+fn invalid_header_name(n: &str) -> String {
+    format!("Header '{n}', used in the auth config, is not a valid header name")
+}
+
+/// Never served: stands in for a URL that failed to load, in a config that is rejected anyway.
+fn placeholder_url() -> Url {
+    Url::parse("http://invalid.invalid/").expect("a constant URL parses")
+}
+
+fn is_loopback(u: &Url) -> bool {
+    match u.host() {
+        Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
+        Some(url::Host::Ipv4(ip)) => IpAddr::V4(ip).is_loopback(),
+        Some(url::Host::Ipv6(ip)) => IpAddr::V6(ip).is_loopback(),
+        None => false,
+    }
+}
+
+fn algorithm(a: JwtAlgorithm) -> Algorithm {
+    match a {
+        JwtAlgorithm::HS256 => Algorithm::HS256,
+        JwtAlgorithm::HS384 => Algorithm::HS384,
+        JwtAlgorithm::HS512 => Algorithm::HS512,
+        JwtAlgorithm::ES256 => Algorithm::ES256,
+        JwtAlgorithm::ES384 => Algorithm::ES384,
+        JwtAlgorithm::RS256 => Algorithm::RS256,
+        JwtAlgorithm::RS384 => Algorithm::RS384,
+        JwtAlgorithm::RS512 => Algorithm::RS512,
+        JwtAlgorithm::PS256 => Algorithm::PS256,
+        JwtAlgorithm::PS384 => Algorithm::PS384,
+        JwtAlgorithm::PS512 => Algorithm::PS512,
+        JwtAlgorithm::EdDSA => Algorithm::EdDSA,
+    }
+}
+
+fn is_hmac(a: Algorithm) -> bool {
+    matches!(a, Algorithm::HS256 | Algorithm::HS384 | Algorithm::HS512)
+}
+
+/// Parse a fixed key for its algorithm. PEM whose line breaks were removed is re-flowed first.
+fn fixed_key(alg: Algorithm, material: &str) -> Result<DecodingKey, String> {
+    if is_hmac(alg) {
+        if material.is_empty() {
+            return Err(format!("the {alg:?} secret is empty"));
+        }
+        return Ok(DecodingKey::from_secret(material.as_bytes()));
+    }
+    let pem = reflow_pem(material);
+    let res = match alg {
+        Algorithm::ES256 | Algorithm::ES384 => DecodingKey::from_ec_pem(pem.as_bytes()),
+        Algorithm::EdDSA => DecodingKey::from_ed_pem(pem.as_bytes()),
+        _ => DecodingKey::from_rsa_pem(pem.as_bytes()),
+    };
+    res.map_err(|e| format!("not a valid public key PEM for {alg:?}: {e}"))
+}
+
+/// Put a PEM back into lines: `-----BEGIN X-----`, base64 body in 64-character lines, `-----END X-----`.
+fn reflow_pem(text: &str) -> String {
+    let t = text.trim();
+    let Some(rest) = t.strip_prefix("-----BEGIN ") else { return t.to_owned() };
+    let Some(hdr_end) = rest.find("-----") else { return t.to_owned() };
+    let label = &rest[..hdr_end];
+    let after = &rest[hdr_end + 5..];
+    let footer = format!("-----END {label}-----");
+    let Some(body_end) = after.find(&footer) else { return t.to_owned() };
+    let body: String = after[..body_end].chars().filter(|c| !c.is_whitespace()).collect();
+    let mut out = format!("-----BEGIN {label}-----\n");
+    for chunk in body.as_bytes().chunks(64) {
+        out.push_str(&String::from_utf8_lossy(chunk));
+        out.push('\n');
+    }
+    out.push_str(&footer);
+    out.push('\n');
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn load(text: &str) -> Result<Loaded, LoadErrors> {
+        load_str_with_env(text, &LoadOptions::default(), &|_| None)
+    }
+
+    const NOAUTH: &str = "kind: AuthConfig\nversion: v4\ndefinition:\n  mode:\n    noAuth:\n      role: admin\n      sessionVariables: {}\n";
+
+    #[test]
+    fn error_paths_name_the_field() {
+        let text = NOAUTH.replace("role: admin", "role: admin\n      extra: 1");
+        let e = load(&text).unwrap_err().to_string();
+        assert!(e.starts_with("definition.mode.noAuth.extra: unknown field `extra`"), "{e}");
+        let e = load(&NOAUTH.replace("version: v4", "version: v9")).unwrap_err().to_string();
+        assert!(e.contains("version: unknown variant `v9`"), "{e}");
+    }
+
+    #[test]
+    fn multi_document_streams() {
+        let other = "kind: Model\nversion: v1\ndefinition: {}\n";
+        let ok = format!("{other}---\n{NOAUTH}---\n{other}");
+        assert!(load(&ok).is_ok());
+        let none = format!("{other}---\n{other}");
+        assert!(load(&none).unwrap_err().to_string().contains("none of the 2 documents"));
+        let two = format!("{NOAUTH}---\n{NOAUTH}");
+        assert!(load(&two).unwrap_err().to_string().contains("2 documents have `kind: AuthConfig`"));
+    }
+
+    #[test]
+    fn yaml_syntax_errors_carry_a_location() {
+        let e = load("kind: AuthConfig\nversion: [v4\n").unwrap_err();
+        assert!(e.0[0].location.is_some(), "{e:?}");
+    }
+
+    #[test]
+    fn reflows_single_line_pem() {
+        let pem = "-----BEGIN PUBLIC KEY-----MCowBQYDK2VwAyEAcULrEu6VR05/G7wT+KW6CDKV7yZMwiEE5nnnFwsV+7o=-----END PUBLIC KEY-----";
+        assert!(fixed_key(Algorithm::EdDSA, pem).is_ok());
+    }
+}

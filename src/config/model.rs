@@ -1,0 +1,449 @@
+//! The AuthConfig document as written by users (Hasura DDN `kind: AuthConfig`, versions v1–v4).
+//!
+//! These are the *raw* serde types: they mirror the reference engine's shapes exactly (field names, one-of
+//! objects, `deny_unknown_fields` everywhere except the custom-claims map) and derive the JSON Schema that
+//! `authgate schema` prints. Nothing here is used on the request path: `config::load` turns these into the
+//! compiled form in `config::compiled`.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use schemars::JsonSchema;
+use serde::de::{self, MapAccess, SeqAccess, Visitor};
+use serde::{Deserialize, Deserializer};
+use serde_json::Value;
+
+use super::pointer::JsonPointer;
+
+/// `definition` of a v1 AuthConfig (deprecated).
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct DefinitionV1 {
+    /// When the token's (or webhook's) role equals this role, the client may pick any role with the
+    /// `x-hasura-role` header and its own `x-hasura-*` headers become the session (role emulation).
+    #[serde(default)]
+    pub allow_role_emulation_by: Option<String>,
+    /// The authentication mode.
+    pub mode: AuthModeConfig,
+}
+
+/// `definition` of a v2 AuthConfig (deprecated).
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct DefinitionV2 {
+    /// The authentication mode.
+    pub mode: AuthModeConfig,
+}
+
+/// `definition` of a v3 AuthConfig.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct DefinitionV3 {
+    /// The authentication mode.
+    pub mode: AuthModeConfigV3,
+}
+
+/// `definition` of a v4 AuthConfig.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct DefinitionV4 {
+    /// The default authentication mode.
+    pub mode: AuthModeConfigV3,
+    /// Further modes, selected per request by the auth-mode header (default `X-Hasura-Auth-Mode`).
+    #[serde(default)]
+    pub alternative_modes: Option<Vec<AlternativeMode>>,
+}
+
+/// One alternative mode of a v4 AuthConfig.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AlternativeMode {
+    /// The value of the auth-mode header that selects this mode (exact, case-sensitive).
+    pub identifier: String,
+    /// The mode used when it is selected.
+    pub config: AuthModeConfigV3,
+}
+
+/// Authentication mode of v1/v2 (exactly one key).
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub enum AuthModeConfig {
+    /// Ask an auth webhook.
+    Webhook(AuthHookConfig),
+    /// Verify a JWT.
+    Jwt(Box<JwtConfig>),
+    /// No authentication: every request gets the same session.
+    NoAuth(NoAuthConfig),
+}
+
+/// Authentication mode of v3/v4 (exactly one key).
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub enum AuthModeConfigV3 {
+    /// Ask an auth webhook.
+    Webhook(AuthHookConfigV3),
+    /// Verify a JWT.
+    Jwt(Box<JwtConfig>),
+    /// No authentication: every request gets the same session.
+    NoAuth(NoAuthConfig),
+}
+
+/// noAuth mode.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct NoAuthConfig {
+    /// The role of every request.
+    pub role: String,
+    /// Session variables of every request (names kept as written; values any JSON).
+    pub session_variables: BTreeMap<String, Value>,
+}
+
+/// Webhook of v1/v2: the method is title-case.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AuthHookConfig {
+    /// The webhook URL.
+    pub url: url::Url,
+    /// `Get` or `Post`.
+    pub method: AuthHookMethodV1,
+}
+
+/// v1/v2 webhook method.
+#[derive(Debug, Clone, Copy, Deserialize, JsonSchema, PartialEq, Eq)]
+pub enum AuthHookMethodV1 {
+    /// GET, client headers forwarded as headers.
+    Get,
+    /// POST, client headers sent in a JSON body.
+    Post,
+}
+
+/// Webhook of v3/v4. The method is upper-case. Deserialised as one struct (not a serde-tagged enum) so that
+/// error paths reach inside it; `customHeadersConfig.body` is refused for `GET` by the loader.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct AuthHookConfigV3 {
+    /// `GET` or `POST`.
+    pub method: AuthHookMethodV3,
+    /// The webhook URL.
+    pub url: EnvironmentValue,
+    /// Which client headers are sent to the hook (as headers and, for POST, in the body), and which are added.
+    #[serde(default)]
+    pub custom_headers_config: Option<PostCustomHeadersConfig>,
+}
+
+/// v3/v4 webhook method.
+#[derive(Debug, Clone, Copy, Deserialize, JsonSchema, PartialEq, Eq)]
+pub enum AuthHookMethodV3 {
+    /// GET, client headers forwarded as headers.
+    #[serde(rename = "GET")]
+    Get,
+    /// POST, client headers sent as headers and/or in a JSON body.
+    #[serde(rename = "POST")]
+    Post,
+}
+
+/// `customHeadersConfig` (`body` only with POST).
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PostCustomHeadersConfig {
+    /// Headers of the request to the hook.
+    #[serde(default)]
+    pub headers: Option<AuthHookConfigV3Headers>,
+    /// The JSON body of the request to the hook.
+    #[serde(default)]
+    pub body: Option<AuthHookConfigV3Body>,
+}
+
+/// `customHeadersConfig.body` of a POST webhook.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AuthHookConfigV3Body {
+    /// The `headers` object of the body.
+    #[serde(default)]
+    pub headers: Option<AuthHookConfigV3Headers>,
+}
+
+/// Forwarded and additional headers.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AuthHookConfigV3Headers {
+    /// Client headers to forward: `"*"` (the default) or a list of names.
+    #[serde(default)]
+    pub forward: Option<AllOrList>,
+    /// Headers added to (and overriding) the forwarded ones.
+    #[serde(default)]
+    pub additional: Option<BTreeMap<String, String>>,
+}
+
+/// `"*"` or a list of strings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AllOrList {
+    /// Every header.
+    All,
+    /// Only these headers.
+    List(Vec<String>),
+}
+
+impl<'de> Deserialize<'de> for AllOrList {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = AllOrList;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("the string \"*\" or a list of header names")
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<AllOrList, E> {
+                if v == "*" {
+                    Ok(AllOrList::All)
+                } else {
+                    Err(E::invalid_value(de::Unexpected::Str(v), &self))
+                }
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<AllOrList, A::Error> {
+                let mut out = Vec::new();
+                while let Some(s) = seq.next_element::<String>()? {
+                    out.push(s);
+                }
+                Ok(AllOrList::List(out))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+impl JsonSchema for AllOrList {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "AllOrList".into()
+    }
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "description": "The string \"*\" (all headers) or a list of header names.",
+            "oneOf": [
+                {"type": "string", "const": "*"},
+                {"type": "array", "items": {"type": "string"}}
+            ]
+        })
+    }
+}
+
+/// A literal value or the name of an environment variable holding it (exactly one key).
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub enum EnvironmentValue {
+    /// The value itself.
+    Value(String),
+    /// The name of an environment variable read when the config loads.
+    ValueFromEnv(String),
+}
+
+/// JWT mode.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct JwtConfig {
+    /// Where the verification key comes from.
+    pub key: JwtKey,
+    /// Where the token is read from.
+    pub token_location: JwtTokenLocation,
+    /// Where the Hasura claims are in the token.
+    pub claims_config: JwtClaimsConfig,
+    /// Accepted audiences (a list); when set the token must carry a matching `aud`.
+    #[serde(default)]
+    pub audience: Option<Vec<String>>,
+    /// Required issuer; when set the token must carry this `iss`.
+    #[serde(default)]
+    pub issuer: Option<String>,
+    /// Clock skew tolerated on `exp`, `nbf` and `iat`, in seconds (default 60).
+    #[serde(default)]
+    pub allowed_skew: Option<u64>,
+}
+
+/// The verification key (exactly one key).
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub enum JwtKey {
+    /// A fixed key and its algorithm.
+    Fixed(JwtKeyConfig),
+    /// A JWKS URL (`https://`, or `http://` to a loopback host).
+    JwkFromUrl(url::Url),
+}
+
+/// A fixed key.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct JwtKeyConfig {
+    /// The only algorithm accepted.
+    pub algorithm: JwtAlgorithm,
+    /// The HMAC secret (UTF-8 bytes) or the public key PEM.
+    pub key: EnvironmentValue,
+}
+
+/// Signature algorithms (exact spelling).
+#[derive(Debug, Clone, Copy, Deserialize, JsonSchema, PartialEq, Eq)]
+#[allow(clippy::upper_case_acronyms, missing_docs)]
+pub enum JwtAlgorithm {
+    HS256,
+    HS384,
+    HS512,
+    ES256,
+    ES384,
+    RS256,
+    RS384,
+    RS512,
+    PS256,
+    PS384,
+    PS512,
+    EdDSA,
+}
+
+/// Where the token is read from, tagged by `type`.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(tag = "type")]
+pub enum JwtTokenLocation {
+    /// `Authorization: Bearer <token>`.
+    BearerAuthorization,
+    /// A named cookie.
+    Cookie(NamedLocation),
+    /// A named header, whose whole value is the token.
+    Header(NamedLocation),
+}
+
+/// The name of a cookie or header.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NamedLocation {
+    /// Cookie or header name.
+    pub name: String,
+}
+
+/// Where the Hasura claims are (exactly one key).
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub enum JwtClaimsConfig {
+    /// All claims in one object at a JSON pointer.
+    Namespace(JwtClaimsNamespace),
+    /// Each claim mapped from its own place.
+    Locations(JwtClaimsMap),
+}
+
+/// The claims namespace.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct JwtClaimsNamespace {
+    /// `Json` (an object) or `StringifiedJson` (a string holding the object).
+    pub claims_format: JwtClaimsFormat,
+    /// JSON pointer (RFC 6901) to the claims object in the token payload.
+    pub location: JsonPointer,
+}
+
+/// Format of the claims namespace.
+#[derive(Debug, Clone, Copy, Deserialize, JsonSchema, PartialEq, Eq)]
+pub enum JwtClaimsFormat {
+    /// A JSON object.
+    Json,
+    /// A string containing a JSON object.
+    StringifiedJson,
+}
+
+/// The `locations` form: the two required role entries plus custom claims.
+#[derive(Debug, Clone)]
+pub struct JwtClaimsMap {
+    /// `x-hasura-default-role`.
+    pub default_role: JwtClaimsMappingEntry<String>,
+    /// `x-hasura-allowed-roles`.
+    pub allowed_roles: JwtClaimsMappingEntry<Vec<String>>,
+    /// Every other key: a custom session variable (name kept as written).
+    pub custom: Vec<(String, JwtClaimsMappingEntry<Value>)>,
+}
+
+const DEFAULT_ROLE: &str = "x-hasura-default-role";
+const ALLOWED_ROLES: &str = "x-hasura-allowed-roles";
+
+impl<'de> Deserialize<'de> for JwtClaimsMap {
+    // Hand-written so that the error path names the offending entry (serde's `flatten` would lose it).
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = JwtClaimsMap;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a map of claim names to {literal} or {path} entries")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<JwtClaimsMap, A::Error> {
+                let mut default_role = None;
+                let mut allowed_roles = None;
+                let mut custom: Vec<(String, JwtClaimsMappingEntry<Value>)> = Vec::new();
+                while let Some(key) = map.next_key::<String>()? {
+                    match key.as_str() {
+                        DEFAULT_ROLE => {
+                            if default_role.is_some() {
+                                return Err(de::Error::duplicate_field(DEFAULT_ROLE));
+                            }
+                            default_role = Some(map.next_value()?);
+                        }
+                        ALLOWED_ROLES => {
+                            if allowed_roles.is_some() {
+                                return Err(de::Error::duplicate_field(ALLOWED_ROLES));
+                            }
+                            allowed_roles = Some(map.next_value()?);
+                        }
+                        _ => {
+                            if custom.iter().any(|(k, _)| *k == key) {
+                                return Err(de::Error::custom(format_args!("duplicate claim `{key}`")));
+                            }
+                            let v = map.next_value()?;
+                            custom.push((key, v));
+                        }
+                    }
+                }
+                Ok(JwtClaimsMap {
+                    default_role: default_role.ok_or_else(|| de::Error::missing_field(DEFAULT_ROLE))?,
+                    allowed_roles: allowed_roles.ok_or_else(|| de::Error::missing_field(ALLOWED_ROLES))?,
+                    custom,
+                })
+            }
+        }
+        d.deserialize_map(V)
+    }
+}
+
+impl JsonSchema for JwtClaimsMap {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "JwtClaimsMap".into()
+    }
+    fn json_schema(g: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        let role = g.subschema_for::<JwtClaimsMappingEntry<String>>();
+        let roles = g.subschema_for::<JwtClaimsMappingEntry<Vec<String>>>();
+        let any = g.subschema_for::<JwtClaimsMappingEntry<Value>>();
+        schemars::json_schema!({
+            "description": "Each Hasura claim mapped from its own place in the token. Keys other than the two \
+                            required ones are custom session variables.",
+            "type": "object",
+            "properties": {
+                "x-hasura-default-role": role,
+                "x-hasura-allowed-roles": roles
+            },
+            "required": ["x-hasura-default-role", "x-hasura-allowed-roles"],
+            "additionalProperties": any
+        })
+    }
+}
+
+/// A literal value or a JSON pointer into the token payload (exactly one key).
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub enum JwtClaimsMappingEntry<T> {
+    /// A fixed value.
+    Literal(T),
+    /// A value read from the token.
+    Path(JwtClaimsPath<T>),
+}
+
+/// A JSON pointer into the token payload, with an optional default.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct JwtClaimsPath<T> {
+    /// JSON pointer (RFC 6901) into the whole token payload.
+    pub path: JsonPointer,
+    /// Used when nothing is found at `path`.
+    #[serde(default = "Option::<T>::default")]
+    pub default: Option<T>,
+}

@@ -1,0 +1,466 @@
+//! JWKS key sets (policy §5): fetched with reqwest over rustls, parsed and filtered once per fetch, held in an
+//! `ArcSwap`, refreshed in the background (`Cache-Control: max-age` clamped), force-refreshed on an unknown `kid`
+//! (single-flight, rate limited), kept on error up to a maximum staleness. Requests never fetch.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use arc_swap::ArcSwapOption;
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use jsonwebtoken::jwk::Jwk;
+use jsonwebtoken::{Algorithm, DecodingKey};
+use serde_json::Value;
+use url::Url;
+
+use crate::metrics::{Metrics, unix_now};
+
+/// Tunables of the JWKS subsystem. Defaults are policy §5's.
+#[derive(Debug, Clone)]
+pub struct JwksSettings {
+    /// Refresh period when the endpoint sends no `max-age`.
+    pub refresh: Duration,
+    /// Lower clamp of `max-age`.
+    pub min_refresh: Duration,
+    /// Upper clamp of `max-age`.
+    pub max_refresh: Duration,
+    /// At most one forced refresh per this interval.
+    pub forced_min_interval: Duration,
+    /// How long a request waits for a forced refresh.
+    pub forced_budget: Duration,
+    /// Keys older than this (since the last good fetch) are no longer used.
+    pub max_stale: Duration,
+    /// Connect timeout of a fetch.
+    pub connect_timeout: Duration,
+    /// Total timeout of a fetch.
+    pub timeout: Duration,
+    /// Largest body accepted.
+    pub max_body: usize,
+    /// Most keys accepted in one set.
+    pub max_keys: usize,
+}
+
+impl Default for JwksSettings {
+    fn default() -> Self {
+        Self {
+            refresh: Duration::from_secs(300),
+            min_refresh: Duration::from_secs(60),
+            max_refresh: Duration::from_secs(3600),
+            forced_min_interval: Duration::from_secs(30),
+            forced_budget: Duration::from_millis(150),
+            max_stale: Duration::from_secs(24 * 3600),
+            connect_timeout: Duration::from_secs(2),
+            timeout: Duration::from_secs(5),
+            max_body: 64 * 1024,
+            max_keys: 32,
+        }
+    }
+}
+
+/// One usable key and the algorithms it accepts.
+pub struct KeyEntry {
+    /// The verification key.
+    pub key: DecodingKey,
+    /// Accepted algorithms (the JWK's `alg` alone when present, else its key type's family).
+    pub algs: Vec<Algorithm>,
+}
+
+/// A fetched, filtered key set.
+pub struct KeySet {
+    /// Keys by `kid`.
+    pub keys: HashMap<String, Arc<KeyEntry>>,
+    /// When it was fetched.
+    pub fetched_at: Instant,
+    /// Changes whenever the set of `kid`s changes (cached decisions of an older epoch are re-verified).
+    pub epoch: u64,
+}
+
+/// What a lookup found.
+pub enum Lookup {
+    /// The key.
+    Found(Arc<KeyEntry>, u64),
+    /// A key set is held but has no such `kid`.
+    UnknownKid,
+    /// No usable key set is held.
+    Unavailable,
+}
+
+/// Why a fetch failed (logged and counted; the last good set stays).
+#[derive(Debug, thiserror::Error)]
+pub enum FetchError {
+    /// Transport.
+    #[error("request failed: {0}")]
+    Http(String),
+    /// Non-200.
+    #[error("unexpected status {0}")]
+    Status(u16),
+    /// Over the size limit.
+    #[error("body larger than {0} bytes")]
+    TooLarge(usize),
+    /// Not a JWKS.
+    #[error("not a JWKS document: {0}")]
+    Parse(String),
+    /// More keys than allowed.
+    #[error("{0} keys; at most {1} are accepted")]
+    TooManyKeys(usize, usize),
+    /// Nothing usable.
+    #[error("no usable signing key in the set")]
+    NoUsableKey,
+}
+
+/// One JWKS URL: its key set and its refresher.
+pub struct JwksSource {
+    url: Url,
+    client: reqwest::Client,
+    settings: JwksSettings,
+    current: ArcSwapOption<KeySet>,
+    epoch: AtomicU64,
+    last_forced: Mutex<Option<Instant>>,
+    fetch_lock: tokio::sync::Mutex<()>,
+    metrics: Arc<Metrics>,
+    task: Mutex<Option<tokio::task::AbortHandle>>,
+}
+
+impl JwksSource {
+    /// Create the source and start its background refresher on the current tokio runtime.
+    pub fn start(url: Url, client: reqwest::Client, settings: JwksSettings, metrics: Arc<Metrics>) -> Arc<Self> {
+        let src = Arc::new(Self {
+            url,
+            client,
+            settings,
+            current: ArcSwapOption::empty(),
+            epoch: AtomicU64::new(0),
+            last_forced: Mutex::new(None),
+            fetch_lock: tokio::sync::Mutex::new(()),
+            metrics,
+            task: Mutex::new(None),
+        });
+        let weak = Arc::downgrade(&src);
+        let handle = tokio::spawn(async move { refresher(weak).await });
+        if let Ok(mut t) = src.task.lock() {
+            *t = Some(handle.abort_handle());
+        }
+        src
+    }
+
+    /// The URL.
+    pub fn url(&self) -> &Url {
+        &self.url
+    }
+
+    /// Whether a usable, not-too-stale key set is held.
+    pub fn is_ready(&self) -> bool {
+        self.fresh_set().is_some()
+    }
+
+    fn fresh_set(&self) -> Option<Arc<KeySet>> {
+        self.current.load_full().filter(|s| s.fetched_at.elapsed() <= self.settings.max_stale)
+    }
+
+    /// Look up `kid` in the held set (no network).
+    pub fn lookup(&self, kid: &str) -> Lookup {
+        match self.fresh_set() {
+            None => Lookup::Unavailable,
+            Some(set) => match set.keys.get(kid) {
+                Some(k) => Lookup::Found(k.clone(), set.epoch),
+                None => Lookup::UnknownKid,
+            },
+        }
+    }
+
+    /// The epoch of the held set (0 when none).
+    pub fn epoch(&self) -> u64 {
+        self.current.load().as_ref().map_or(0, |s| s.epoch)
+    }
+
+    /// Look up `kid`; when unknown, force one refresh if the rate limit allows and wait for it within the budget.
+    pub async fn lookup_or_refresh(self: &Arc<Self>, kid: &str) -> Lookup {
+        match self.lookup(kid) {
+            Lookup::Found(k, e) => return Lookup::Found(k, e),
+            Lookup::Unavailable if self.current.load().is_none() => return Lookup::Unavailable,
+            _ => {}
+        }
+        if !self.reserve_forced_refresh() {
+            return self.lookup(kid);
+        }
+        let me = self.clone();
+        let job = tokio::spawn(async move {
+            let _guard = me.fetch_lock.lock().await;
+            me.fetch_and_store().await
+        });
+        // The fetch goes on in the background if the budget runs out; this request answers with what is held.
+        let _ = tokio::time::timeout(self.settings.forced_budget, job).await;
+        self.lookup(kid)
+    }
+
+    /// Take the forced-refresh slot if none was taken within the rate-limit window.
+    fn reserve_forced_refresh(&self) -> bool {
+        let Ok(mut last) = self.last_forced.lock() else { return false };
+        let now = Instant::now();
+        match *last {
+            Some(t) if now.duration_since(t) < self.settings.forced_min_interval => false,
+            _ => {
+                *last = Some(now);
+                true
+            }
+        }
+    }
+
+    /// Fetch, parse, filter and store. Returns the `max-age` the endpoint asked for, if any.
+    pub async fn fetch_and_store(&self) -> Result<Option<Duration>, FetchError> {
+        let res = self.fetch().await;
+        match &res {
+            Ok((set, _)) => {
+                let prev = self.current.load_full();
+                let same = prev.as_ref().is_some_and(|p| {
+                    p.keys.len() == set.len() && set.keys().all(|k| p.keys.contains_key(k))
+                });
+                let epoch = if same {
+                    self.epoch.load(Ordering::Relaxed)
+                } else {
+                    self.epoch.fetch_add(1, Ordering::Relaxed) + 1
+                };
+                self.metrics.jwks_refresh.with_label_values(&["success"]).inc();
+                self.metrics.jwks_keys.set(set.len() as i64);
+                self.metrics.jwks_last_success.set(unix_now() as i64);
+                tracing::debug!(url = %self.url, keys = set.len(), "JWKS fetched");
+                self.current.store(Some(Arc::new(KeySet {
+                    keys: set.clone(),
+                    fetched_at: Instant::now(),
+                    epoch,
+                })));
+            }
+            Err(e) => {
+                self.metrics.jwks_refresh.with_label_values(&["error"]).inc();
+                tracing::warn!(url = %self.url, error = %e, "JWKS fetch failed; keeping the last good key set");
+            }
+        }
+        res.map(|(_, max_age)| max_age)
+    }
+
+    async fn fetch(&self) -> Result<(HashMap<String, Arc<KeyEntry>>, Option<Duration>), FetchError> {
+        let mut resp = self
+            .client
+            .get(self.url.clone())
+            .header(reqwest::header::ACCEPT, "application/json")
+            .timeout(self.settings.timeout)
+            .send()
+            .await
+            .map_err(|e| FetchError::Http(e.to_string()))?;
+        if resp.status() != reqwest::StatusCode::OK {
+            return Err(FetchError::Status(resp.status().as_u16()));
+        }
+        let max = self.settings.max_body;
+        if resp.content_length().is_some_and(|l| l > max as u64) {
+            return Err(FetchError::TooLarge(max));
+        }
+        let max_age = resp
+            .headers()
+            .get(reqwest::header::CACHE_CONTROL)
+            .and_then(|v| v.to_str().ok())
+            .and_then(parse_max_age);
+        let mut body = Vec::new();
+        while let Some(chunk) = resp.chunk().await.map_err(|e| FetchError::Http(e.to_string()))? {
+            if body.len() + chunk.len() > max {
+                return Err(FetchError::TooLarge(max));
+            }
+            body.extend_from_slice(&chunk);
+        }
+        let set = parse_jwks(&body, self.settings.max_keys)?;
+        Ok((set, max_age))
+    }
+
+    /// The wait before the next background refresh after a good fetch.
+    fn next_refresh(&self, max_age: Option<Duration>) -> Duration {
+        let base = max_age
+            .map(|m| m.clamp(self.settings.min_refresh, self.settings.max_refresh))
+            .unwrap_or(self.settings.refresh);
+        jitter(base)
+    }
+}
+
+impl Drop for JwksSource {
+    fn drop(&mut self) {
+        if let Ok(mut t) = self.task.lock()
+            && let Some(h) = t.take()
+        {
+            h.abort();
+        }
+    }
+}
+
+/// ±10 % so that replicas do not fetch in lockstep.
+fn jitter(d: Duration) -> Duration {
+    let f: f64 = rand::random_range(0.9..1.1);
+    d.mul_f64(f)
+}
+
+async fn refresher(weak: std::sync::Weak<JwksSource>) {
+    let mut backoff = Duration::from_secs(1);
+    loop {
+        let Some(src) = weak.upgrade() else { return };
+        let res = {
+            let _guard = src.fetch_lock.lock().await;
+            src.fetch_and_store().await
+        };
+        let wait = match res {
+            Ok(max_age) => {
+                backoff = Duration::from_secs(1);
+                src.next_refresh(max_age)
+            }
+            Err(_) => {
+                let w = jitter(backoff).min(src.settings.refresh);
+                backoff = (backoff * 2).min(Duration::from_secs(60));
+                w
+            }
+        };
+        drop(src);
+        tokio::time::sleep(wait).await;
+    }
+}
+
+/// `max-age=N` from a `Cache-Control` value (`no-store`/`no-cache` mean "as soon as allowed": the lower clamp).
+fn parse_max_age(v: &str) -> Option<Duration> {
+    let mut out = None;
+    for d in v.split(',') {
+        let d = d.trim();
+        if d.eq_ignore_ascii_case("no-store") || d.eq_ignore_ascii_case("no-cache") {
+            return Some(Duration::ZERO);
+        }
+        if let Some((k, n)) = d.split_once('=')
+            && k.trim().eq_ignore_ascii_case("max-age")
+        {
+            out = n.trim().trim_matches('"').parse::<u64>().ok().map(Duration::from_secs);
+        }
+    }
+    out
+}
+
+const RSA_ALGS: [Algorithm; 6] =
+    [Algorithm::RS256, Algorithm::RS384, Algorithm::RS512, Algorithm::PS256, Algorithm::PS384, Algorithm::PS512];
+
+/// Parse a JWKS body and keep only usable signing keys (policy §5, security §1.2 rows 3, 24–26).
+pub fn parse_jwks(body: &[u8], max_keys: usize) -> Result<HashMap<String, Arc<KeyEntry>>, FetchError> {
+    let doc: Value = serde_json::from_slice(body).map_err(|e| FetchError::Parse(e.to_string()))?;
+    let keys = doc
+        .get("keys")
+        .and_then(Value::as_array)
+        .ok_or_else(|| FetchError::Parse("no `keys` array".into()))?;
+    if keys.len() > max_keys {
+        return Err(FetchError::TooManyKeys(keys.len(), max_keys));
+    }
+    let mut out: HashMap<String, Arc<KeyEntry>> = HashMap::new();
+    for k in keys {
+        match usable_key(k) {
+            Ok((kid, entry)) => {
+                // The first key with a given kid wins, as in the reference.
+                out.entry(kid).or_insert_with(|| Arc::new(entry));
+            }
+            Err(why) => {
+                let kid = k.get("kid").and_then(Value::as_str).unwrap_or("");
+                tracing::debug!(kid, why, "JWK skipped");
+            }
+        }
+    }
+    if out.is_empty() {
+        return Err(FetchError::NoUsableKey);
+    }
+    Ok(out)
+}
+
+fn usable_key(k: &Value) -> Result<(String, KeyEntry), &'static str> {
+    let s = |name: &str| k.get(name).and_then(Value::as_str);
+    let kid = s("kid").ok_or("no kid")?;
+    if s("use").is_some_and(|u| u != "sig") || k.get("use").is_some_and(|u| !u.is_string()) {
+        return Err("use is not sig");
+    }
+    if let Some(ops) = k.get("key_ops") {
+        let verify = ops.as_array().is_some_and(|a| a.iter().any(|o| o.as_str() == Some("verify")));
+        if !verify {
+            return Err("key_ops without verify");
+        }
+    }
+    let family: Vec<Algorithm> = match (s("kty"), s("crv")) {
+        (Some("RSA"), _) => {
+            let n = URL_SAFE_NO_PAD.decode(s("n").ok_or("no n")?).map_err(|_| "bad n")?;
+            let bits = n.iter().skip_while(|b| **b == 0).count() * 8;
+            if !(2048..=4096).contains(&bits) {
+                return Err("RSA modulus outside 2048..4096 bits");
+            }
+            RSA_ALGS.to_vec()
+        }
+        (Some("EC"), Some("P-256")) => vec![Algorithm::ES256],
+        (Some("EC"), Some("P-384")) => vec![Algorithm::ES384],
+        (Some("OKP"), Some("Ed25519")) => vec![Algorithm::EdDSA],
+        (Some("oct"), _) => return Err("symmetric key"),
+        _ => return Err("unsupported key type"),
+    };
+    let algs = match s("alg") {
+        None => family,
+        Some(a) => {
+            let alg: Algorithm = a.parse().map_err(|_| "unknown alg")?;
+            if !family.contains(&alg) {
+                return Err("alg does not fit the key type");
+            }
+            vec![alg]
+        }
+    };
+    let jwk: Jwk = serde_json::from_value(k.clone()).map_err(|_| "not a JWK")?;
+    let key = DecodingKey::from_jwk(&jwk).map_err(|_| "unusable JWK")?;
+    Ok((kid.to_owned(), KeyEntry { key, algs }))
+}
+
+/// The live JWKS sources, one per URL, kept across config reloads when the URL stays.
+#[derive(Default)]
+pub struct JwksRegistry {
+    sources: Mutex<HashMap<Url, Arc<JwksSource>>>,
+}
+
+impl JwksRegistry {
+    /// Make the registry hold exactly `urls`: keep existing sources, start new ones, drop the rest.
+    pub fn sync(
+        &self,
+        urls: &[Url],
+        client: &reqwest::Client,
+        settings: &JwksSettings,
+        metrics: &Arc<Metrics>,
+    ) -> HashMap<Url, Arc<JwksSource>> {
+        let Ok(mut map) = self.sources.lock() else { return HashMap::new() };
+        map.retain(|u, _| urls.contains(u));
+        for u in urls {
+            map.entry(u.clone())
+                .or_insert_with(|| JwksSource::start(u.clone(), client.clone(), settings.clone(), metrics.clone()));
+        }
+        map.clone()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn max_age_parsing() {
+        assert_eq!(parse_max_age("public, max-age=600"), Some(Duration::from_secs(600)));
+        assert_eq!(parse_max_age("no-store"), Some(Duration::ZERO));
+        assert_eq!(parse_max_age("public"), None);
+    }
+
+    #[test]
+    fn filters_unusable_keys() {
+        let rsa: Value = serde_json::from_str(include_str!("../../tests/fixtures/vectors/keys/rsa1.jwk.json")).unwrap();
+        let mut enc = rsa.clone();
+        enc["kid"] = "enc".into();
+        enc["use"] = "enc".into();
+        let mut good = rsa.clone();
+        good["kid"] = "good".into();
+        let oct = serde_json::json!({"kty": "oct", "kid": "hs", "k": "c2VjcmV0", "alg": "HS256"});
+        let doc = serde_json::json!({"keys": [enc, good, oct]});
+        let set = parse_jwks(doc.to_string().as_bytes(), 32).unwrap();
+        assert_eq!(set.keys().collect::<Vec<_>>(), vec!["good"]);
+        let only_bad = serde_json::json!({"keys": [serde_json::json!({"kty": "oct", "kid": "hs", "k": "c2VjcmV0"})]});
+        assert!(matches!(parse_jwks(only_bad.to_string().as_bytes(), 32), Err(FetchError::NoUsableKey)));
+    }
+}

@@ -1,0 +1,16 @@
+//! authgate: a forward-auth service for ingress proxies.
+//!
+//! A proxy (NGINX `auth_request`, Traefik ForwardAuth, Caddy `forward_auth`, Envoy/Istio `ext_authz`) asks, for
+//! every client request, whether it may pass and as whom. authgate reads a Hasura DDN-style AuthConfig (v1–v4),
+//! validates the request's token (JWT with a fixed key or a JWKS, a webhook, or noAuth) and answers `200` with
+//! `x-hasura-*` session headers, `401`/`403`, or `503` when a dependency is down.
+//!
+//! Layout: `config` turns text into a validated, compiled config (the one loading path, shared by `check`,
+//! reloads and admission). Domain modules never name an HTTP framework or the Kubernetes client.
+#![forbid(unsafe_code)]
+
+pub mod cli;
+pub mod authn;
+pub mod config;
+pub mod jwks;
+pub mod metrics;
