@@ -25,6 +25,135 @@ pub enum Command {
     Check(CheckArgs),
     /// Print the JSON Schema of an AuthConfig document.
     Schema,
+    /// Run the auth service.
+    Serve(ServeArgs),
+    /// Try authgate on a laptop: an embedded issuer, a Clerk-shaped config, tokens and curl lines (loopback only).
+    Dev(DevArgs),
+}
+
+/// Log format.
+#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
+pub enum LogFormat {
+    /// JSON lines (the default when stderr is not a terminal).
+    Json,
+    /// Human-readable.
+    Text,
+}
+
+/// Flags shared by `serve` and `dev`.
+#[derive(Debug, Clone, Args)]
+pub struct CommonArgs {
+    /// Log format (default: json when stderr is not a terminal, text otherwise).
+    #[arg(long, value_enum, env = "AUTHGATE_LOG_FORMAT")]
+    pub log_format: Option<LogFormat>,
+    /// Request header that selects a v4 alternative mode.
+    #[arg(long, default_value = "X-Hasura-Auth-Mode", env = "AUTHGATE_AUTH_MODE_HEADER")]
+    pub auth_mode_header: String,
+    /// Longest token accepted, in bytes.
+    #[arg(long, default_value_t = 16384, env = "AUTHGATE_MAX_TOKEN_BYTES")]
+    pub max_token_bytes: usize,
+    /// Decision-cache capacity in entries (0 turns the cache off).
+    #[arg(long, default_value_t = 100_000, env = "AUTHGATE_DECISION_CACHE_SIZE")]
+    pub decision_cache_size: usize,
+    /// Longest life of a cached decision, in seconds (never past the token's exp).
+    #[arg(long, default_value_t = 60, env = "AUTHGATE_DECISION_CACHE_TTL")]
+    pub decision_cache_ttl: u64,
+    /// Timeout of one webhook call, in seconds.
+    #[arg(long, default_value_t = 5.0, env = "AUTHGATE_WEBHOOK_TIMEOUT")]
+    pub webhook_timeout: f64,
+    /// Allow http:// JWKS URLs on non-loopback hosts.
+    #[arg(long, env = "AUTHGATE_INSECURE_JWKS_HTTP")]
+    pub insecure_jwks_http: bool,
+    /// JWKS refresh period when the endpoint sends no max-age, in seconds.
+    #[arg(long, default_value_t = 300, env = "AUTHGATE_JWKS_REFRESH_SECS")]
+    pub jwks_refresh_secs: u64,
+    /// Lower clamp of the JWKS endpoint's max-age, in seconds.
+    #[arg(long, default_value_t = 60, env = "AUTHGATE_JWKS_MIN_REFRESH_SECS")]
+    pub jwks_min_refresh_secs: u64,
+    /// Upper clamp of the JWKS endpoint's max-age, in seconds.
+    #[arg(long, default_value_t = 3600, env = "AUTHGATE_JWKS_MAX_REFRESH_SECS")]
+    pub jwks_max_refresh_secs: u64,
+    /// At most one forced JWKS refresh (unknown kid) per this many seconds, per URL.
+    #[arg(long, default_value_t = 30, env = "AUTHGATE_JWKS_FORCED_REFRESH_SECS")]
+    pub jwks_forced_refresh_secs: u64,
+    /// How long a request waits for a forced JWKS refresh, in milliseconds.
+    #[arg(long, default_value_t = 150, env = "AUTHGATE_JWKS_FORCED_BUDGET_MS")]
+    pub jwks_forced_budget_ms: u64,
+    /// Keys are dropped this many seconds after the last good JWKS fetch.
+    #[arg(long, default_value_t = 86_400, env = "AUTHGATE_JWKS_MAX_STALE_SECS")]
+    pub jwks_max_stale_secs: u64,
+    /// Data-listener worker threads (default: one per CPU).
+    #[arg(long, env = "AUTHGATE_WORKERS")]
+    pub workers: Option<usize>,
+    /// On SIGTERM, seconds during which /readyz fails before the listeners stop accepting.
+    #[arg(long, default_value_t = 5, env = "AUTHGATE_SHUTDOWN_DELAY_SECS")]
+    pub shutdown_delay_secs: u64,
+    /// On SIGTERM, seconds given to in-flight decisions to finish.
+    #[arg(long, default_value_t = 30, env = "AUTHGATE_SHUTDOWN_TIMEOUT_SECS")]
+    pub shutdown_timeout_secs: u64,
+}
+
+/// `authgate serve`.
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// AuthConfig file (reloaded when its content changes).
+    #[arg(long, env = "AUTHGATE_CONFIG")]
+    pub config: PathBuf,
+    /// Data listener (the proxies' auth endpoint).
+    #[arg(long, default_value = "0.0.0.0:8080", env = "AUTHGATE_LISTEN")]
+    pub listen: String,
+    /// Admin listener (/healthz, /readyz, /metrics).
+    #[arg(long, default_value = "0.0.0.0:9090", env = "AUTHGATE_ADMIN_LISTEN")]
+    pub admin_listen: String,
+    /// How often the config file is checked for changes, in milliseconds.
+    #[arg(long, default_value_t = 250, env = "AUTHGATE_RELOAD_INTERVAL_MS")]
+    pub reload_interval_ms: u64,
+    /// Flags shared with `dev`.
+    #[command(flatten)]
+    pub common: CommonArgs,
+}
+
+/// `authgate dev`.
+#[derive(Debug, Args)]
+pub struct DevArgs {
+    /// Data listener (loopback only).
+    #[arg(long, default_value = "127.0.0.1:8080", env = "AUTHGATE_LISTEN")]
+    pub listen: String,
+    /// Admin listener (loopback only).
+    #[arg(long, default_value = "127.0.0.1:9090", env = "AUTHGATE_ADMIN_LISTEN")]
+    pub admin_listen: String,
+    /// Flags shared with `serve`.
+    #[command(flatten)]
+    pub common: CommonArgs,
+}
+
+impl CommonArgs {
+    /// The gate settings these flags describe.
+    pub fn gate_settings(&self) -> crate::gate::GateSettings {
+        use std::time::Duration;
+        crate::gate::GateSettings {
+            max_token_bytes: self.max_token_bytes,
+            auth_mode_header: self.auth_mode_header.to_ascii_lowercase(),
+            cache_size: self.decision_cache_size,
+            cache_ttl: self.decision_cache_ttl,
+            deny_cache_ttl: 10,
+            jwks: crate::jwks::JwksSettings {
+                refresh: Duration::from_secs(self.jwks_refresh_secs.max(1)),
+                min_refresh: Duration::from_secs(self.jwks_min_refresh_secs.max(1)),
+                max_refresh: Duration::from_secs(self.jwks_max_refresh_secs.max(self.jwks_min_refresh_secs).max(1)),
+                forced_min_interval: Duration::from_secs(self.jwks_forced_refresh_secs),
+                forced_budget: Duration::from_millis(self.jwks_forced_budget_ms),
+                max_stale: Duration::from_secs(self.jwks_max_stale_secs),
+                ..crate::jwks::JwksSettings::default()
+            },
+            webhook_timeout: Duration::from_secs_f64(self.webhook_timeout.clamp(0.001, 3600.0)),
+        }
+    }
+
+    /// Loader options these flags describe.
+    pub fn load_options(&self) -> LoadOptions {
+        LoadOptions { insecure_jwks_http: self.insecure_jwks_http }
+    }
 }
 
 /// Output format of `check`.
@@ -52,14 +181,24 @@ pub struct CheckArgs {
 
 /// Read a config file, refusing oversized ones without reading them whole.
 pub fn read_config_file(path: &Path) -> Result<String, LoadErrors> {
-    let fail = |msg: String| LoadErrors(vec![LoadError { path: String::new(), location: None, message: msg }]);
-    let file = std::fs::File::open(path).map_err(|e| fail(format!("cannot read {}: {e}", path.display())))?;
+    let fail = |msg: String| {
+        LoadErrors(vec![LoadError {
+            path: String::new(),
+            location: None,
+            message: msg,
+        }])
+    };
+    let file = std::fs::File::open(path)
+        .map_err(|e| fail(format!("cannot read {}: {e}", path.display())))?;
     let mut buf = Vec::new();
     file.take(MAX_CONFIG_BYTES as u64 + 1)
         .read_to_end(&mut buf)
         .map_err(|e| fail(format!("cannot read {}: {e}", path.display())))?;
     if buf.len() > MAX_CONFIG_BYTES {
-        return Err(fail(format!("{} is larger than {MAX_CONFIG_BYTES} bytes", path.display())));
+        return Err(fail(format!(
+            "{} is larger than {MAX_CONFIG_BYTES} bytes",
+            path.display()
+        )));
     }
     String::from_utf8(buf).map_err(|e| fail(format!("{} is not UTF-8: {e}", path.display())))
 }
@@ -71,7 +210,9 @@ pub fn load_file(path: &Path, opts: &LoadOptions) -> Result<Loaded, LoadErrors> 
 
 /// Run `check`; returns the exit code (0 all loaded, 1 otherwise).
 pub fn check(args: &CheckArgs, out: &mut dyn Write) -> std::io::Result<i32> {
-    let opts = LoadOptions { insecure_jwks_http: args.insecure_jwks_http };
+    let opts = LoadOptions {
+        insecure_jwks_http: args.insecure_jwks_http,
+    };
     let mut all_ok = true;
     let mut reports = Vec::new();
     for f in &args.files {
@@ -112,7 +253,11 @@ pub fn check(args: &CheckArgs, out: &mut dyn Write) -> std::io::Result<i32> {
     }
     if args.format == Format::Json {
         let doc = json!({"ok": all_ok, "files": reports});
-        writeln!(out, "{}", serde_json::to_string_pretty(&doc).unwrap_or_default())?;
+        writeln!(
+            out,
+            "{}",
+            serde_json::to_string_pretty(&doc).unwrap_or_default()
+        )?;
     }
     Ok(if all_ok { 0 } else { 1 })
 }

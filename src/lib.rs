@@ -9,8 +9,14 @@
 //! reloads and admission). Domain modules never name an HTTP framework or the Kubernetes client.
 #![forbid(unsafe_code)]
 
-pub mod cli;
 pub mod authn;
+pub mod cli;
 pub mod config;
+pub mod contracts;
+pub mod dev;
+pub mod gate;
 pub mod jwks;
 pub mod metrics;
+pub mod reload;
+pub mod serve;
+pub mod server;

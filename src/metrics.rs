@@ -1,7 +1,10 @@
 //! Every metric, registered in one place. Label values come from closed enums (`Reason::code`, fixed result
 //! strings), never from users, tokens, kids, paths or issuers.
 
-use prometheus::{Encoder, Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge, Opts, Registry, TextEncoder};
+use prometheus::{
+    Encoder, Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge, Opts, Registry,
+    TextEncoder,
+};
 
 use crate::authn::reason::Reason;
 
@@ -43,53 +46,102 @@ pub fn decision_label(status: u16) -> &'static str {
     }
 }
 
-const LATENCY_BUCKETS: [f64; 14] =
-    [0.000_01, 0.000_025, 0.000_05, 0.000_1, 0.000_25, 0.000_5, 0.001, 0.002_5, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5];
+const LATENCY_BUCKETS: [f64; 14] = [
+    0.000_01, 0.000_025, 0.000_05, 0.000_1, 0.000_25, 0.000_5, 0.001, 0.002_5, 0.005, 0.01, 0.025,
+    0.05, 0.1, 0.5,
+];
 
 impl Metrics {
     /// Create and register every metric.
     pub fn new() -> Self {
-        let registry = Registry::new_custom(Some("authgate".into()), None).expect("static registry prefix is valid");
+        let registry = Registry::new_custom(Some("authgate".into()), None)
+            .expect("static registry prefix is valid");
         let counter_vec = |name: &str, help: &str, labels: &[&str]| {
-            let c = IntCounterVec::new(Opts::new(name, help), labels).expect("static metric definition");
-            registry.register(Box::new(c.clone())).expect("metric registered once");
+            let c = IntCounterVec::new(Opts::new(name, help), labels)
+                .expect("static metric definition");
+            registry
+                .register(Box::new(c.clone()))
+                .expect("metric registered once");
             c
         };
         let counter = |name: &str, help: &str| {
             let c = IntCounter::new(name, help).expect("static metric definition");
-            registry.register(Box::new(c.clone())).expect("metric registered once");
+            registry
+                .register(Box::new(c.clone()))
+                .expect("metric registered once");
             c
         };
         let gauge = |name: &str, help: &str| {
             let g = IntGauge::new(name, help).expect("static metric definition");
-            registry.register(Box::new(g.clone())).expect("metric registered once");
+            registry
+                .register(Box::new(g.clone()))
+                .expect("metric registered once");
             g
         };
         let histogram = |name: &str, help: &str| {
-            let h = Histogram::with_opts(HistogramOpts::new(name, help).buckets(LATENCY_BUCKETS.to_vec()))
-                .expect("static metric definition");
-            registry.register(Box::new(h.clone())).expect("metric registered once");
+            let h = Histogram::with_opts(
+                HistogramOpts::new(name, help).buckets(LATENCY_BUCKETS.to_vec()),
+            )
+            .expect("static metric definition");
+            registry
+                .register(Box::new(h.clone()))
+                .expect("metric registered once");
             h
         };
         let m = Metrics {
-            requests: counter_vec("requests_total", "Auth decisions by decision and reason.", &["decision", "reason"]),
+            requests: counter_vec(
+                "requests_total",
+                "Auth decisions by decision and reason.",
+                &["decision", "reason"],
+            ),
             request_duration: histogram("request_duration_seconds", "Time to decide, in seconds."),
-            cache_hits: counter("decision_cache_hits_total", "Decisions answered from the decision cache."),
-            cache_misses: counter("decision_cache_misses_total", "Decisions that missed the decision cache."),
+            cache_hits: counter(
+                "decision_cache_hits_total",
+                "Decisions answered from the decision cache.",
+            ),
+            cache_misses: counter(
+                "decision_cache_misses_total",
+                "Decisions that missed the decision cache.",
+            ),
             jwks_refresh: counter_vec("jwks_refresh_total", "JWKS fetches by result.", &["result"]),
-            jwks_keys: gauge("jwks_keys", "Usable keys in the most recently fetched key set."),
-            jwks_last_success: gauge("jwks_last_success_timestamp_seconds", "Unix time of the last good JWKS fetch."),
-            webhook_requests: counter_vec("webhook_requests_total", "Auth webhook calls by result.", &["result"]),
-            webhook_duration: histogram("webhook_duration_seconds", "Auth webhook call duration, in seconds."),
-            config_reloads: counter_vec("config_reloads_total", "Config loads by result.", &["result"]),
-            config_last_success: gauge("config_last_success_timestamp_seconds", "Unix time of the last good config load."),
-            admission_reviews: counter_vec("admission_reviews_total", "Admission reviews by result.", &["result"]),
+            jwks_keys: gauge(
+                "jwks_keys",
+                "Usable keys in the most recently fetched key set.",
+            ),
+            jwks_last_success: gauge(
+                "jwks_last_success_timestamp_seconds",
+                "Unix time of the last good JWKS fetch.",
+            ),
+            webhook_requests: counter_vec(
+                "webhook_requests_total",
+                "Auth webhook calls by result.",
+                &["result"],
+            ),
+            webhook_duration: histogram(
+                "webhook_duration_seconds",
+                "Auth webhook call duration, in seconds.",
+            ),
+            config_reloads: counter_vec(
+                "config_reloads_total",
+                "Config loads by result.",
+                &["result"],
+            ),
+            config_last_success: gauge(
+                "config_last_success_timestamp_seconds",
+                "Unix time of the last good config load.",
+            ),
+            admission_reviews: counter_vec(
+                "admission_reviews_total",
+                "Admission reviews by result.",
+                &["result"],
+            ),
             registry,
         };
         // Pre-create the bounded label sets so that dashboards see zeros, not gaps.
         m.requests.with_label_values(&["allow", "ok"]);
         for r in Reason::ALL {
-            m.requests.with_label_values(&[decision_label(r.status()), r.code()]);
+            m.requests
+                .with_label_values(&[decision_label(r.status()), r.code()]);
         }
         for r in ["success", "error"] {
             m.jwks_refresh.with_label_values(&[r]);
@@ -101,7 +153,9 @@ impl Metrics {
     /// Count one decision.
     pub fn observe_decision(&self, status: u16, reason: Option<Reason>, seconds: f64) {
         let code = reason.map_or("ok", Reason::code);
-        self.requests.with_label_values(&[decision_label(status), code]).inc();
+        self.requests
+            .with_label_values(&[decision_label(status), code])
+            .inc();
         self.request_duration.observe(seconds);
     }
 
@@ -124,5 +178,7 @@ impl Default for Metrics {
 
 /// Seconds since the Unix epoch.
 pub fn unix_now() -> u64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs())
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
 }

@@ -40,9 +40,9 @@ fn invalid(msg: impl Into<String>) -> Deny {
 pub fn extract(spec: &ClaimsSpec, payload: &Value) -> Result<HasuraClaims, Deny> {
     let claims = match spec {
         ClaimsSpec::Namespace { format, location } => {
-            let found = location
-                .resolve(payload)
-                .ok_or_else(|| invalid(format!("Hasura claims not found in the JWT at {location}")))?;
+            let found = location.resolve(payload).ok_or_else(|| {
+                invalid(format!("Hasura claims not found in the JWT at {location}"))
+            })?;
             let parsed = match format {
                 JwtClaimsFormat::Json => NamespaceClaims::deserialize(found),
                 JwtClaimsFormat::StringifiedJson => {
@@ -62,19 +62,26 @@ pub fn extract(spec: &ClaimsSpec, payload: &Value) -> Result<HasuraClaims, Deny>
         ClaimsSpec::Locations(map) => {
             let default_role: String = entry(&map.default_role, payload, "x-hasura-default-role")?
                 .ok_or_else(|| invalid("Required claim x-hasura-default-role not found"))?;
-            let allowed_roles: Vec<String> = entry(&map.allowed_roles, payload, "x-hasura-allowed-roles")?
-                .ok_or_else(|| invalid("Required claim x-hasura-allowed-roles not found"))?;
+            let allowed_roles: Vec<String> =
+                entry(&map.allowed_roles, payload, "x-hasura-allowed-roles")?
+                    .ok_or_else(|| invalid("Required claim x-hasura-allowed-roles not found"))?;
             let mut custom = Vec::with_capacity(map.custom.len());
             for (name, e) in &map.custom {
                 if let Some(v) = entry(e, payload, name)? {
                     custom.push((name.clone(), v));
                 }
             }
-            HasuraClaims { default_role, allowed_roles, custom }
+            HasuraClaims {
+                default_role,
+                allowed_roles,
+                custom,
+            }
         }
     };
     if !claims.allowed_roles.contains(&claims.default_role) {
-        return Err(invalid("The default role is not present in the allowed roles"));
+        return Err(invalid(
+            "The default role is not present in the allowed roles",
+        ));
     }
     Ok(claims)
 }
@@ -87,9 +94,11 @@ where
     match e {
         JwtClaimsMappingEntry::Literal(v) => Ok(Some(v.clone())),
         JwtClaimsMappingEntry::Path(p) => match p.path.resolve(payload) {
-            Some(found) => T::deserialize(found)
-                .map(Some)
-                .map_err(|err| invalid(format!("Error while parsing the claims map entry: {name} - {err}"))),
+            Some(found) => T::deserialize(found).map(Some).map_err(|err| {
+                invalid(format!(
+                    "Error while parsing the claims map entry: {name} - {err}"
+                ))
+            }),
             None => Ok(p.default.clone()),
         },
     }

@@ -53,8 +53,13 @@ pub struct TokenHeader {
 /// Decode and check the header. `jwks` selects the reference's message family for undecodable headers.
 pub fn parse_header(token: &str, jwks: bool) -> Result<TokenHeader, Deny> {
     let mut parts = token.split('.');
-    let (Some(h), Some(_), Some(_), None) = (parts.next(), parts.next(), parts.next(), parts.next()) else {
-        return Err(Deny::new(Reason::MalformedToken, "JWT validation error: InvalidToken"));
+    let (Some(h), Some(_), Some(_), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
+        return Err(Deny::new(
+            Reason::MalformedToken,
+            "JWT validation error: InvalidToken",
+        ));
     };
     let undecodable = |e: String| {
         let msg = if jwks {
@@ -65,12 +70,20 @@ pub fn parse_header(token: &str, jwks: bool) -> Result<TokenHeader, Deny> {
         Deny::new(Reason::MalformedToken, msg)
     };
     if h.len() > MAX_HEADER_B64 {
-        return Err(undecodable(format!("the token header is longer than {MAX_HEADER_B64} bytes")));
+        return Err(undecodable(format!(
+            "the token header is longer than {MAX_HEADER_B64} bytes"
+        )));
     }
-    let bytes = URL_SAFE_NO_PAD.decode(h).map_err(|e| undecodable(format!("Base64 error: {e}")))?;
-    let raw: RawHeader = serde_json::from_slice(&bytes).map_err(|e| undecodable(format!("JSON error: {e}")))?;
+    let bytes = URL_SAFE_NO_PAD
+        .decode(h)
+        .map_err(|e| undecodable(format!("Base64 error: {e}")))?;
+    let raw: RawHeader =
+        serde_json::from_slice(&bytes).map_err(|e| undecodable(format!("JSON error: {e}")))?;
     if raw.crit.is_some() {
-        return Err(Deny::new(Reason::UnsupportedHeader, "the token header carries `crit`, which is not supported"));
+        return Err(Deny::new(
+            Reason::UnsupportedHeader,
+            "the token header carries `crit`, which is not supported",
+        ));
     }
     for (present, name) in [
         (raw.jku.is_some(), "jku"),
@@ -81,20 +94,34 @@ pub fn parse_header(token: &str, jwks: bool) -> Result<TokenHeader, Deny> {
         if present {
             return Err(Deny::new(
                 Reason::UnsupportedHeader,
-                format!("the token header carries `{name}`; embedded or remote keys are never used"),
+                format!(
+                    "the token header carries `{name}`; embedded or remote keys are never used"
+                ),
             ));
         }
     }
     if let Some(cty) = &raw.cty
         && cty.as_str().is_some_and(|c| c.eq_ignore_ascii_case("JWT"))
     {
-        return Err(Deny::new(Reason::UnsupportedHeader, "nested tokens (`cty: JWT`) are not supported"));
+        return Err(Deny::new(
+            Reason::UnsupportedHeader,
+            "nested tokens (`cty: JWT`) are not supported",
+        ));
     }
     let alg = parse_alg(&raw.alg).ok_or_else(|| {
-        Deny::new(Reason::InvalidAlgorithm, format!("Error while decoding the JWT: unsupported algorithm {:?}", raw.alg))
+        Deny::new(
+            Reason::InvalidAlgorithm,
+            format!(
+                "Error while decoding the JWT: unsupported algorithm {:?}",
+                raw.alg
+            ),
+        )
     })?;
     if raw.kid.as_ref().is_some_and(|k| k.len() > MAX_KID) {
-        return Err(Deny::new(Reason::MalformedToken, format!("the token's `kid` is longer than {MAX_KID} bytes")));
+        return Err(Deny::new(
+            Reason::MalformedToken,
+            format!("the token's `kid` is longer than {MAX_KID} bytes"),
+        ));
     }
     Ok(TokenHeader { alg, kid: raw.kid })
 }
@@ -164,7 +191,10 @@ impl Verifier {
             v.set_required_spec_claims(&required);
             validations.insert(alg, v);
         }
-        Self { validations, leeway: mode.leeway }
+        Self {
+            validations,
+            leeway: mode.leeway,
+        }
     }
 
     /// Verify `token` (whose header is `header`) with `key`, which accepts `key_algs`; return the payload.
@@ -177,23 +207,36 @@ impl Verifier {
         now: u64,
     ) -> Result<Value, Deny> {
         if !key_algs.contains(&header.alg) {
-            return Err(Deny::new(Reason::InvalidAlgorithm, "Error while decoding the JWT: InvalidAlgorithm"));
+            return Err(Deny::new(
+                Reason::InvalidAlgorithm,
+                "Error while decoding the JWT: InvalidAlgorithm",
+            ));
         }
         let validation = self
             .validations
             .get(&header.alg)
             .ok_or_else(|| Deny::new(Reason::Internal, "no validation for the algorithm"))?;
-        let data = jsonwebtoken::decode::<StrictValue>(token, key, validation).map_err(|e| map_error(e.kind()))?;
+        let data = jsonwebtoken::decode::<StrictValue>(token, key, validation)
+            .map_err(|e| map_error(e.kind()))?;
         let claims = data.claims.0;
         if !claims.is_object() {
-            return Err(Deny::new(Reason::MalformedToken, "Error while decoding the JWT: the payload is not an object"));
+            return Err(Deny::new(
+                Reason::MalformedToken,
+                "Error while decoding the JWT: the payload is not an object",
+            ));
         }
         if let Some(iat) = claims.get("iat") {
             let Some(iat) = iat.as_f64() else {
-                return Err(Deny::new(Reason::MalformedToken, "JWT validation error: `iat` is not a number"));
+                return Err(Deny::new(
+                    Reason::MalformedToken,
+                    "JWT validation error: `iat` is not a number",
+                ));
             };
             if iat > (now + self.leeway) as f64 {
-                return Err(Deny::new(Reason::IssuedInFuture, "the token was issued in the future (iat)"));
+                return Err(Deny::new(
+                    Reason::IssuedInFuture,
+                    "the token was issued in the future (iat)",
+                ));
             }
         }
         Ok(claims)
@@ -202,34 +245,72 @@ impl Verifier {
 
 fn map_error(kind: &ErrorKind) -> Deny {
     let (reason, msg) = match kind {
-        ErrorKind::InvalidToken => (Reason::MalformedToken, "JWT validation error: InvalidToken".to_owned()),
-        ErrorKind::InvalidSignature => (Reason::InvalidSignature, "JWT validation error: InvalidSignature".to_owned()),
-        ErrorKind::ExpiredSignature => (Reason::Expired, "JWT validation error: ExpiredSignature".to_owned()),
-        ErrorKind::ImmatureSignature => (Reason::NotYetValid, "token is not valid yet (nbf)".to_owned()),
-        ErrorKind::InvalidIssuer => (Reason::InvalidIssuer, "JWT validation error: InvalidIssuer".to_owned()),
-        ErrorKind::InvalidAudience => (Reason::InvalidAudience, "JWT validation error: InvalidAudience".to_owned()),
+        ErrorKind::InvalidToken => (
+            Reason::MalformedToken,
+            "JWT validation error: InvalidToken".to_owned(),
+        ),
+        ErrorKind::InvalidSignature => (
+            Reason::InvalidSignature,
+            "JWT validation error: InvalidSignature".to_owned(),
+        ),
+        ErrorKind::ExpiredSignature => (
+            Reason::Expired,
+            "JWT validation error: ExpiredSignature".to_owned(),
+        ),
+        ErrorKind::ImmatureSignature => (
+            Reason::NotYetValid,
+            "token is not valid yet (nbf)".to_owned(),
+        ),
+        ErrorKind::InvalidIssuer => (
+            Reason::InvalidIssuer,
+            "JWT validation error: InvalidIssuer".to_owned(),
+        ),
+        ErrorKind::InvalidAudience => (
+            Reason::InvalidAudience,
+            "JWT validation error: InvalidAudience".to_owned(),
+        ),
         ErrorKind::MissingRequiredClaim(c) => {
             let reason = match c.as_str() {
                 "iss" => Reason::InvalidIssuer,
                 "aud" => Reason::InvalidAudience,
                 _ => Reason::MalformedToken,
             };
-            (reason, format!("JWT validation error: Missing required claim: {c}"))
+            (
+                reason,
+                format!("JWT validation error: Missing required claim: {c}"),
+            )
         }
-        ErrorKind::InvalidAlgorithm | ErrorKind::MissingAlgorithm => {
-            (Reason::InvalidAlgorithm, "Error while decoding the JWT: InvalidAlgorithm".to_owned())
-        }
-        ErrorKind::Base64(e) => (Reason::MalformedToken, format!("Error while decoding the JWT: Base64 error: {e}")),
-        ErrorKind::Json(e) => (Reason::MalformedToken, format!("Error while decoding the JWT: JSON error: {e}")),
-        ErrorKind::Utf8(e) => (Reason::MalformedToken, format!("Error while decoding the JWT: UTF-8 error: {e}")),
-        other => (Reason::InvalidSignature, format!("Error while decoding the JWT: {other:?}")),
+        ErrorKind::InvalidAlgorithm | ErrorKind::MissingAlgorithm => (
+            Reason::InvalidAlgorithm,
+            "Error while decoding the JWT: InvalidAlgorithm".to_owned(),
+        ),
+        ErrorKind::Base64(e) => (
+            Reason::MalformedToken,
+            format!("Error while decoding the JWT: Base64 error: {e}"),
+        ),
+        ErrorKind::Json(e) => (
+            Reason::MalformedToken,
+            format!("Error while decoding the JWT: JSON error: {e}"),
+        ),
+        ErrorKind::Utf8(e) => (
+            Reason::MalformedToken,
+            format!("Error while decoding the JWT: UTF-8 error: {e}"),
+        ),
+        other => (
+            Reason::InvalidSignature,
+            format!("Error while decoding the JWT: {other:?}"),
+        ),
     };
     Deny::new(reason, msg)
 }
 
 /// The token's `exp` as whole seconds, when present and numeric.
 pub fn exp_of(claims: &Value) -> Option<u64> {
-    claims.get("exp").and_then(Value::as_f64).filter(|e| *e >= 0.0).map(|e| e.round() as u64)
+    claims
+        .get("exp")
+        .and_then(Value::as_f64)
+        .filter(|e| *e >= 0.0)
+        .map(|e| e.round() as u64)
 }
 
 #[cfg(test)]
@@ -243,17 +324,32 @@ mod tests {
     #[test]
     fn header_checks() {
         let tok = |h: &str| format!("{}.e30.sig", b64(h));
-        assert_eq!(parse_header(&tok(r#"{"alg":"RS256","kid":"k"}"#), true).unwrap().kid.as_deref(), Some("k"));
+        assert_eq!(
+            parse_header(&tok(r#"{"alg":"RS256","kid":"k"}"#), true)
+                .unwrap()
+                .kid
+                .as_deref(),
+            Some("k")
+        );
         for none in ["none", "None", "NONE", "nOnE"] {
             let e = parse_header(&tok(&format!(r#"{{"alg":"{none}"}}"#)), true).unwrap_err();
             assert_eq!(e.reason, Reason::InvalidAlgorithm);
         }
-        for extra in [r#""crit":["exp"]"#, r#""jku":"http://x""#, r#""x5u":"http://x""#, r#""jwk":{}"#, r#""x5c":[]"#] {
+        for extra in [
+            r#""crit":["exp"]"#,
+            r#""jku":"http://x""#,
+            r#""x5u":"http://x""#,
+            r#""jwk":{}"#,
+            r#""x5c":[]"#,
+        ] {
             let e = parse_header(&tok(&format!(r#"{{"alg":"RS256",{extra}}}"#)), true).unwrap_err();
             assert_eq!(e.reason, Reason::UnsupportedHeader, "{extra}");
         }
         let dup = parse_header(&tok(r#"{"alg":"RS256","alg":"none"}"#), false).unwrap_err();
         assert_eq!(dup.reason, Reason::MalformedToken);
-        assert_eq!(parse_header("abc", false).unwrap_err().message, "JWT validation error: InvalidToken");
+        assert_eq!(
+            parse_header("abc", false).unwrap_err().message,
+            "JWT validation error: InvalidToken"
+        );
     }
 }

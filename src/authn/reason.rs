@@ -142,6 +142,11 @@ pub struct Deny {
 impl Deny {
     /// A denial with the reason's status.
     pub fn new(reason: Reason, message: impl Into<String>) -> Self {
-        Self { reason, status: reason.status(), message: message.into(), www_authenticate: None }
+        Self {
+            reason,
+            status: reason.status(),
+            message: message.into(),
+            www_authenticate: None,
+        }
     }
 }

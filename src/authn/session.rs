@@ -58,7 +58,9 @@ fn invalid_claims(msg: impl Into<String>) -> Deny {
 
 /// Render session variables: keep `x-hasura-*` names (lower-cased), drop `x-hasura-role`, strings as they are and
 /// other JSON as compact JSON. Names colliding after lower-casing and control characters are invalid claims.
-pub fn render<'a>(vars: impl IntoIterator<Item = (&'a str, &'a Value)>) -> Result<RenderedVars, Deny> {
+pub fn render<'a>(
+    vars: impl IntoIterator<Item = (&'a str, &'a Value)>,
+) -> Result<RenderedVars, Deny> {
     let mut out: Vec<(String, String)> = Vec::new();
     for (name, value) in vars {
         let lower = name.to_lowercase();
@@ -66,17 +68,23 @@ pub fn render<'a>(vars: impl IntoIterator<Item = (&'a str, &'a Value)>) -> Resul
             continue;
         }
         if http::HeaderName::from_bytes(lower.as_bytes()).is_err() {
-            return Err(invalid_claims(format!("session variable {name:?} is not a valid header name")));
+            return Err(invalid_claims(format!(
+                "session variable {name:?} is not a valid header name"
+            )));
         }
         if out.iter().any(|(n, _)| *n == lower) {
-            return Err(invalid_claims(format!("session variables collide after lower-casing: {lower}")));
+            return Err(invalid_claims(format!(
+                "session variables collide after lower-casing: {lower}"
+            )));
         }
         let text = match value {
             Value::String(s) => s.clone(),
             other => other.to_string(),
         };
         if text.chars().any(|c| c != '\t' && (c.is_ascii_control())) {
-            return Err(invalid_claims(format!("session variable {lower} contains a control character")));
+            return Err(invalid_claims(format!(
+                "session variable {lower} contains a control character"
+            )));
         }
         out.push((lower, text));
     }
@@ -98,21 +106,39 @@ fn requested_role<'a>(req: &AuthRequest<'a>) -> Result<Option<&'a str>, Deny> {
 }
 
 /// Choose the role and build the session. `mode_header` is excluded from emulated sessions.
-pub fn resolve(identity: &Identity, req: &AuthRequest<'_>, mode_header: &str) -> Result<Session, Deny> {
+pub fn resolve(
+    identity: &Identity,
+    req: &AuthRequest<'_>,
+    mode_header: &str,
+) -> Result<Session, Deny> {
     let requested = requested_role(req)?;
     match identity {
-        Identity::Specific { default_role, allowed_roles, vars } => {
+        Identity::Specific {
+            default_role,
+            allowed_roles,
+            vars,
+        } => {
             let role = match requested {
                 Some(r) if allowed_roles.iter().any(|a| a == r) => r.to_owned(),
-                Some(r) => return Err(Deny::new(Reason::RoleNotAllowed, format!("cannot be authorized as role: {r}"))),
+                Some(r) => {
+                    return Err(Deny::new(
+                        Reason::RoleNotAllowed,
+                        format!("cannot be authorized as role: {r}"),
+                    ));
+                }
                 None => default_role.clone(),
             };
-            Ok(Session { role, vars: vars.clone() })
+            Ok(Session {
+                role,
+                vars: vars.clone(),
+            })
         }
         Identity::Emulation { role } => {
             let mut client: Vec<(&str, Value)> = Vec::new();
             for (name, raw) in req.headers {
-                if !name.to_ascii_lowercase().starts_with(HASURA_PREFIX) || name.eq_ignore_ascii_case(mode_header) {
+                if !name.to_ascii_lowercase().starts_with(HASURA_PREFIX)
+                    || name.eq_ignore_ascii_case(mode_header)
+                {
                     continue;
                 }
                 let text = visible_ascii(raw).ok_or_else(|| {
@@ -126,14 +152,21 @@ pub fn resolve(identity: &Identity, req: &AuthRequest<'_>, mode_header: &str) ->
                 client.push((name, Value::String(text.to_owned())));
             }
             let vars = render(client.iter().map(|(n, v)| (*n, v)))?;
-            Ok(Session { role: requested.unwrap_or(role).to_owned(), vars })
+            Ok(Session {
+                role: requested.unwrap_or(role).to_owned(),
+                vars,
+            })
         }
     }
 }
 
 /// Client-sent `x-hasura-*` headers that the session does not set (never the auth-mode header), lower-case,
 /// without duplicates: what Envoy must delete (`x-envoy-auth-headers-to-remove`).
-pub fn headers_to_remove(session: &Session, req: &AuthRequest<'_>, mode_header: &str) -> Vec<String> {
+pub fn headers_to_remove(
+    session: &Session,
+    req: &AuthRequest<'_>,
+    mode_header: &str,
+) -> Vec<String> {
     let mut out: Vec<String> = Vec::new();
     for (name, _) in req.headers {
         let lower = name.to_ascii_lowercase();
@@ -157,7 +190,14 @@ mod tests {
     fn renders_values_and_filters_names() {
         let claims = json!({"x-hasura-user-id": 1234, "X-Hasura-Mixed": "M", "foo": "bar", "x-hasura-org-ids": ["a","b"],
                             "x-hasura-is-admin": false, "x-hasura-n": null, "x-hasura-role": "ignored"});
-        let r = render(claims.as_object().unwrap().iter().map(|(k, v)| (k.as_str(), v))).unwrap();
+        let r = render(
+            claims
+                .as_object()
+                .unwrap()
+                .iter()
+                .map(|(k, v)| (k.as_str(), v)),
+        )
+        .unwrap();
         let got: Vec<(&str, &str)> = r.iter().map(|(a, b)| (a.as_str(), b.as_str())).collect();
         assert_eq!(
             got,

@@ -4,27 +4,44 @@ use super::reason::{Deny, Reason};
 use super::request::{AuthRequest, visible_ascii};
 use crate::config::compiled::TokenLocation;
 
-const BEARER_FORMAT: &str =
-    "Error in parsing the Authorization header: The `Authorization` header is expected to be in the format of `Bearer <JWT>`";
+const BEARER_FORMAT: &str = "Error in parsing the Authorization header: The `Authorization` header is expected to be in the format of `Bearer <JWT>`";
 
 /// Find the token. `max_bytes` caps its length before any decoding.
-pub fn extract<'a>(req: &AuthRequest<'a>, loc: &TokenLocation, max_bytes: usize) -> Result<&'a str, Deny> {
+pub fn extract<'a>(
+    req: &AuthRequest<'a>,
+    loc: &TokenLocation,
+    max_bytes: usize,
+) -> Result<&'a str, Deny> {
     let token = locate(req, loc, max_bytes)?;
-    if token.len() > max_bytes { Err(too_large(max_bytes)) } else { Ok(token) }
+    if token.len() > max_bytes {
+        Err(too_large(max_bytes))
+    } else {
+        Ok(token)
+    }
 }
 
-fn locate<'a>(req: &AuthRequest<'a>, loc: &TokenLocation, max_bytes: usize) -> Result<&'a str, Deny> {
+fn locate<'a>(
+    req: &AuthRequest<'a>,
+    loc: &TokenLocation,
+    max_bytes: usize,
+) -> Result<&'a str, Deny> {
     match loc {
         TokenLocation::Bearer => {
             let raw = req.first("authorization").ok_or_else(|| {
-                Deny::new(Reason::MissingToken, "JWT Authorization token source: Header name Authorization not found.")
+                Deny::new(
+                    Reason::MissingToken,
+                    "JWT Authorization token source: Header name Authorization not found.",
+                )
             })?;
             let text = ascii_header(raw, "Authorization", max_bytes)?;
             strip_bearer(text).ok_or_else(|| Deny::new(Reason::MalformedToken, BEARER_FORMAT))
         }
         TokenLocation::Header(name) => {
             let raw = req.first(name).ok_or_else(|| {
-                Deny::new(Reason::MissingToken, format!("JWT Authorization token source: Header name {name} not found."))
+                Deny::new(
+                    Reason::MissingToken,
+                    format!("JWT Authorization token source: Header name {name} not found."),
+                )
             })?;
             let text = ascii_header(raw, name, max_bytes)?;
             if name.eq_ignore_ascii_case("authorization") {
@@ -46,7 +63,9 @@ fn locate<'a>(req: &AuthRequest<'a>, loc: &TokenLocation, max_bytes: usize) -> R
             Err(Deny::new(
                 Reason::MissingToken,
                 if seen {
-                    format!("JWT Authorization token source: cookie name {name} not found in the Cookie header")
+                    format!(
+                        "JWT Authorization token source: cookie name {name} not found in the Cookie header"
+                    )
                 } else {
                     "JWT Authorization token source: Cookie header not found".to_owned()
                 },
@@ -56,7 +75,10 @@ fn locate<'a>(req: &AuthRequest<'a>, loc: &TokenLocation, max_bytes: usize) -> R
 }
 
 fn too_large(max: usize) -> Deny {
-    Deny::new(Reason::TokenTooLarge, format!("the token is larger than {max} bytes"))
+    Deny::new(
+        Reason::TokenTooLarge,
+        format!("the token is larger than {max} bytes"),
+    )
 }
 
 fn ascii_header<'a>(raw: &'a [u8], name: &str, max_bytes: usize) -> Result<&'a str, Deny> {
@@ -65,7 +87,10 @@ fn ascii_header<'a>(raw: &'a [u8], name: &str, max_bytes: usize) -> Result<&'a s
         return Err(too_large(max_bytes));
     }
     let text = visible_ascii(raw).ok_or_else(|| {
-        Deny::new(Reason::InvalidHeader, format!("Error in parsing the {name} header: failed to convert header to a str"))
+        Deny::new(
+            Reason::InvalidHeader,
+            format!("Error in parsing the {name} header: failed to convert header to a str"),
+        )
     })?;
     Ok(text)
 }
@@ -78,7 +103,11 @@ fn strip_bearer(text: &str) -> Option<&str> {
         return None;
     }
     let token = rest.trim_start_matches([' ', '\t']);
-    if token.is_empty() || token.contains([' ', '\t']) { None } else { Some(token) }
+    if token.is_empty() || token.contains([' ', '\t']) {
+        None
+    } else {
+        Some(token)
+    }
 }
 
 /// The value of cookie `name` in one `Cookie` header (`a=1; b=2`), anywhere in it.
@@ -94,7 +123,11 @@ mod tests {
     use super::*;
 
     fn req<'a>(h: &'a [(&'a str, &'a [u8])]) -> AuthRequest<'a> {
-        AuthRequest { method: "GET", uri: "/", headers: h }
+        AuthRequest {
+            method: "GET",
+            uri: "/",
+            headers: h,
+        }
     }
 
     #[test]
@@ -110,21 +143,37 @@ mod tests {
 
     #[test]
     fn cookie_anywhere() {
-        let h: [(&str, &[u8]); 2] = [("cookie", b"a=1; b=2"), ("cookie", b"x=1;  __session=tok ; y=2")];
+        let h: [(&str, &[u8]); 2] = [
+            ("cookie", b"a=1; b=2"),
+            ("cookie", b"x=1;  __session=tok ; y=2"),
+        ];
         let loc = TokenLocation::Cookie("__session".into());
         assert_eq!(extract(&req(&h), &loc, 100), Ok("tok"));
         let loc = TokenLocation::Cookie("nope".into());
         let e = extract(&req(&h), &loc, 100).unwrap_err();
         assert_eq!(e.reason, Reason::MissingToken);
-        assert!(e.message.contains("cookie name nope not found in the Cookie header"));
+        assert!(
+            e.message
+                .contains("cookie name nope not found in the Cookie header")
+        );
     }
 
     #[test]
     fn oversized_and_non_ascii() {
         let big = format!("Bearer {}", "a".repeat(500));
         let h: [(&str, &[u8]); 1] = [("authorization", big.as_bytes())];
-        assert_eq!(extract(&req(&h), &TokenLocation::Bearer, 100).unwrap_err().reason, Reason::TokenTooLarge);
+        assert_eq!(
+            extract(&req(&h), &TokenLocation::Bearer, 100)
+                .unwrap_err()
+                .reason,
+            Reason::TokenTooLarge
+        );
         let h: [(&str, &[u8]); 1] = [("authorization", "Bearer é".as_bytes())];
-        assert_eq!(extract(&req(&h), &TokenLocation::Bearer, 100).unwrap_err().reason, Reason::InvalidHeader);
+        assert_eq!(
+            extract(&req(&h), &TokenLocation::Bearer, 100)
+                .unwrap_err()
+                .reason,
+            Reason::InvalidHeader
+        );
     }
 }

@@ -14,13 +14,14 @@ use serde_json::{Map, Value};
 use url::Url;
 
 use super::compiled::{
-    ClaimsSpec, CompiledConfig, Forward, HookCustom, HookHeaders, HookMethod, JwtKeySource, JwtMode, Mode, NoAuthMode,
-    TokenLocation, Version, WebhookMode,
+    ClaimsSpec, CompiledConfig, Forward, HookCustom, HookHeaders, HookMethod, JwtKeySource,
+    JwtMode, Mode, NoAuthMode, TokenLocation, Version, WebhookMode,
 };
 use super::model::{
-    AllOrList, AuthHookConfig, AuthHookConfigV3, AuthHookConfigV3Headers, AuthHookMethodV1, AuthHookMethodV3, AuthModeConfig,
-    AuthModeConfigV3, DefinitionV1, DefinitionV2, DefinitionV3, DefinitionV4, EnvironmentValue, JwtAlgorithm,
-    JwtClaimsConfig, JwtConfig, JwtKey, JwtTokenLocation,
+    AllOrList, AuthHookConfig, AuthHookConfigV3, AuthHookConfigV3Headers, AuthHookMethodV1,
+    AuthHookMethodV3, AuthModeConfig, AuthModeConfigV3, DefinitionV1, DefinitionV2, DefinitionV3,
+    DefinitionV4, EnvironmentValue, JwtAlgorithm, JwtClaimsConfig, JwtConfig, JwtKey,
+    JwtTokenLocation,
 };
 
 /// Largest config text accepted (a Kubernetes ConfigMap cannot hold more either).
@@ -52,7 +53,11 @@ pub struct LoadError {
 
 impl LoadError {
     fn at(path: impl Into<String>, message: impl Into<String>) -> Self {
-        Self { path: path.into(), location: None, message: message.into() }
+        Self {
+            path: path.into(),
+            location: None,
+            message: message.into(),
+        }
     }
 }
 
@@ -114,18 +119,32 @@ pub fn load_str_with_env(
     env: &dyn Fn(&str) -> Option<String>,
 ) -> Result<Loaded, LoadErrors> {
     let doc = parse_document(text)?;
-    let mut cx = Compiler { opts, env, warnings: Vec::new(), errors: Vec::new() };
+    let mut cx = Compiler {
+        opts,
+        env,
+        warnings: Vec::new(),
+        errors: Vec::new(),
+    };
     let config = cx.envelope(doc)?;
     if !cx.errors.is_empty() {
         return Err(LoadErrors(cx.errors));
     }
-    Ok(Loaded { config: Arc::new(config), warnings: cx.warnings })
+    Ok(Loaded {
+        config: Arc::new(config),
+        warnings: cx.warnings,
+    })
 }
 
 /// Parse text into the single AuthConfig document as a JSON value.
 fn parse_document(text: &str) -> Result<Value, LoadError> {
     if text.len() > MAX_CONFIG_BYTES {
-        return Err(LoadError::at("", format!("config is {} bytes; the limit is {MAX_CONFIG_BYTES}", text.len())));
+        return Err(LoadError::at(
+            "",
+            format!(
+                "config is {} bytes; the limit is {MAX_CONFIG_BYTES}",
+                text.len()
+            ),
+        ));
     }
     let body = text.strip_prefix('\u{feff}').unwrap_or(text);
     let docs: Vec<Value> = if body.trim_start().starts_with('{') {
@@ -146,28 +165,47 @@ fn parse_document(text: &str) -> Result<Value, LoadError> {
 }
 
 fn yaml_error(e: serde_saphyr::Error) -> LoadError {
-    let location = e.location().map(|l| (l.line() as usize, l.column() as usize));
+    let location = e
+        .location()
+        .map(|l| (l.line() as usize, l.column() as usize));
     // The crate's Display repeats the location; keep the first line, which carries the reason.
     let text = e.to_string();
     let message = text.lines().next().unwrap_or("invalid YAML").to_owned();
-    LoadError { path: String::new(), location, message: format!("invalid YAML: {message}") }
+    LoadError {
+        path: String::new(),
+        location,
+        message: format!("invalid YAML: {message}"),
+    }
 }
 
 /// From a stream of documents take the one `kind: AuthConfig` (or a lone document without `kind`).
 fn select_auth_config(docs: Vec<Value>) -> Result<Value, LoadError> {
     let docs: Vec<Value> = docs.into_iter().filter(|d| !d.is_null()).collect();
     match docs.len() {
-        0 => return Err(LoadError::at("", "no AuthConfig document found (the input is empty)")),
+        0 => {
+            return Err(LoadError::at(
+                "",
+                "no AuthConfig document found (the input is empty)",
+            ));
+        }
         1 => return Ok(docs.into_iter().next().unwrap_or(Value::Null)),
         _ => {}
     }
     let n = docs.len();
-    let mut found: Vec<Value> =
-        docs.into_iter().filter(|d| d.get("kind").and_then(Value::as_str) == Some("AuthConfig")).collect();
+    let mut found: Vec<Value> = docs
+        .into_iter()
+        .filter(|d| d.get("kind").and_then(Value::as_str) == Some("AuthConfig"))
+        .collect();
     match found.len() {
         1 => Ok(found.pop().unwrap_or(Value::Null)),
-        0 => Err(LoadError::at("", format!("none of the {n} documents has `kind: AuthConfig`"))),
-        k => Err(LoadError::at("", format!("{k} documents have `kind: AuthConfig`; expected exactly one"))),
+        0 => Err(LoadError::at(
+            "",
+            format!("none of the {n} documents has `kind: AuthConfig`"),
+        )),
+        k => Err(LoadError::at(
+            "",
+            format!("{k} documents have `kind: AuthConfig`; expected exactly one"),
+        )),
     }
 }
 
@@ -175,7 +213,11 @@ fn select_auth_config(docs: Vec<Value>) -> Result<Value, LoadError> {
 fn typed<T: DeserializeOwned>(value: Value, prefix: &str) -> Result<T, LoadError> {
     serde_path_to_error::deserialize::<_, T>(value).map_err(|e| {
         let inner = e.path().to_string();
-        let path = if inner == "." || inner.is_empty() { prefix.to_owned() } else { format!("{prefix}.{inner}") };
+        let path = if inner == "." || inner.is_empty() {
+            prefix.to_owned()
+        } else {
+            format!("{prefix}.{inner}")
+        };
         LoadError::at(path, e.into_inner().to_string())
     })
 }
@@ -190,18 +232,29 @@ struct Compiler<'a> {
 impl Compiler<'_> {
     fn envelope(&mut self, doc: Value) -> Result<CompiledConfig, LoadError> {
         let Value::Object(mut obj) = doc else {
-            return Err(LoadError::at("", "expected a mapping with `kind`, `version` and `definition`"));
+            return Err(LoadError::at(
+                "",
+                "expected a mapping with `kind`, `version` and `definition`",
+            ));
         };
         check_envelope_keys(&obj)?;
         if let Some(kind) = obj.remove("kind")
             && kind.as_str() != Some("AuthConfig")
         {
-            return Err(LoadError::at("kind", format!("expected `AuthConfig`, found {kind}")));
+            return Err(LoadError::at(
+                "kind",
+                format!("expected `AuthConfig`, found {kind}"),
+            ));
         }
         let version = match obj.remove("version") {
             None => return Err(LoadError::at("", "missing field `version`")),
             Some(Value::String(v)) => v,
-            Some(other) => return Err(LoadError::at("version", format!("expected a string, found {other}"))),
+            Some(other) => {
+                return Err(LoadError::at(
+                    "version",
+                    format!("expected a string, found {other}"),
+                ));
+            }
         };
         let Some(definition) = obj.remove("definition") else {
             return Err(LoadError::at("", "missing field `definition`"));
@@ -223,12 +276,22 @@ impl Compiler<'_> {
                 let d: DefinitionV2 = typed(definition, P)?;
                 self.warnings.push(deprecation("v2", "PleaseUpgradeV2ToV4"));
                 let mode = self.mode_v1(d.mode, "definition.mode");
-                Ok(CompiledConfig { version: Version::V2, role_emulation_by: None, mode, alternative_modes: None })
+                Ok(CompiledConfig {
+                    version: Version::V2,
+                    role_emulation_by: None,
+                    mode,
+                    alternative_modes: None,
+                })
             }
             "v3" => {
                 let d: DefinitionV3 = typed(definition, P)?;
                 let mode = self.mode_v3(d.mode, "definition.mode");
-                Ok(CompiledConfig { version: Version::V3, role_emulation_by: None, mode, alternative_modes: None })
+                Ok(CompiledConfig {
+                    version: Version::V3,
+                    role_emulation_by: None,
+                    mode,
+                    alternative_modes: None,
+                })
             }
             "v4" => {
                 let d: DefinitionV4 = typed(definition, P)?;
@@ -239,38 +302,58 @@ impl Compiler<'_> {
                         if out.iter().any(|(id, _)| *id == alt.identifier) {
                             self.errors.push(LoadError::at(
                                 format!("definition.alternativeModes[{i}].identifier"),
-                                format!("Duplicate alternative mode identifier: '{}'", alt.identifier),
+                                format!(
+                                    "Duplicate alternative mode identifier: '{}'",
+                                    alt.identifier
+                                ),
                             ));
                             continue;
                         }
-                        let m = self.mode_v3(alt.config, &format!("definition.alternativeModes[{i}].config"));
+                        let m = self.mode_v3(
+                            alt.config,
+                            &format!("definition.alternativeModes[{i}].config"),
+                        );
                         out.push((alt.identifier, m));
                     }
                     out
                 });
-                Ok(CompiledConfig { version: Version::V4, role_emulation_by: None, mode, alternative_modes })
+                Ok(CompiledConfig {
+                    version: Version::V4,
+                    role_emulation_by: None,
+                    mode,
+                    alternative_modes,
+                })
             }
-            other => Err(LoadError::at("version", format!("unknown variant `{other}`, expected one of `v1`, `v2`, `v3`, `v4`"))),
+            other => Err(LoadError::at(
+                "version",
+                format!("unknown variant `{other}`, expected one of `v1`, `v2`, `v3`, `v4`"),
+            )),
         }
     }
 
     fn mode_v1(&mut self, m: AuthModeConfig, path: &str) -> Mode {
         match m {
-            AuthModeConfig::Webhook(h) => Mode::Webhook(Arc::new(self.webhook_v1(h, &format!("{path}.webhook")))),
-            AuthModeConfig::Jwt(j) => self.jwt(*j, &format!("{path}.jwt")),
-            AuthModeConfig::NoAuth(n) => {
-                Mode::NoAuth(Arc::new(NoAuthMode { role: n.role, session_variables: n.session_variables }))
+            AuthModeConfig::Webhook(h) => {
+                Mode::Webhook(Arc::new(self.webhook_v1(h, &format!("{path}.webhook"))))
             }
+            AuthModeConfig::Jwt(j) => self.jwt(*j, &format!("{path}.jwt")),
+            AuthModeConfig::NoAuth(n) => Mode::NoAuth(Arc::new(NoAuthMode {
+                role: n.role,
+                session_variables: n.session_variables,
+            })),
         }
     }
 
     fn mode_v3(&mut self, m: AuthModeConfigV3, path: &str) -> Mode {
         match m {
-            AuthModeConfigV3::Webhook(h) => Mode::Webhook(Arc::new(self.webhook_v3(h, &format!("{path}.webhook")))),
-            AuthModeConfigV3::Jwt(j) => self.jwt(*j, &format!("{path}.jwt")),
-            AuthModeConfigV3::NoAuth(n) => {
-                Mode::NoAuth(Arc::new(NoAuthMode { role: n.role, session_variables: n.session_variables }))
+            AuthModeConfigV3::Webhook(h) => {
+                Mode::Webhook(Arc::new(self.webhook_v3(h, &format!("{path}.webhook"))))
             }
+            AuthModeConfigV3::Jwt(j) => self.jwt(*j, &format!("{path}.jwt")),
+            AuthModeConfigV3::NoAuth(n) => Mode::NoAuth(Arc::new(NoAuthMode {
+                role: n.role,
+                session_variables: n.session_variables,
+            })),
         }
     }
 
@@ -280,7 +363,11 @@ impl Compiler<'_> {
             AuthHookMethodV1::Get => HookMethod::Get,
             AuthHookMethodV1::Post => HookMethod::Post,
         };
-        WebhookMode { method, url: h.url, custom: None }
+        WebhookMode {
+            method,
+            url: h.url,
+            custom: None,
+        }
     }
 
     fn webhook_v3(&mut self, h: AuthHookConfigV3, path: &str) -> WebhookMode {
@@ -296,11 +383,12 @@ impl Compiler<'_> {
                 ));
             }
             HookCustom {
-                headers: c.headers.map(|h| self.hook_headers(h, &format!("{path}.customHeadersConfig.headers"))),
-                body_headers: c
-                    .body
-                    .and_then(|b| b.headers)
-                    .map(|h| self.hook_headers(h, &format!("{path}.customHeadersConfig.body.headers"))),
+                headers: c
+                    .headers
+                    .map(|h| self.hook_headers(h, &format!("{path}.customHeadersConfig.headers"))),
+                body_headers: c.body.and_then(|b| b.headers).map(|h| {
+                    self.hook_headers(h, &format!("{path}.customHeadersConfig.body.headers"))
+                }),
             }
         });
         let url = h.url;
@@ -312,13 +400,20 @@ impl Compiler<'_> {
                     u
                 }
                 Err(e) => {
-                    self.errors.push(LoadError::at(&url_path, format!("Invalid URL for auth webhook: {e}")));
+                    self.errors.push(LoadError::at(
+                        &url_path,
+                        format!("Invalid URL for auth webhook: {e}"),
+                    ));
                     placeholder_url()
                 }
             },
             None => placeholder_url(),
         };
-        WebhookMode { method, url, custom }
+        WebhookMode {
+            method,
+            url,
+            custom,
+        }
     }
 
     fn check_hook_url(&mut self, u: &Url, path: &str) {
@@ -368,7 +463,10 @@ impl Compiler<'_> {
         if !msgs.is_empty() {
             self.errors.push(LoadError::at(path, msgs.join("\n")));
         }
-        HookHeaders { forward, additional }
+        HookHeaders {
+            forward,
+            additional,
+        }
     }
 
     fn jwt(&mut self, j: JwtConfig, path: &str) -> Mode {
@@ -396,7 +494,10 @@ impl Compiler<'_> {
                         if !material.is_empty() || !is_hmac(algorithm) {
                             self.errors.push(LoadError::at(&kpath, msg));
                         }
-                        JwtKeySource::Fixed { algorithm, key: DecodingKey::from_secret(b"") }
+                        JwtKeySource::Fixed {
+                            algorithm,
+                            key: DecodingKey::from_secret(b""),
+                        }
                     }
                 }
             }
@@ -415,7 +516,10 @@ impl Compiler<'_> {
             }
         };
         let claims = match j.claims_config {
-            JwtClaimsConfig::Namespace(ns) => ClaimsSpec::Namespace { format: ns.claims_format, location: ns.location },
+            JwtClaimsConfig::Namespace(ns) => ClaimsSpec::Namespace {
+                format: ns.claims_format,
+                location: ns.location,
+            },
             JwtClaimsConfig::Locations(map) => ClaimsSpec::Locations(map),
         };
         Mode::Jwt(Arc::new(JwtMode {
@@ -442,7 +546,8 @@ impl Compiler<'_> {
             other => self.errors.push(LoadError::at(path, format!("unsupported URL scheme `{other}` for a JWKS"))),
         }
         if u.host().is_none() {
-            self.errors.push(LoadError::at(path, format!("{u} has no host")));
+            self.errors
+                .push(LoadError::at(path, format!("{u} has no host")));
         }
     }
 
@@ -539,13 +644,22 @@ fn fixed_key(alg: Algorithm, material: &str) -> Result<DecodingKey, String> {
 /// Put a PEM back into lines: `-----BEGIN X-----`, base64 body in 64-character lines, `-----END X-----`.
 fn reflow_pem(text: &str) -> String {
     let t = text.trim();
-    let Some(rest) = t.strip_prefix("-----BEGIN ") else { return t.to_owned() };
-    let Some(hdr_end) = rest.find("-----") else { return t.to_owned() };
+    let Some(rest) = t.strip_prefix("-----BEGIN ") else {
+        return t.to_owned();
+    };
+    let Some(hdr_end) = rest.find("-----") else {
+        return t.to_owned();
+    };
     let label = &rest[..hdr_end];
     let after = &rest[hdr_end + 5..];
     let footer = format!("-----END {label}-----");
-    let Some(body_end) = after.find(&footer) else { return t.to_owned() };
-    let body: String = after[..body_end].chars().filter(|c| !c.is_whitespace()).collect();
+    let Some(body_end) = after.find(&footer) else {
+        return t.to_owned();
+    };
+    let body: String = after[..body_end]
+        .chars()
+        .filter(|c| !c.is_whitespace())
+        .collect();
     let mut out = format!("-----BEGIN {label}-----\n");
     for chunk in body.as_bytes().chunks(64) {
         out.push_str(&String::from_utf8_lossy(chunk));
@@ -570,8 +684,13 @@ mod tests {
     fn error_paths_name_the_field() {
         let text = NOAUTH.replace("role: admin", "role: admin\n      extra: 1");
         let e = load(&text).unwrap_err().to_string();
-        assert!(e.starts_with("definition.mode.noAuth.extra: unknown field `extra`"), "{e}");
-        let e = load(&NOAUTH.replace("version: v4", "version: v9")).unwrap_err().to_string();
+        assert!(
+            e.starts_with("definition.mode.noAuth.extra: unknown field `extra`"),
+            "{e}"
+        );
+        let e = load(&NOAUTH.replace("version: v4", "version: v9"))
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("version: unknown variant `v9`"), "{e}");
     }
 
@@ -581,9 +700,19 @@ mod tests {
         let ok = format!("{other}---\n{NOAUTH}---\n{other}");
         assert!(load(&ok).is_ok());
         let none = format!("{other}---\n{other}");
-        assert!(load(&none).unwrap_err().to_string().contains("none of the 2 documents"));
+        assert!(
+            load(&none)
+                .unwrap_err()
+                .to_string()
+                .contains("none of the 2 documents")
+        );
         let two = format!("{NOAUTH}---\n{NOAUTH}");
-        assert!(load(&two).unwrap_err().to_string().contains("2 documents have `kind: AuthConfig`"));
+        assert!(
+            load(&two)
+                .unwrap_err()
+                .to_string()
+                .contains("2 documents have `kind: AuthConfig`")
+        );
     }
 
     #[test]

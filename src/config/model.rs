@@ -387,7 +387,9 @@ impl<'de> Deserialize<'de> for JwtClaimsMap {
                         }
                         _ => {
                             if custom.iter().any(|(k, _)| *k == key) {
-                                return Err(de::Error::custom(format_args!("duplicate claim `{key}`")));
+                                return Err(de::Error::custom(format_args!(
+                                    "duplicate claim `{key}`"
+                                )));
                             }
                             let v = map.next_value()?;
                             custom.push((key, v));
@@ -395,8 +397,10 @@ impl<'de> Deserialize<'de> for JwtClaimsMap {
                     }
                 }
                 Ok(JwtClaimsMap {
-                    default_role: default_role.ok_or_else(|| de::Error::missing_field(DEFAULT_ROLE))?,
-                    allowed_roles: allowed_roles.ok_or_else(|| de::Error::missing_field(ALLOWED_ROLES))?,
+                    default_role: default_role
+                        .ok_or_else(|| de::Error::missing_field(DEFAULT_ROLE))?,
+                    allowed_roles: allowed_roles
+                        .ok_or_else(|| de::Error::missing_field(ALLOWED_ROLES))?,
                     custom,
                 })
             }

@@ -29,7 +29,10 @@ impl JsonPointer {
     /// Parse a pointer: `""` (the whole document) or `/`-separated tokens with `~0`/`~1` escapes.
     pub fn parse(text: &str) -> Result<Self, PointerError> {
         if text.is_empty() {
-            return Ok(Self { text: String::new(), tokens: Vec::new() });
+            return Ok(Self {
+                text: String::new(),
+                tokens: Vec::new(),
+            });
         }
         let Some(rest) = text.strip_prefix('/') else {
             return Err(PointerError::MissingSlash(text.to_owned()));
@@ -51,7 +54,10 @@ impl JsonPointer {
             }
             tokens.push(tok);
         }
-        Ok(Self { text: text.to_owned(), tokens })
+        Ok(Self {
+            text: text.to_owned(),
+            tokens,
+        })
     }
 
     /// The pointer as written in the config.
@@ -75,7 +81,10 @@ impl JsonPointer {
 
 /// Array indices per RFC 6901: decimal without leading zeros (`0` itself is fine).
 fn parse_index(tok: &str) -> Option<usize> {
-    if tok.is_empty() || (tok.len() > 1 && tok.starts_with('0')) || !tok.bytes().all(|b| b.is_ascii_digit()) {
+    if tok.is_empty()
+        || (tok.len() > 1 && tok.starts_with('0'))
+        || !tok.bytes().all(|b| b.is_ascii_digit())
+    {
         return None;
     }
     tok.parse().ok()
@@ -115,7 +124,9 @@ mod tests {
     #[test]
     fn reference_messages() {
         assert_eq!(
-            JsonPointer::parse("custom_claims/user_id").unwrap_err().to_string(),
+            JsonPointer::parse("custom_claims/user_id")
+                .unwrap_err()
+                .to_string(),
             "json pointer \"custom_claims/user_id\" is malformed due to missing starting slash"
         );
         assert_eq!(
@@ -127,7 +138,14 @@ mod tests {
     #[test]
     fn resolves_like_serde_json() {
         let doc = json!({"https://hasura.io/jwt/claims": {"a": [1, {"b": 2}]}, "": 7, "~": 8});
-        for p in ["", "/", "/~0", "/https:~1~1hasura.io~1jwt~1claims/a/1/b", "/https:~1~1hasura.io~1jwt~1claims/a/01", "/x"] {
+        for p in [
+            "",
+            "/",
+            "/~0",
+            "/https:~1~1hasura.io~1jwt~1claims/a/1/b",
+            "/https:~1~1hasura.io~1jwt~1claims/a/01",
+            "/x",
+        ] {
             let ours = JsonPointer::parse(p).unwrap();
             assert_eq!(ours.resolve(&doc), doc.pointer(p), "pointer {p:?}");
         }

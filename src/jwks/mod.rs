@@ -125,7 +125,12 @@ pub struct JwksSource {
 
 impl JwksSource {
     /// Create the source and start its background refresher on the current tokio runtime.
-    pub fn start(url: Url, client: reqwest::Client, settings: JwksSettings, metrics: Arc<Metrics>) -> Arc<Self> {
+    pub fn start(
+        url: Url,
+        client: reqwest::Client,
+        settings: JwksSettings,
+        metrics: Arc<Metrics>,
+    ) -> Arc<Self> {
         let src = Arc::new(Self {
             url,
             client,
@@ -156,7 +161,9 @@ impl JwksSource {
     }
 
     fn fresh_set(&self) -> Option<Arc<KeySet>> {
-        self.current.load_full().filter(|s| s.fetched_at.elapsed() <= self.settings.max_stale)
+        self.current
+            .load_full()
+            .filter(|s| s.fetched_at.elapsed() <= self.settings.max_stale)
     }
 
     /// Look up `kid` in the held set (no network).
@@ -197,7 +204,9 @@ impl JwksSource {
 
     /// Take the forced-refresh slot if none was taken within the rate-limit window.
     fn reserve_forced_refresh(&self) -> bool {
-        let Ok(mut last) = self.last_forced.lock() else { return false };
+        let Ok(mut last) = self.last_forced.lock() else {
+            return false;
+        };
         let now = Instant::now();
         match *last {
             Some(t) if now.duration_since(t) < self.settings.forced_min_interval => false,
@@ -222,7 +231,10 @@ impl JwksSource {
                 } else {
                     self.epoch.fetch_add(1, Ordering::Relaxed) + 1
                 };
-                self.metrics.jwks_refresh.with_label_values(&["success"]).inc();
+                self.metrics
+                    .jwks_refresh
+                    .with_label_values(&["success"])
+                    .inc();
                 self.metrics.jwks_keys.set(set.len() as i64);
                 self.metrics.jwks_last_success.set(unix_now() as i64);
                 tracing::debug!(url = %self.url, keys = set.len(), "JWKS fetched");
@@ -233,14 +245,19 @@ impl JwksSource {
                 })));
             }
             Err(e) => {
-                self.metrics.jwks_refresh.with_label_values(&["error"]).inc();
+                self.metrics
+                    .jwks_refresh
+                    .with_label_values(&["error"])
+                    .inc();
                 tracing::warn!(url = %self.url, error = %e, "JWKS fetch failed; keeping the last good key set");
             }
         }
         res.map(|(_, max_age)| max_age)
     }
 
-    async fn fetch(&self) -> Result<(HashMap<String, Arc<KeyEntry>>, Option<Duration>), FetchError> {
+    async fn fetch(
+        &self,
+    ) -> Result<(HashMap<String, Arc<KeyEntry>>, Option<Duration>), FetchError> {
         let mut resp = self
             .client
             .get(self.url.clone())
@@ -262,7 +279,11 @@ impl JwksSource {
             .and_then(|v| v.to_str().ok())
             .and_then(parse_max_age);
         let mut body = Vec::new();
-        while let Some(chunk) = resp.chunk().await.map_err(|e| FetchError::Http(e.to_string()))? {
+        while let Some(chunk) = resp
+            .chunk()
+            .await
+            .map_err(|e| FetchError::Http(e.to_string()))?
+        {
             if body.len() + chunk.len() > max {
                 return Err(FetchError::TooLarge(max));
             }
@@ -332,17 +353,31 @@ fn parse_max_age(v: &str) -> Option<Duration> {
         if let Some((k, n)) = d.split_once('=')
             && k.trim().eq_ignore_ascii_case("max-age")
         {
-            out = n.trim().trim_matches('"').parse::<u64>().ok().map(Duration::from_secs);
+            out = n
+                .trim()
+                .trim_matches('"')
+                .parse::<u64>()
+                .ok()
+                .map(Duration::from_secs);
         }
     }
     out
 }
 
-const RSA_ALGS: [Algorithm; 6] =
-    [Algorithm::RS256, Algorithm::RS384, Algorithm::RS512, Algorithm::PS256, Algorithm::PS384, Algorithm::PS512];
+const RSA_ALGS: [Algorithm; 6] = [
+    Algorithm::RS256,
+    Algorithm::RS384,
+    Algorithm::RS512,
+    Algorithm::PS256,
+    Algorithm::PS384,
+    Algorithm::PS512,
+];
 
 /// Parse a JWKS body and keep only usable signing keys (policy §5, security §1.2 rows 3, 24–26).
-pub fn parse_jwks(body: &[u8], max_keys: usize) -> Result<HashMap<String, Arc<KeyEntry>>, FetchError> {
+pub fn parse_jwks(
+    body: &[u8],
+    max_keys: usize,
+) -> Result<HashMap<String, Arc<KeyEntry>>, FetchError> {
     let doc: Value = serde_json::from_slice(body).map_err(|e| FetchError::Parse(e.to_string()))?;
     let keys = doc
         .get("keys")
@@ -377,14 +412,18 @@ fn usable_key(k: &Value) -> Result<(String, KeyEntry), &'static str> {
         return Err("use is not sig");
     }
     if let Some(ops) = k.get("key_ops") {
-        let verify = ops.as_array().is_some_and(|a| a.iter().any(|o| o.as_str() == Some("verify")));
+        let verify = ops
+            .as_array()
+            .is_some_and(|a| a.iter().any(|o| o.as_str() == Some("verify")));
         if !verify {
             return Err("key_ops without verify");
         }
     }
     let family: Vec<Algorithm> = match (s("kty"), s("crv")) {
         (Some("RSA"), _) => {
-            let n = URL_SAFE_NO_PAD.decode(s("n").ok_or("no n")?).map_err(|_| "bad n")?;
+            let n = URL_SAFE_NO_PAD
+                .decode(s("n").ok_or("no n")?)
+                .map_err(|_| "bad n")?;
             let bits = n.iter().skip_while(|b| **b == 0).count() * 8;
             if !(2048..=4096).contains(&bits) {
                 return Err("RSA modulus outside 2048..4096 bits");
@@ -427,11 +466,14 @@ impl JwksRegistry {
         settings: &JwksSettings,
         metrics: &Arc<Metrics>,
     ) -> HashMap<Url, Arc<JwksSource>> {
-        let Ok(mut map) = self.sources.lock() else { return HashMap::new() };
+        let Ok(mut map) = self.sources.lock() else {
+            return HashMap::new();
+        };
         map.retain(|u, _| urls.contains(u));
         for u in urls {
-            map.entry(u.clone())
-                .or_insert_with(|| JwksSource::start(u.clone(), client.clone(), settings.clone(), metrics.clone()));
+            map.entry(u.clone()).or_insert_with(|| {
+                JwksSource::start(u.clone(), client.clone(), settings.clone(), metrics.clone())
+            });
         }
         map.clone()
     }
@@ -443,14 +485,20 @@ mod tests {
 
     #[test]
     fn max_age_parsing() {
-        assert_eq!(parse_max_age("public, max-age=600"), Some(Duration::from_secs(600)));
+        assert_eq!(
+            parse_max_age("public, max-age=600"),
+            Some(Duration::from_secs(600))
+        );
         assert_eq!(parse_max_age("no-store"), Some(Duration::ZERO));
         assert_eq!(parse_max_age("public"), None);
     }
 
     #[test]
     fn filters_unusable_keys() {
-        let rsa: Value = serde_json::from_str(include_str!("../../tests/fixtures/vectors/keys/rsa1.jwk.json")).unwrap();
+        let rsa: Value = serde_json::from_str(include_str!(
+            "../../tests/fixtures/vectors/keys/rsa1.jwk.json"
+        ))
+        .unwrap();
         let mut enc = rsa.clone();
         enc["kid"] = "enc".into();
         enc["use"] = "enc".into();
@@ -461,6 +509,9 @@ mod tests {
         let set = parse_jwks(doc.to_string().as_bytes(), 32).unwrap();
         assert_eq!(set.keys().collect::<Vec<_>>(), vec!["good"]);
         let only_bad = serde_json::json!({"keys": [serde_json::json!({"kty": "oct", "kid": "hs", "k": "c2VjcmV0"})]});
-        assert!(matches!(parse_jwks(only_bad.to_string().as_bytes(), 32), Err(FetchError::NoUsableKey)));
+        assert!(matches!(
+            parse_jwks(only_bad.to_string().as_bytes(), 32),
+            Err(FetchError::NoUsableKey)
+        ));
     }
 }

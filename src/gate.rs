@@ -1,0 +1,482 @@
+//! The gate: one decision per client request. Mode selection (v4 auth-mode header), the decision cache,
+//! authentication (JWT, noAuth; webhook), role selection, and the per-request parts of the answer.
+//!
+//! The active config lives in one `ArcSwap`: a reload builds a complete `Active` (verifiers, key sources, noAuth
+//! sessions) off the request path and swaps it in; a request loads it once and uses that snapshot throughout, so
+//! it never sees a mix of two configs.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use arc_swap::ArcSwapOption;
+use aws_lc_rs::digest;
+use quick_cache::sync::Cache;
+
+use crate::authn::claims::{self, check_duplicate_roles};
+use crate::authn::jwt::{self, Verifier};
+use crate::authn::reason::{Deny, Reason};
+use crate::authn::request::{AuthRequest, visible_ascii};
+use crate::authn::session::{self, Identity, Session, render};
+use crate::authn::token;
+use crate::config::CompiledConfig;
+use crate::config::compiled::{JwtKeySource, JwtMode, Mode, WebhookMode};
+use crate::jwks::{JwksRegistry, JwksSettings, JwksSource, Lookup};
+use crate::metrics::{Metrics, unix_now};
+
+/// Operator settings of the gate (from the command line).
+#[derive(Debug, Clone)]
+pub struct GateSettings {
+    /// Longest token accepted.
+    pub max_token_bytes: usize,
+    /// The v4 auth-mode header (matched case-insensitively).
+    pub auth_mode_header: String,
+    /// Decision-cache capacity in entries (0 turns the cache off).
+    pub cache_size: usize,
+    /// Longest life of a cached allow, in seconds (also the noAuth `max-age`).
+    pub cache_ttl: u64,
+    /// Life of a cached permanent denial, in seconds.
+    pub deny_cache_ttl: u64,
+    /// JWKS tunables.
+    pub jwks: JwksSettings,
+    /// Timeout of one webhook call.
+    pub webhook_timeout: Duration,
+}
+
+impl Default for GateSettings {
+    fn default() -> Self {
+        Self {
+            max_token_bytes: 16 * 1024,
+            auth_mode_header: "x-hasura-auth-mode".into(),
+            cache_size: 100_000,
+            cache_ttl: 60,
+            deny_cache_ttl: 10,
+            jwks: JwksSettings::default(),
+            webhook_timeout: Duration::from_secs(5),
+        }
+    }
+}
+
+/// An allowed request.
+#[derive(Debug, Clone)]
+pub struct Allowed {
+    /// The session to send upstream.
+    pub session: Session,
+    /// `Cache-Control: private, max-age=N`.
+    pub max_age: u64,
+}
+
+/// The answer for one request.
+#[derive(Debug, Clone)]
+pub struct Decision {
+    /// Allow or deny.
+    pub result: Result<Allowed, Deny>,
+    /// Client `x-hasura-*` headers the session does not set (allow only).
+    pub headers_to_remove: Vec<String>,
+    /// Whether the answer came from the decision cache.
+    pub cache_hit: bool,
+}
+
+impl Decision {
+    /// The HTTP status.
+    pub fn status(&self) -> u16 {
+        match &self.result {
+            Ok(_) => 200,
+            Err(d) => d.status,
+        }
+    }
+}
+
+struct JwtActive {
+    mode: Arc<JwtMode>,
+    verifier: Verifier,
+    jwks: Option<Arc<JwksSource>>,
+}
+
+enum ActiveMode {
+    Jwt(Box<JwtActive>),
+    NoAuth(Result<Identity, Deny>),
+    Webhook(Arc<WebhookMode>),
+}
+
+struct Active {
+    generation: u64,
+    config: Arc<CompiledConfig>,
+    /// Index 0 is `mode`; alternatives follow in config order.
+    modes: Vec<ActiveMode>,
+}
+
+struct CacheEntry {
+    result: Result<Identity, Deny>,
+    exp: Option<u64>,
+    valid_until: u64,
+    epoch: u64,
+}
+
+/// The gate. Shared by every request handler and the reload loop.
+pub struct Gate {
+    settings: GateSettings,
+    active: ArcSwapOption<Active>,
+    jwks: JwksRegistry,
+    http: reqwest::Client,
+    cache: Option<Cache<[u8; 32], Arc<CacheEntry>>>,
+    metrics: Arc<Metrics>,
+    generation: AtomicU64,
+    draining: AtomicBool,
+}
+
+impl Gate {
+    /// A gate with no config yet (every decision `503 no_config` until [`Gate::apply`]).
+    pub fn new(settings: GateSettings, metrics: Arc<Metrics>) -> Result<Self, reqwest::Error> {
+        let http = reqwest::Client::builder()
+            .connect_timeout(settings.jwks.connect_timeout)
+            .timeout(settings.jwks.timeout)
+            .redirect(reqwest::redirect::Policy::none())
+            .user_agent(concat!("authgate/", env!("CARGO_PKG_VERSION")))
+            .build()?;
+        let cache = (settings.cache_size > 0).then(|| Cache::new(settings.cache_size));
+        Ok(Self {
+            settings,
+            active: ArcSwapOption::empty(),
+            jwks: JwksRegistry::default(),
+            http,
+            cache,
+            metrics,
+            generation: AtomicU64::new(0),
+            draining: AtomicBool::new(false),
+        })
+    }
+
+    /// The metrics registry.
+    pub fn metrics(&self) -> &Arc<Metrics> {
+        &self.metrics
+    }
+
+    /// The settings.
+    pub fn settings(&self) -> &GateSettings {
+        &self.settings
+    }
+
+    /// Swap in a new config. Must run inside a tokio runtime (JWKS refreshers are spawned).
+    pub fn apply(&self, config: Arc<CompiledConfig>) {
+        let urls = config.jwks_urls();
+        let sources = self
+            .jwks
+            .sync(&urls, &self.http, &self.settings.jwks, &self.metrics);
+        let build = |m: &Mode| match m {
+            Mode::Jwt(j) => {
+                let jwks = match &j.key {
+                    JwtKeySource::JwksUrl(u) => sources.get(u).cloned(),
+                    JwtKeySource::Fixed { .. } => None,
+                };
+                ActiveMode::Jwt(Box::new(JwtActive {
+                    mode: j.clone(),
+                    verifier: Verifier::new(j),
+                    jwks,
+                }))
+            }
+            Mode::NoAuth(n) => ActiveMode::NoAuth(
+                render(n.session_variables.iter().map(|(k, v)| (k.as_str(), v))).map(|vars| {
+                    Identity::Specific {
+                        default_role: n.role.clone(),
+                        allowed_roles: vec![n.role.clone()],
+                        vars,
+                    }
+                }),
+            ),
+            Mode::Webhook(w) => ActiveMode::Webhook(w.clone()),
+        };
+        let mut modes = vec![build(&config.mode)];
+        for (_, m) in config.alternative_modes.iter().flatten() {
+            modes.push(build(m));
+        }
+        let generation = self.generation.fetch_add(1, Ordering::Relaxed) + 1;
+        self.active.store(Some(Arc::new(Active {
+            generation,
+            config,
+            modes,
+        })));
+        if let Some(c) = &self.cache {
+            c.clear();
+        }
+    }
+
+    /// Whether a config is loaded, every key set it needs is held, and no shutdown is under way.
+    pub fn is_ready(&self) -> bool {
+        if self.draining.load(Ordering::Relaxed) {
+            return false;
+        }
+        let Some(active) = self.active.load_full() else {
+            return false;
+        };
+        active.modes.iter().all(|m| match m {
+            ActiveMode::Jwt(j) => j.jwks.as_ref().is_none_or(|s| s.is_ready()),
+            _ => true,
+        })
+    }
+
+    /// Whether a config has loaded.
+    pub fn has_config(&self) -> bool {
+        self.active.load().is_some()
+    }
+
+    /// Start a graceful shutdown: readiness turns false; decisions go on.
+    pub fn start_draining(&self) {
+        self.draining.store(true, Ordering::Relaxed);
+    }
+
+    /// Decide one request, and count it.
+    pub async fn decide(&self, req: &AuthRequest<'_>) -> Decision {
+        let started = Instant::now();
+        let d = self.decide_uncounted(req).await;
+        let reason = d.result.as_ref().err().map(|e| e.reason);
+        self.metrics
+            .observe_decision(d.status(), reason, started.elapsed().as_secs_f64());
+        if let Err(e) = &d.result {
+            tracing::info!(
+                status = e.status,
+                reason = e.reason.code(),
+                method = req.method,
+                uri = req.uri,
+                "denied"
+            );
+        }
+        d
+    }
+
+    async fn decide_uncounted(&self, req: &AuthRequest<'_>) -> Decision {
+        let deny = |e: Deny| Decision {
+            result: Err(e),
+            headers_to_remove: Vec::new(),
+            cache_hit: false,
+        };
+        let Some(active) = self.active.load_full() else {
+            return deny(Deny::new(
+                Reason::NoConfig,
+                "no valid AuthConfig has been loaded",
+            ));
+        };
+        let idx = match self.select_mode(&active, req) {
+            Ok(i) => i,
+            Err(e) => return deny(e),
+        };
+        let now = unix_now();
+        let mut cache_hit = false;
+        let (identity, exp) = match &active.modes[idx] {
+            ActiveMode::NoAuth(identity) => match identity {
+                Ok(i) => (i.clone(), None),
+                Err(e) => return deny(e.clone()),
+            },
+            ActiveMode::Jwt(j) => match self.jwt_identity(&active, idx, j, req, now).await {
+                Ok((i, exp, hit)) => {
+                    cache_hit = hit;
+                    (i, exp)
+                }
+                Err(e) => return deny(e),
+            },
+            ActiveMode::Webhook(_) => {
+                return deny(Deny::new(
+                    Reason::WebhookUnavailable,
+                    "webhook mode is not available in this version",
+                ));
+            }
+        };
+        let mode_header = self.settings.auth_mode_header.as_str();
+        match session::resolve(&identity, req, mode_header) {
+            Ok(session) => {
+                let headers_to_remove = session::headers_to_remove(&session, req, mode_header);
+                let ttl = self.settings.cache_ttl;
+                let max_age = exp.map_or(ttl, |e| e.saturating_sub(now).min(ttl));
+                Decision {
+                    result: Ok(Allowed { session, max_age }),
+                    headers_to_remove,
+                    cache_hit,
+                }
+            }
+            Err(e) => Decision {
+                result: Err(e),
+                headers_to_remove: Vec::new(),
+                cache_hit,
+            },
+        }
+    }
+
+    /// v4: the auth-mode header picks an alternative by exact identifier; anything unknown falls back to `mode`.
+    fn select_mode(&self, active: &Active, req: &AuthRequest<'_>) -> Result<usize, Deny> {
+        let Some(alts) = &active.config.alternative_modes else {
+            return Ok(0);
+        };
+        let Some(raw) = req.first(&self.settings.auth_mode_header) else {
+            return Ok(0);
+        };
+        let value = visible_ascii(raw).ok_or_else(|| {
+            let mut d = Deny::new(
+                Reason::InvalidHeader,
+                "Invalid auth mode header: failed to convert header to a str",
+            );
+            d.www_authenticate = Some("Bearer".into());
+            d
+        })?;
+        Ok(alts
+            .iter()
+            .position(|(id, _)| id == value)
+            .map_or(0, |i| i + 1))
+    }
+
+    async fn jwt_identity(
+        &self,
+        active: &Active,
+        idx: usize,
+        j: &JwtActive,
+        req: &AuthRequest<'_>,
+        now: u64,
+    ) -> Result<(Identity, Option<u64>, bool), Deny> {
+        let token = token::extract(req, &j.mode.token_location, self.settings.max_token_bytes)?;
+        let key = cache_key(active.generation, idx, token);
+        let epoch_now = j.jwks.as_ref().map_or(0, |s| s.epoch());
+        if let Some(cache) = &self.cache {
+            if let Some(e) = cache.get(&key)
+                && e.valid_until > now
+                && e.epoch == epoch_now
+            {
+                self.metrics.cache_hits.inc();
+                return e.result.clone().map(|i| (i, e.exp, true));
+            }
+            self.metrics.cache_misses.inc();
+        }
+        let (result, exp, epoch) = self.verify_jwt(active, j, token, now).await;
+        if let Some(cache) = &self.cache {
+            let valid_until = match &result {
+                Ok(_) => exp.map_or(now + self.settings.cache_ttl, |e| {
+                    e.min(now + self.settings.cache_ttl)
+                }),
+                Err(d) if d.reason.is_permanent() => now + self.settings.deny_cache_ttl,
+                Err(_) => 0,
+            };
+            if valid_until > now {
+                cache.insert(
+                    key,
+                    Arc::new(CacheEntry {
+                        result: result.clone(),
+                        exp,
+                        valid_until,
+                        epoch,
+                    }),
+                );
+            }
+        }
+        result.map(|i| (i, exp, false))
+    }
+
+    /// Verify a token and build its identity. Returns the result, the token's `exp`, and the key-set epoch used.
+    async fn verify_jwt(
+        &self,
+        active: &Active,
+        j: &JwtActive,
+        token: &str,
+        now: u64,
+    ) -> (Result<Identity, Deny>, Option<u64>, u64) {
+        let header = match jwt::parse_header(token, j.jwks.is_some()) {
+            Ok(h) => h,
+            Err(e) => return (Err(e), None, 0),
+        };
+        let found;
+        let (key, algs, epoch) = match (&j.mode.key, &j.jwks) {
+            (JwtKeySource::Fixed { algorithm, key }, _) => {
+                (key, std::slice::from_ref(algorithm), 0)
+            }
+            (JwtKeySource::JwksUrl(_), Some(src)) => {
+                let Some(kid) = header.kid.as_deref() else {
+                    let d = Deny::new(
+                        Reason::MalformedToken,
+                        "`kid` (Key ID) header claim not found in the header",
+                    );
+                    return (Err(d), None, 0);
+                };
+                match src.lookup_or_refresh(kid).await {
+                    Lookup::Found(k, e) => {
+                        found = k;
+                        (&found.key, found.algs.as_slice(), e)
+                    }
+                    Lookup::UnknownKid => {
+                        let d = Deny::new(
+                            Reason::UnknownKid,
+                            format!("No matching JWK found for the given kid: {kid}"),
+                        );
+                        return (Err(d), None, 0);
+                    }
+                    Lookup::Unavailable => {
+                        let d = Deny::new(
+                            Reason::JwksUnavailable,
+                            "Error while fetching the JWKSet: no key set is available",
+                        );
+                        return (Err(d), None, 0);
+                    }
+                }
+            }
+            (JwtKeySource::JwksUrl(_), None) => {
+                return (
+                    Err(Deny::new(Reason::Internal, "JWKS source missing")),
+                    None,
+                    0,
+                );
+            }
+        };
+        let payload = match j.verifier.verify(token, &header, key, algs, now) {
+            Ok(p) => p,
+            Err(e) => return (Err(e), None, epoch),
+        };
+        let exp = jwt::exp_of(&payload);
+        (
+            identity_from_claims(
+                &j.mode,
+                &payload,
+                active.config.role_emulation_by.as_deref(),
+            ),
+            exp,
+            epoch,
+        )
+    }
+}
+
+fn identity_from_claims(
+    mode: &JwtMode,
+    payload: &serde_json::Value,
+    emulation_by: Option<&str>,
+) -> Result<Identity, Deny> {
+    let c = claims::extract(&mode.claims, payload)?;
+    if let Some(admin) = emulation_by
+        && let Some((_, v)) = c.custom.iter().find(|(k, _)| k == session::ROLE_HEADER)
+    {
+        let role = v.as_str().ok_or_else(|| {
+            Deny::new(
+                Reason::InvalidClaims,
+                "Expected string value for claim x-hasura-role",
+            )
+        })?;
+        if role == admin {
+            return Ok(Identity::Emulation {
+                role: role.to_owned(),
+            });
+        }
+    }
+    check_duplicate_roles(&c.allowed_roles)?;
+    let vars = render(c.custom.iter().map(|(k, v)| (k.as_str(), v)))?;
+    Ok(Identity::Specific {
+        default_role: c.default_role,
+        allowed_roles: c.allowed_roles,
+        vars,
+    })
+}
+
+/// SHA-256 over everything that decides a JWT identity: config generation, mode, token.
+fn cache_key(generation: u64, mode: usize, token: &str) -> [u8; 32] {
+    let mut ctx = digest::Context::new(&digest::SHA256);
+    ctx.update(&generation.to_le_bytes());
+    ctx.update(&(mode as u64).to_le_bytes());
+    ctx.update(token.as_bytes());
+    let d = ctx.finish();
+    let mut out = [0u8; 32];
+    out.copy_from_slice(d.as_ref());
+    out
+}

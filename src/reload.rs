@@ -1,0 +1,87 @@
+//! Config reloads: load off the request path, swap atomically, keep the last good config on failure (policy §9).
+//! The file source polls the file's content, which also catches Kubernetes' symlink swap of a mounted ConfigMap
+//! (the path stays, the target changes).
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use aws_lc_rs::digest;
+
+use crate::cli::read_config_file;
+use crate::config::{LoadErrors, LoadOptions, load_str};
+use crate::gate::Gate;
+use crate::metrics::unix_now;
+
+/// Load `text` and, when it loads, make it the gate's config. Failures are logged and counted; the running
+/// config stays.
+pub fn apply_text(
+    gate: &Gate,
+    text: &str,
+    opts: &LoadOptions,
+    source: &str,
+) -> Result<(), LoadErrors> {
+    match load_str(text, opts) {
+        Ok(loaded) => {
+            for w in &loaded.warnings {
+                tracing::warn!(source, warning = %w, "AuthConfig warning");
+            }
+            gate.apply(loaded.config);
+            gate.metrics()
+                .config_reloads
+                .with_label_values(&["success"])
+                .inc();
+            gate.metrics().config_last_success.set(unix_now() as i64);
+            tracing::info!(source, "AuthConfig loaded");
+            Ok(())
+        }
+        Err(e) => {
+            gate.metrics()
+                .config_reloads
+                .with_label_values(&["error"])
+                .inc();
+            tracing::error!(source, error = %e, "AuthConfig rejected; the last good config keeps serving");
+            Err(e)
+        }
+    }
+}
+
+/// Watch `path`: load it now, then whenever its content changes. Runs until the task is dropped.
+pub async fn watch_file(gate: Arc<Gate>, path: PathBuf, opts: LoadOptions, interval: Duration) {
+    let source = path.display().to_string();
+    let mut last: Option<[u8; 32]> = None;
+    let mut read_failed = false;
+    loop {
+        let p = path.clone();
+        let read = tokio::task::spawn_blocking(move || read_config_file(&p)).await;
+        match read {
+            Ok(Ok(text)) => {
+                read_failed = false;
+                let h = hash(text.as_bytes());
+                if last != Some(h) {
+                    last = Some(h);
+                    let _ = apply_text(&gate, &text, &opts, &source);
+                }
+            }
+            Ok(Err(e)) => {
+                if !read_failed {
+                    gate.metrics()
+                        .config_reloads
+                        .with_label_values(&["error"])
+                        .inc();
+                    tracing::error!(source, error = %e, "cannot read the AuthConfig file; the last good config keeps serving");
+                }
+                read_failed = true;
+            }
+            Err(e) => tracing::error!(error = %e, "config reader task failed"),
+        }
+        tokio::time::sleep(interval).await;
+    }
+}
+
+fn hash(b: &[u8]) -> [u8; 32] {
+    let d = digest::digest(&digest::SHA256, b);
+    let mut out = [0u8; 32];
+    out.copy_from_slice(d.as_ref());
+    out
+}

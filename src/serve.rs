@@ -1,0 +1,38 @@
+//! `authgate serve`: the gate behind the data listener, the config file watched and reloaded.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+
+use crate::cli::ServeArgs;
+use crate::gate::Gate;
+use crate::metrics::Metrics;
+use crate::reload::watch_file;
+use crate::server::{RunOptions, run};
+
+/// Run until SIGTERM. A config that does not load keeps the service up but not ready (every decision `503`).
+pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    let metrics = Arc::new(Metrics::new());
+    let gate = Arc::new(Gate::new(args.common.gate_settings(), metrics).context("cannot build the HTTP client")?);
+    let watcher = tokio::spawn(watch_file(
+        gate.clone(),
+        args.config.clone(),
+        args.common.load_options(),
+        Duration::from_millis(args.reload_interval_ms.max(10)),
+    ));
+    let workers = args.common.workers.unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()));
+    let res = run(
+        gate,
+        RunOptions {
+            listen: args.listen,
+            admin_listen: args.admin_listen,
+            workers,
+            shutdown_delay: args.common.shutdown_delay_secs,
+            shutdown_timeout: args.common.shutdown_timeout_secs,
+        },
+    )
+    .await;
+    watcher.abort();
+    Ok(res?)
+}
