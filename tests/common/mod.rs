@@ -1,0 +1,459 @@
+//! Test support shared by the black-box tests: a real local HTTP server that records what it receives (JWKS and
+//! webhook mocks), token minting from the committed keys, and the real `authgate` binary started on loopback.
+#![allow(dead_code)]
+
+use std::collections::HashMap;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use jsonwebtoken::{Algorithm, EncodingKey};
+use serde_json::{Value, json};
+
+pub const KEYS_DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/vectors/keys");
+
+pub fn now() -> i64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0)
+}
+
+pub fn read_key(name: &str, ext: &str) -> String {
+    std::fs::read_to_string(format!("{KEYS_DIR}/{name}.{ext}")).expect("committed test key")
+}
+
+pub fn public_jwk(name: &str) -> Value {
+    serde_json::from_str(&read_key(name, "jwk.json")).expect("committed JWK parses")
+}
+
+/// A free loopback port (bound and released).
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("free port")
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Mock HTTP server
+// ---------------------------------------------------------------------------------------------------------------
+
+/// What the mock answers on one path.
+#[derive(Debug, Clone)]
+pub struct Route {
+    pub status: u16,
+    pub body: Vec<u8>,
+    pub headers: Vec<(String, String)>,
+    /// Delay before answering.
+    pub delay: Duration,
+}
+
+impl Route {
+    pub fn json(status: u16, body: &Value) -> Self {
+        Route {
+            status,
+            body: body.to_string().into_bytes(),
+            headers: vec![("Content-Type".into(), "application/json".into())],
+            delay: Duration::ZERO,
+        }
+    }
+    pub fn raw(status: u16, body: &str) -> Self {
+        Route { status, body: body.as_bytes().to_vec(), headers: vec![], delay: Duration::ZERO }
+    }
+}
+
+/// A request the mock received.
+#[derive(Debug, Clone)]
+pub struct Received {
+    pub method: String,
+    pub path: String,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+impl Received {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+    }
+}
+
+#[derive(Default)]
+struct MockState {
+    routes: HashMap<String, Route>,
+    received: Vec<Received>,
+    up: bool,
+}
+
+/// A real HTTP/1.1 server on 127.0.0.1 (one thread per connection, `Connection: close`).
+pub struct MockServer {
+    pub port: u16,
+    state: Arc<Mutex<MockState>>,
+    stop: Arc<AtomicBool>,
+}
+
+impl MockServer {
+    pub fn start() -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind mock");
+        let port = listener.local_addr().expect("addr").port();
+        let state = Arc::new(Mutex::new(MockState { up: true, ..MockState::default() }));
+        let stop = Arc::new(AtomicBool::new(false));
+        let (st, sp) = (state.clone(), stop.clone());
+        listener.set_nonblocking(true).expect("nonblocking");
+        std::thread::spawn(move || {
+            while !sp.load(Ordering::Relaxed) {
+                match listener.accept() {
+                    Ok((stream, _)) => {
+                        let st = st.clone();
+                        std::thread::spawn(move || handle(stream, &st));
+                    }
+                    Err(_) => std::thread::sleep(Duration::from_millis(2)),
+                }
+            }
+        });
+        MockServer { port, state, stop }
+    }
+
+    pub fn base(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    pub fn set(&self, path: &str, route: Route) {
+        self.state.lock().expect("mock lock").routes.insert(path.to_owned(), route);
+    }
+
+    /// Simulate the endpoint being down (connections are reset without an answer).
+    pub fn set_up(&self, up: bool) {
+        self.state.lock().expect("mock lock").up = up;
+    }
+
+    pub fn received(&self) -> Vec<Received> {
+        self.state.lock().expect("mock lock").received.clone()
+    }
+
+    pub fn count(&self, path: &str) -> usize {
+        self.received().iter().filter(|r| r.path.split('?').next() == Some(path)).count()
+    }
+}
+
+impl Drop for MockServer {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+    }
+}
+
+fn handle(stream: TcpStream, state: &Arc<Mutex<MockState>>) {
+    let _ = stream.set_read_timeout(Some(Duration::from_secs(5)));
+    let mut reader = BufReader::new(match stream.try_clone() {
+        Ok(s) => s,
+        Err(_) => return,
+    });
+    let mut line = String::new();
+    if reader.read_line(&mut line).is_err() || line.is_empty() {
+        return;
+    }
+    let mut parts = line.split_whitespace();
+    let method = parts.next().unwrap_or_default().to_owned();
+    let path = parts.next().unwrap_or_default().to_owned();
+    let mut headers = Vec::new();
+    loop {
+        let mut h = String::new();
+        if reader.read_line(&mut h).is_err() {
+            return;
+        }
+        let h = h.trim_end();
+        if h.is_empty() {
+            break;
+        }
+        if let Some((n, v)) = h.split_once(':') {
+            headers.push((n.trim().to_ascii_lowercase(), v.trim().to_owned()));
+        }
+    }
+    let len: usize =
+        headers.iter().find(|(n, _)| n == "content-length").and_then(|(_, v)| v.parse().ok()).unwrap_or(0);
+    let mut body = vec![0u8; len.min(10 << 20)];
+    if reader.read_exact(&mut body).is_err() {
+        return;
+    }
+    let (route, up) = {
+        let mut s = state.lock().expect("mock lock");
+        s.received.push(Received { method, path: path.clone(), headers, body });
+        let key = path.split('?').next().unwrap_or_default();
+        (s.routes.get(key).cloned(), s.up)
+    };
+    let mut stream = stream;
+    if !up {
+        let _ = stream.shutdown(std::net::Shutdown::Both);
+        return;
+    }
+    let route = route.unwrap_or_else(|| Route::raw(404, "not found"));
+    if !route.delay.is_zero() {
+        std::thread::sleep(route.delay);
+    }
+    let mut out = format!("HTTP/1.1 {} X\r\nContent-Length: {}\r\nConnection: close\r\n", route.status, route.body.len());
+    for (n, v) in &route.headers {
+        out.push_str(&format!("{n}: {v}\r\n"));
+    }
+    out.push_str("\r\n");
+    let _ = stream.write_all(out.as_bytes());
+    let _ = stream.write_all(&route.body);
+    let _ = stream.flush();
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Tokens
+// ---------------------------------------------------------------------------------------------------------------
+
+fn alg_of(s: &str) -> Option<Algorithm> {
+    s.parse().ok()
+}
+
+/// Mint a token from a vectors-style spec (`alg`, `sign_with`, `secret`, `kid`, `header_extra`, `claims`, …).
+pub fn mint(spec: &Value) -> String {
+    let alg = spec["alg"].as_str().expect("token.alg");
+    let mut header = json!({"alg": alg, "typ": "JWT"});
+    if let Some(kid) = spec.get("kid").and_then(Value::as_str) {
+        header["kid"] = kid.into();
+    }
+    if let Some(extra) = spec.get("header_extra").and_then(Value::as_object) {
+        for (k, v) in extra {
+            let v = match v.as_str().and_then(|s| s.strip_prefix("{{jwk:")).and_then(|s| s.strip_suffix("}}")) {
+                Some(name) => public_jwk(name),
+                None => v.clone(),
+            };
+            header[k] = v;
+        }
+    }
+    let mut claims = spec.get("claims").cloned().unwrap_or_else(|| json!({}));
+    let t = now();
+    for (field, claim) in [("exp_in", "exp"), ("nbf_in", "nbf"), ("iat_in", "iat")] {
+        if let Some(d) = spec.get(field).and_then(Value::as_i64) {
+            claims[claim] = (t + d).into();
+        }
+    }
+    let encode = |header: &Value, claims: &Value| {
+        format!("{}.{}", URL_SAFE_NO_PAD.encode(header.to_string()), URL_SAFE_NO_PAD.encode(claims.to_string()))
+    };
+    if let Some(pad_to) = spec.get("pad_to").and_then(Value::as_u64) {
+        claims["pad"] = "".into();
+        let base = encode(&header, &claims).len() + 90; // room for the signature
+        let need = (pad_to as usize).saturating_sub(base) * 3 / 4 + 1;
+        claims["pad"] = "p".repeat(need).into();
+    }
+    let input = encode(&header, &claims);
+    let Some(algorithm) = alg_of(alg) else {
+        return format!("{input}."); // alg none (any casing): empty signature
+    };
+    let key = if let Some(secret) = spec.get("secret").and_then(Value::as_str) {
+        EncodingKey::from_secret(secret.as_bytes())
+    } else if let Some(name) = spec.get("secret_from_public_pem").and_then(Value::as_str) {
+        EncodingKey::from_secret(read_key(name, "pub.pem").as_bytes())
+    } else {
+        let name = spec["sign_with"].as_str().expect("token.sign_with");
+        let pem = read_key(name, "pem");
+        match algorithm {
+            Algorithm::ES256 | Algorithm::ES384 => EncodingKey::from_ec_pem(pem.as_bytes()),
+            Algorithm::EdDSA => EncodingKey::from_ed_pem(pem.as_bytes()),
+            _ => EncodingKey::from_rsa_pem(pem.as_bytes()),
+        }
+        .expect("committed private key parses")
+    };
+    let sig = jsonwebtoken::crypto::sign(input.as_bytes(), &key, algorithm).expect("sign");
+    format!("{input}.{sig}")
+}
+
+/// A JWKS document from vectors-style key entries.
+pub fn jwks_doc(keys: &[Value]) -> Value {
+    let mut out = Vec::new();
+    for k in keys {
+        if let Some(secret) = k.get("oct").and_then(Value::as_str) {
+            let mut j = json!({"kty": "oct", "k": URL_SAFE_NO_PAD.encode(secret), "use": "sig"});
+            for f in ["kid", "alg", "use", "key_ops"] {
+                if let Some(v) = k.get(f) {
+                    j[f] = v.clone();
+                }
+            }
+            out.push(j);
+            continue;
+        }
+        let name = k["key"].as_str().expect("jwks key name");
+        let mut j = public_jwk(name);
+        let default_alg = match j["kty"].as_str() {
+            Some("EC") => "ES256",
+            Some("OKP") => "EdDSA",
+            _ => "RS256",
+        };
+        j["use"] = "sig".into();
+        j["alg"] = default_alg.into();
+        if let Some(obj) = j.as_object_mut() {
+            for (f, v) in k.as_object().into_iter().flatten() {
+                if f == "key" {
+                    continue;
+                }
+                if v.is_null() {
+                    obj.remove(f);
+                } else {
+                    obj.insert(f.clone(), v.clone());
+                }
+            }
+        }
+        out.push(j);
+    }
+    json!({"keys": out})
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// The service under test
+// ---------------------------------------------------------------------------------------------------------------
+
+/// A running `authgate serve` process.
+pub struct Service {
+    child: Child,
+    pub data: u16,
+    pub admin: u16,
+    pub config_path: PathBuf,
+    pub log_path: PathBuf,
+}
+
+pub fn bin() -> &'static str {
+    env!("CARGO_BIN_EXE_authgate")
+}
+
+pub fn temp_dir(tag: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!(
+        "authgate-test-{}-{tag}-{}",
+        std::process::id(),
+        SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0)
+    ));
+    std::fs::create_dir_all(&d).expect("temp dir");
+    d
+}
+
+impl Service {
+    /// Start `authgate serve` on the config text, with extra flags and env.
+    pub fn start(config: &str, extra: &[&str], env: &[(String, String)]) -> Service {
+        let dir = temp_dir("svc");
+        let config_path = dir.join("authconfig.yaml");
+        std::fs::write(&config_path, config).expect("write config");
+        Self::start_at(&config_path, extra, env)
+    }
+
+    pub fn start_at(config_path: &Path, extra: &[&str], env: &[(String, String)]) -> Service {
+        let (data, admin) = (free_port(), free_port());
+        let log_path = config_path.with_extension("log");
+        let log = std::fs::File::create(&log_path).expect("log file");
+        let mut cmd = Command::new(bin());
+        cmd.arg("serve")
+            .arg("--config")
+            .arg(config_path)
+            .arg("--listen")
+            .arg(format!("127.0.0.1:{data}"))
+            .arg("--admin-listen")
+            .arg(format!("127.0.0.1:{admin}"))
+            .args(["--shutdown-delay-secs", "0", "--log-format", "json", "--workers", "2"])
+            .args(extra)
+            .env("RUST_LOG", "info,authgate=debug")
+            .stdout(Stdio::null())
+            .stderr(log);
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let child = cmd.spawn().expect("spawn authgate");
+        let svc = Service { child, data, admin, config_path: config_path.to_owned(), log_path };
+        svc.wait_healthy();
+        svc
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}{path}", self.data)
+    }
+
+    pub fn admin_url(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}{path}", self.admin)
+    }
+
+    fn wait_healthy(&self) {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            if http_get_status(&self.admin_url("/healthz")) == Some(200) {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        panic!("authgate did not become healthy; log:\n{}", self.log());
+    }
+
+    /// Wait until `/readyz` is 200; false on timeout.
+    pub fn wait_ready(&self, timeout: Duration) -> bool {
+        let deadline = Instant::now() + timeout;
+        while Instant::now() < deadline {
+            if http_get_status(&self.admin_url("/readyz")) == Some(200) {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        false
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.log_path).unwrap_or_default()
+    }
+
+    pub fn metrics(&self) -> String {
+        http_get(&self.admin_url("/metrics")).map(|(_, b)| b).unwrap_or_default()
+    }
+
+    /// Send SIGTERM.
+    pub fn terminate(&self) {
+        let _ = Command::new("kill").arg("-TERM").arg(self.child.id().to_string()).status();
+    }
+
+    pub fn wait_exit(&mut self, timeout: Duration) -> Option<std::process::ExitStatus> {
+        let deadline = Instant::now() + timeout;
+        while Instant::now() < deadline {
+            if let Ok(Some(s)) = self.child.try_wait() {
+                return Some(s);
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        None
+    }
+}
+
+impl Drop for Service {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A metric's value from a Prometheus text scrape (`name{labels}` exactly as rendered, or a bare name).
+pub fn metric(scrape: &str, series: &str) -> Option<f64> {
+    scrape.lines().find_map(|l| {
+        let (name, value) = l.rsplit_once(' ')?;
+        (name == series).then(|| value.parse().ok()).flatten()
+    })
+}
+
+/// Minimal blocking HTTP GET (status and body), for probes.
+pub fn http_get(url: &str) -> Option<(u16, String)> {
+    let rest = url.strip_prefix("http://")?;
+    let (host, path) = rest.split_once('/').map_or((rest, "/".to_owned()), |(h, p)| (h, format!("/{p}")));
+    let mut s = TcpStream::connect(host).ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+    write!(s, "GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n").ok()?;
+    let mut buf = String::new();
+    s.read_to_string(&mut buf).ok()?;
+    let status = buf.split_whitespace().nth(1)?.parse().ok()?;
+    let body = buf.split_once("\r\n\r\n").map(|(_, b)| b.to_owned()).unwrap_or_default();
+    Some((status, body))
+}
+
+pub fn http_get_status(url: &str) -> Option<u16> {
+    http_get(url).map(|(s, _)| s)
+}
+
+/// An async HTTP client that never uses a proxy.
+pub fn client() -> reqwest::Client {
+    reqwest::Client::builder().no_proxy().timeout(Duration::from_secs(10)).build().expect("client")
+}
