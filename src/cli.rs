@@ -61,6 +61,9 @@ pub struct CommonArgs {
     /// Timeout of one webhook call, in seconds.
     #[arg(long, default_value_t = 5.0, env = "AUTHGATE_WEBHOOK_TIMEOUT")]
     pub webhook_timeout: f64,
+    /// Most concurrent calls to the auth webhook (bounds its connection pool).
+    #[arg(long, default_value_t = 256, env = "AUTHGATE_WEBHOOK_MAX_CONNECTIONS")]
+    pub webhook_max_connections: usize,
     /// Allow http:// JWKS URLs on non-loopback hosts.
     #[arg(long, env = "AUTHGATE_INSECURE_JWKS_HTTP")]
     pub insecure_jwks_http: bool,
@@ -147,6 +150,7 @@ impl CommonArgs {
                 ..crate::jwks::JwksSettings::default()
             },
             webhook_timeout: Duration::from_secs_f64(self.webhook_timeout.clamp(0.001, 3600.0)),
+            webhook_max_connections: self.webhook_max_connections.max(1),
         }
     }
 

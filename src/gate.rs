@@ -19,6 +19,7 @@ use crate::authn::reason::{Deny, Reason};
 use crate::authn::request::{AuthRequest, visible_ascii};
 use crate::authn::session::{self, Identity, Session, render};
 use crate::authn::token;
+use crate::authn::webhook::{self, WebhookClient};
 use crate::config::CompiledConfig;
 use crate::config::compiled::{JwtKeySource, JwtMode, Mode, WebhookMode};
 use crate::jwks::{JwksRegistry, JwksSettings, JwksSource, Lookup};
@@ -39,8 +40,10 @@ pub struct GateSettings {
     pub deny_cache_ttl: u64,
     /// JWKS tunables.
     pub jwks: JwksSettings,
-    /// Timeout of one webhook call.
+    /// Timeout of one webhook call (waiting for a connection slot included).
     pub webhook_timeout: Duration,
+    /// Most concurrent webhook calls (the connection pool bound).
+    pub webhook_max_connections: usize,
 }
 
 impl Default for GateSettings {
@@ -53,6 +56,7 @@ impl Default for GateSettings {
             deny_cache_ttl: 10,
             jwks: JwksSettings::default(),
             webhook_timeout: Duration::from_secs(5),
+            webhook_max_connections: 256,
         }
     }
 }
@@ -106,6 +110,11 @@ struct Active {
     modes: Vec<ActiveMode>,
 }
 
+struct HookCacheEntry {
+    identity: Identity,
+    valid_until: u64,
+}
+
 struct CacheEntry {
     result: Result<Identity, Deny>,
     exp: Option<u64>,
@@ -120,6 +129,8 @@ pub struct Gate {
     jwks: JwksRegistry,
     http: reqwest::Client,
     cache: Option<Cache<[u8; 32], Arc<CacheEntry>>>,
+    hook_cache: Option<Cache<[u8; 32], Arc<HookCacheEntry>>>,
+    webhook: WebhookClient,
     metrics: Arc<Metrics>,
     generation: AtomicU64,
     draining: AtomicBool,
@@ -135,7 +146,11 @@ impl Gate {
             .user_agent(concat!("authgate/", env!("CARGO_PKG_VERSION")))
             .build()?;
         let cache = (settings.cache_size > 0).then(|| Cache::new(settings.cache_size));
+        let hook_cache = (settings.cache_size > 0).then(|| Cache::new(settings.cache_size));
+        let webhook = WebhookClient::new(settings.webhook_timeout, settings.webhook_max_connections, metrics.clone())?;
         Ok(Self {
+            hook_cache,
+            webhook,
             settings,
             active: ArcSwapOption::empty(),
             jwks: JwksRegistry::default(),
@@ -197,6 +212,9 @@ impl Gate {
             modes,
         })));
         if let Some(c) = &self.cache {
+            c.clear();
+        }
+        if let Some(c) = &self.hook_cache {
             c.clear();
         }
     }
@@ -274,12 +292,13 @@ impl Gate {
                 }
                 Err(e) => return deny(e),
             },
-            ActiveMode::Webhook(_) => {
-                return deny(Deny::new(
-                    Reason::WebhookUnavailable,
-                    "webhook mode is not available in this version",
-                ));
-            }
+            ActiveMode::Webhook(w) => match self.webhook_identity(&active, idx, w, req, now).await {
+                Ok((i, exp, hit)) => {
+                    cache_hit = hit;
+                    (i, Some(exp))
+                }
+                Err(e) => return deny(e),
+            },
         };
         let mode_header = self.settings.auth_mode_header.as_str();
         match session::resolve(&identity, req, mode_header) {
@@ -366,6 +385,47 @@ impl Gate {
             }
         }
         result.map(|i| (i, exp, false))
+    }
+
+    /// Ask the webhook (or the cache, when the hook allowed caching with `max-age`). Returns the identity, the time
+    /// until which the answer may be reused (now when the hook sent no `max-age`), and whether it was a cache hit.
+    async fn webhook_identity(
+        &self,
+        active: &Active,
+        idx: usize,
+        mode: &WebhookMode,
+        req: &AuthRequest<'_>,
+        now: u64,
+    ) -> Result<(Identity, u64, bool), Deny> {
+        let hook = webhook::build_request(mode, req);
+        let key = {
+            let mut fp = Vec::with_capacity(256);
+            hook.fingerprint(&mut fp);
+            let mut ctx = digest::Context::new(&digest::SHA256);
+            ctx.update(&active.generation.to_le_bytes());
+            ctx.update(&(idx as u64).to_le_bytes());
+            ctx.update(&fp);
+            let mut out = [0u8; 32];
+            out.copy_from_slice(ctx.finish().as_ref());
+            out
+        };
+        if let Some(cache) = &self.hook_cache {
+            if let Some(e) = cache.get(&key)
+                && e.valid_until > now
+            {
+                self.metrics.cache_hits.inc();
+                return Ok((e.identity.clone(), e.valid_until, true));
+            }
+            self.metrics.cache_misses.inc();
+        }
+        let answer = self.webhook.call(mode, &hook, active.config.role_emulation_by.as_deref()).await?;
+        let until = now + answer.max_age.unwrap_or(0).min(self.settings.cache_ttl);
+        if let Some(cache) = &self.hook_cache
+            && until > now
+        {
+            cache.insert(key, Arc::new(HookCacheEntry { identity: answer.identity.clone(), valid_until: until }));
+        }
+        Ok((answer.identity, until, false))
     }
 
     /// Verify a token and build its identity. Returns the result, the token's `exp`, and the key-set epoch used.

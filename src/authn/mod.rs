@@ -8,3 +8,4 @@ pub mod request;
 pub mod session;
 pub mod strict_json;
 pub mod token;
+pub mod webhook;
