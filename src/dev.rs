@@ -32,7 +32,8 @@ pub struct DevIssuer {
 impl DevIssuer {
     /// A fresh RSA-2048 key.
     pub fn generate(issuer: String) -> anyhow::Result<Self> {
-        let key = KeyPair::generate(KeySize::Rsa2048).map_err(|_| anyhow::anyhow!("RSA key generation failed"))?;
+        let key = KeyPair::generate(KeySize::Rsa2048)
+            .map_err(|_| anyhow::anyhow!("RSA key generation failed"))?;
         Ok(Self { key, issuer })
     }
 
@@ -45,7 +46,13 @@ impl DevIssuer {
     }
 
     /// A Clerk-template-shaped RS256 token for `user_id` with Hasura claims, valid for `ttl` seconds.
-    pub fn token(&self, user_id: &str, default_role: &str, allowed: &[&str], ttl: u64) -> anyhow::Result<String> {
+    pub fn token(
+        &self,
+        user_id: &str,
+        default_role: &str,
+        allowed: &[&str],
+        ttl: u64,
+    ) -> anyhow::Result<String> {
         let now = unix_now();
         let header = json!({"alg": "RS256", "typ": "JWT", "kid": KID});
         let claims = json!({
@@ -64,7 +71,12 @@ impl DevIssuer {
         );
         let mut sig = vec![0u8; self.key.public_modulus_len()];
         self.key
-            .sign(&RSA_PKCS1_SHA256, &SystemRandom::new(), input.as_bytes(), &mut sig)
+            .sign(
+                &RSA_PKCS1_SHA256,
+                &SystemRandom::new(),
+                input.as_bytes(),
+                &mut sig,
+            )
             .map_err(|_| anyhow::anyhow!("signing failed"))?;
         Ok(format!("{input}.{}", URL_SAFE_NO_PAD.encode(sig)))
     }
@@ -79,7 +91,9 @@ impl DevIssuer {
 }
 
 fn loopback(addr: &str) -> anyhow::Result<SocketAddr> {
-    let a: SocketAddr = addr.parse().with_context(|| format!("{addr} is not an IP:port address"))?;
+    let a: SocketAddr = addr
+        .parse()
+        .with_context(|| format!("{addr} is not an IP:port address"))?;
     if !a.ip().is_loopback() {
         bail!("authgate dev listens on loopback only; {addr} is not a loopback address");
     }
@@ -90,7 +104,8 @@ fn loopback(addr: &str) -> anyhow::Result<SocketAddr> {
 pub async fn dev(args: DevArgs) -> anyhow::Result<()> {
     let data = loopback(&args.listen)?;
     loopback(&args.admin_listen)?;
-    let jwks_l = TcpListener::bind("127.0.0.1:0").context("cannot bind the issuer's JWKS listener")?;
+    let jwks_l =
+        TcpListener::bind("127.0.0.1:0").context("cannot bind the issuer's JWKS listener")?;
     let issuer = DevIssuer::generate(format!("http://{}", jwks_l.local_addr()?))?;
     let jwks_body = issuer.jwks().to_string();
     let jwks_server = HttpServer::new(move || {
@@ -99,7 +114,11 @@ pub async fn dev(args: DevArgs) -> anyhow::Result<()> {
             "/.well-known/jwks.json",
             web::get().to(move || {
                 let body = body.clone();
-                async move { HttpResponse::Ok().content_type("application/json").body(body) }
+                async move {
+                    HttpResponse::Ok()
+                        .content_type("application/json")
+                        .body(body)
+                }
             }),
         )
     })
@@ -110,14 +129,24 @@ pub async fn dev(args: DevArgs) -> anyhow::Result<()> {
     let jwks_handle = jwks_server.handle();
     let jwks_task = tokio::spawn(jwks_server);
 
-    let gate = Arc::new(Gate::new(args.common.gate_settings(), Arc::new(Metrics::new()))?);
+    let gate = Arc::new(Gate::new(
+        args.common.gate_settings(),
+        Arc::new(Metrics::new()),
+    )?);
     let config = issuer.config();
-    apply_text(&gate, &config, &args.common.load_options(), "authgate dev (embedded)")
-        .map_err(|e| anyhow::anyhow!("embedded config failed to load: {e}"))?;
+    apply_text(
+        &gate,
+        &config,
+        &args.common.load_options(),
+        "authgate dev (embedded)",
+    )
+    .map_err(|e| anyhow::anyhow!("embedded config failed to load: {e}"))?;
 
     let token = issuer.token("user_2dev", "user", &["user", "editor"], 3600)?;
     let base = format!("http://{data}");
-    println!("authgate dev: FOR DEVELOPMENT ONLY (embedded issuer, throw-away key, loopback listeners)\n");
+    println!(
+        "authgate dev: FOR DEVELOPMENT ONLY (embedded issuer, throw-away key, loopback listeners)\n"
+    );
     println!("AuthConfig in use:\n{config}");
     println!("A token for user_2dev (roles user, editor; valid 1 h):\n");
     println!("export TOKEN={token}\n");
@@ -129,7 +158,10 @@ pub async fn dev(args: DevArgs) -> anyhow::Result<()> {
     println!("curl -i -H \"Authorization: Bearer $TOKEN\" -H \"x-hasura-role: admin\" {base}/");
     println!("# role switch: 200 with x-hasura-role: editor");
     println!("curl -i -H \"Authorization: Bearer $TOKEN\" -H \"x-hasura-role: editor\" {base}/");
-    println!("# metrics and readiness: http://{}/metrics  http://{}/readyz\n", args.admin_listen, args.admin_listen);
+    println!(
+        "# metrics and readiness: http://{}/metrics  http://{}/readyz\n",
+        args.admin_listen, args.admin_listen
+    );
 
     let res = run(
         gate,

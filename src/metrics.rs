@@ -2,8 +2,8 @@
 //! strings), never from users, tokens, kids, paths or issuers.
 
 use prometheus::{
-    Encoder, Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge, Opts, Registry,
-    TextEncoder,
+    Encoder, Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts,
+    Registry, TextEncoder,
 };
 
 use crate::authn::reason::Reason;
@@ -46,9 +46,10 @@ pub fn decision_label(status: u16) -> &'static str {
     }
 }
 
-const LATENCY_BUCKETS: [f64; 14] = [
+/// Sub-millisecond resolution for cached decisions, up to 5 s (the default webhook timeout).
+const LATENCY_BUCKETS: [f64; 18] = [
     0.000_01, 0.000_025, 0.000_05, 0.000_1, 0.000_25, 0.000_5, 0.001, 0.002_5, 0.005, 0.01, 0.025,
-    0.05, 0.1, 0.5,
+    0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
 ];
 
 impl Metrics {
@@ -137,6 +138,18 @@ impl Metrics {
             ),
             registry,
         };
+        // `authgate_build_info{version}`: always 1; the version is the label.
+        let build_info = IntGaugeVec::new(
+            Opts::new("build_info", "Build information; the value is always 1."),
+            &["version"],
+        )
+        .expect("static metric definition");
+        m.registry
+            .register(Box::new(build_info.clone()))
+            .expect("metric registered once");
+        build_info
+            .with_label_values(&[env!("CARGO_PKG_VERSION")])
+            .set(1);
         // Pre-create the bounded label sets so that dashboards see zeros, not gaps.
         m.requests.with_label_values(&["allow", "ok"]);
         for r in Reason::ALL {

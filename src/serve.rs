@@ -14,14 +14,19 @@ use crate::server::{RunOptions, run};
 /// Run until SIGTERM. A config that does not load keeps the service up but not ready (every decision `503`).
 pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let metrics = Arc::new(Metrics::new());
-    let gate = Arc::new(Gate::new(args.common.gate_settings(), metrics).context("cannot build the HTTP client")?);
+    let gate = Arc::new(
+        Gate::new(args.common.gate_settings(), metrics).context("cannot build the HTTP client")?,
+    );
     let watcher = tokio::spawn(watch_file(
         gate.clone(),
         args.config.clone(),
         args.common.load_options(),
         Duration::from_millis(args.reload_interval_ms.max(10)),
     ));
-    let workers = args.common.workers.unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()));
+    let workers = args
+        .common
+        .workers
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()));
     let res = run(
         gate,
         RunOptions {

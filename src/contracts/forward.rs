@@ -14,7 +14,7 @@ use crate::gate::{Decision, Gate};
 
 /// The original method and URL for logs, from the headers of the proxy in use, else the request line.
 /// `Forwarded` and `_`/`.` spellings are never consulted (actix keeps them under their own names).
-fn original<'a>(req: &'a HttpRequest) -> (&'a str, &'a str) {
+fn original(req: &HttpRequest) -> (&str, &str) {
     let h = |n: &str| {
         req.headers()
             .get(n)

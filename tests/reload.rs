@@ -1,0 +1,457 @@
+//! Hot reload of the config file (policy §9, §11), black-box against the real `authgate serve` on 127.0.0.1: a
+//! valid change takes effect quickly, an invalid one is ignored, logged and counted, the Kubernetes ConfigMap
+//! symlink swap is picked up, reloads under load fail no request, and a service whose config never loaded stays up
+//! and becomes ready once a valid config appears.
+
+mod common;
+
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use common::{Service, http_get_status, metric, mint};
+use serde_json::{Value, json};
+
+const RELOADS_OK: &str = "authgate_config_reloads_total{result=\"success\"}";
+const RELOADS_ERR: &str = "authgate_config_reloads_total{result=\"error\"}";
+
+fn noauth(role: &str) -> String {
+    format!(
+        "kind: AuthConfig\nversion: v4\ndefinition:\n  mode:\n    noAuth:\n      role: {role}\n      sessionVariables:\n        x-hasura-user-id: '1'\n"
+    )
+}
+
+/// HS256 with a fixed key; the session comes from the token's namespace claim (`x-hasura-user-id: "1"`).
+const HS_NAMESPACE: &str = "kind: AuthConfig
+version: v4
+definition:
+  mode:
+    jwt:
+      key:
+        fixed:
+          algorithm: HS256
+          key:
+            value: token
+      tokenLocation:
+        type: BearerAuthorization
+      claimsConfig:
+        namespace:
+          claimsFormat: Json
+          location: /claims.jwt.hasura.io
+";
+
+/// The same key, so the same token is allowed, but the session comes from literals (`x-hasura-user-id: "2"`).
+const HS_LITERALS: &str = "kind: AuthConfig
+version: v4
+definition:
+  mode:
+    jwt:
+      key:
+        fixed:
+          algorithm: HS256
+          key:
+            value: token
+      tokenLocation:
+        type: BearerAuthorization
+      claimsConfig:
+        locations:
+          x-hasura-default-role:
+            literal: user
+          x-hasura-allowed-roles:
+            literal:
+            - user
+          x-hasura-user-id:
+            literal: '2'
+";
+
+fn user_token() -> String {
+    mint(&json!({
+        "alg": "HS256",
+        "secret": "token",
+        "claims": {"claims.jwt.hasura.io": {
+            "x-hasura-allowed-roles": ["user"],
+            "x-hasura-default-role": "user",
+            "x-hasura-user-id": "1"
+        }},
+        "exp_in": 3600
+    }))
+}
+
+/// Replace `path` the way careful tools do: write a sibling temp file, then rename it over the path.
+fn write_atomic(path: &Path, text: &str) {
+    let tmp = path.with_extension("yaml.tmp");
+    std::fs::write(&tmp, text).expect("write temp config");
+    std::fs::rename(&tmp, path).expect("rename config into place");
+}
+
+/// One decision on the data listener: status and the `x-hasura-role` / `x-hasura-user-id` headers.
+async fn decide(
+    client: &reqwest::Client,
+    svc: &Service,
+    token: Option<&str>,
+) -> Result<(u16, Option<String>, Option<String>), String> {
+    let mut rb = client.get(svc.url("/"));
+    if let Some(t) = token {
+        rb = rb.header("authorization", format!("Bearer {t}"));
+    }
+    let resp = rb
+        .send()
+        .await
+        .map_err(|e| format!("request failed: {e}"))?;
+    let h = |n: &str| {
+        resp.headers()
+            .get(n)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned)
+    };
+    Ok((
+        resp.status().as_u16(),
+        h("x-hasura-role"),
+        h("x-hasura-user-id"),
+    ))
+}
+
+async fn scrape(client: &reqwest::Client, svc: &Service) -> String {
+    let resp = client
+        .get(svc.admin_url("/metrics"))
+        .send()
+        .await
+        .expect("scrape /metrics");
+    resp.text().await.expect("metrics body")
+}
+
+async fn counter(client: &reqwest::Client, svc: &Service, series: &str) -> f64 {
+    metric(&scrape(client, svc).await, series)
+        .unwrap_or_else(|| panic!("{series} missing from the scrape"))
+}
+
+/// Poll a counter until it reaches `want` (a reload is visible to requests a moment before it is counted), at
+/// most for 1 s; returns the last value read.
+async fn counter_reaches(client: &reqwest::Client, svc: &Service, series: &str, want: f64) -> f64 {
+    let deadline = Instant::now() + Duration::from_secs(1);
+    loop {
+        let got = counter(client, svc, series).await;
+        if got >= want || Instant::now() >= deadline {
+            return got;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+/// Poll until the data listener answers with `role`, at most until `deadline`. Returns the last role seen.
+async fn wait_role(
+    client: &reqwest::Client,
+    svc: &Service,
+    role: &str,
+    deadline: Instant,
+) -> Option<String> {
+    let mut last = None;
+    loop {
+        if let Ok((200, r, _)) = decide(client, svc, None).await {
+            last = r;
+            if last.as_deref() == Some(role) {
+                return last;
+            }
+        }
+        if Instant::now() >= deadline {
+            return last;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+fn started(config: &str, extra: &[&str]) -> Service {
+    let svc = Service::start(config, extra, &[]);
+    assert!(
+        svc.wait_ready(Duration::from_secs(10)),
+        "never became ready; log:\n{}",
+        svc.log()
+    );
+    svc
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_valid_change_takes_effect_within_one_second() {
+    let svc = started(&noauth("admin"), &[]);
+    let client = common::client();
+    let (status, role, _) = decide(&client, &svc, None).await.expect("first decision");
+    assert_eq!((status, role.as_deref()), (200, Some("admin")));
+
+    // An editor-style in-place write, with the default reload interval.
+    std::fs::write(&svc.config_path, noauth("viewer")).expect("rewrite config");
+    let deadline = Instant::now() + Duration::from_secs(1);
+    let seen = wait_role(&client, &svc, "viewer", deadline).await;
+    assert_eq!(
+        seen.as_deref(),
+        Some("viewer"),
+        "the new role did not arrive within 1 s of the write; log:\n{}",
+        svc.log()
+    );
+    assert_eq!(counter_reaches(&client, &svc, RELOADS_OK, 2.0).await, 2.0);
+    assert_eq!(
+        http_get_status(&svc.admin_url("/readyz")),
+        Some(200),
+        "still ready after the reload"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_invalid_change_is_ignored_logged_and_counted() {
+    let svc = started(&noauth("admin"), &[]);
+    let client = common::client();
+    let errors_before = counter(&client, &svc, RELOADS_ERR).await;
+    assert_eq!(errors_before, 0.0);
+
+    // A typo in a field name: `rolee` is not an AuthConfig field.
+    let broken = noauth("viewer").replace("role: viewer", "rolee: viewer");
+    write_atomic(&svc.config_path, &broken);
+
+    let deadline = Instant::now() + Duration::from_secs(2);
+    let mut errors = errors_before;
+    while errors < errors_before + 1.0 && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        errors = counter(&client, &svc, RELOADS_ERR).await;
+    }
+    assert_eq!(
+        errors,
+        errors_before + 1.0,
+        "the rejected reload was not counted; log:\n{}",
+        svc.log()
+    );
+
+    // The old config keeps answering, and the service stays ready.
+    for _ in 0..5 {
+        let (status, role, user) = decide(&client, &svc, None).await.expect("decision");
+        assert_eq!(
+            (status, role.as_deref(), user.as_deref()),
+            (200, Some("admin"), Some("1"))
+        );
+    }
+    assert_eq!(http_get_status(&svc.admin_url("/readyz")), Some(200));
+
+    // Logged at error level, naming the offending field.
+    let log = svc.log();
+    let logged = log.lines().any(|l| {
+        serde_json::from_str::<Value>(l).is_ok_and(|v| {
+            v["level"]
+                .as_str()
+                .is_some_and(|s| s.eq_ignore_ascii_case("error"))
+                && l.contains("rolee")
+        })
+    });
+    assert!(
+        logged,
+        "no error log line names the field `rolee`; log:\n{log}"
+    );
+
+    // The same broken file sitting there for several more polls is one rejected reload, not one per poll.
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    assert_eq!(
+        counter(&client, &svc, RELOADS_ERR).await,
+        errors_before + 1.0
+    );
+    assert_eq!(counter(&client, &svc, RELOADS_OK).await, 1.0);
+
+    // Fixing the file is picked up.
+    write_atomic(&svc.config_path, &noauth("viewer"));
+    let seen = wait_role(
+        &client,
+        &svc,
+        "viewer",
+        Instant::now() + Duration::from_secs(1),
+    )
+    .await;
+    assert_eq!(seen.as_deref(), Some("viewer"), "log:\n{}", svc.log());
+}
+
+#[cfg(unix)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_configmap_style_symlink_swap_is_picked_up_within_one_second() {
+    use std::os::unix::fs::symlink;
+
+    // The layout kubelet makes for a mounted ConfigMap:
+    //   authconfig.yaml -> ..data/authconfig.yaml
+    //   ..data -> ..2024_05_01_10_00_00.000000001
+    let dir = common::temp_dir("configmap");
+    let first = "..2024_05_01_10_00_00.000000001";
+    std::fs::create_dir(dir.join(first)).expect("timestamped dir");
+    std::fs::write(dir.join(first).join("authconfig.yaml"), noauth("admin")).expect("write config");
+    symlink(first, dir.join("..data")).expect("..data symlink");
+    symlink("..data/authconfig.yaml", dir.join("authconfig.yaml")).expect("config symlink");
+
+    let svc = Service::start_at(&dir.join("authconfig.yaml"), &[], &[]);
+    assert!(
+        svc.wait_ready(Duration::from_secs(10)),
+        "never became ready; log:\n{}",
+        svc.log()
+    );
+    let client = common::client();
+    let (status, role, _) = decide(&client, &svc, None).await.expect("decision");
+    assert_eq!((status, role.as_deref()), (200, Some("admin")));
+
+    // kubelet's update: a new timestamped dir, a new symlink, renamed over `..data`, then the old dir removed.
+    let second = "..2024_05_01_10_05_00.000000002";
+    std::fs::create_dir(dir.join(second)).expect("new timestamped dir");
+    std::fs::write(dir.join(second).join("authconfig.yaml"), noauth("viewer"))
+        .expect("write new config");
+    symlink(second, dir.join("..data_tmp")).expect("..data_tmp symlink");
+    std::fs::rename(dir.join("..data_tmp"), dir.join("..data")).expect("swap ..data");
+    let swapped = Instant::now();
+    std::fs::remove_dir_all(dir.join(first)).expect("remove the old dir");
+
+    let seen = wait_role(&client, &svc, "viewer", swapped + Duration::from_secs(1)).await;
+    assert_eq!(
+        seen.as_deref(),
+        Some("viewer"),
+        "the swapped ConfigMap was not picked up within 1 s; log:\n{}",
+        svc.log()
+    );
+    assert_eq!(counter_reaches(&client, &svc, RELOADS_OK, 2.0).await, 2.0);
+    assert_eq!(counter(&client, &svc, RELOADS_ERR).await, 0.0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_hundred_reloads_under_concurrent_requests_fail_no_request() {
+    let svc = Arc::new(started(HS_NAMESPACE, &["--reload-interval-ms", "10"]));
+    let token = Arc::new(user_token());
+    let client = common::client();
+    let (status, _, user) = decide(&client, &svc, Some(&token)).await.expect("decision");
+    assert_eq!((status, user.as_deref()), (200, Some("1")));
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let sent = Arc::new(AtomicU64::new(0));
+    let hard_deadline = Instant::now() + Duration::from_secs(60);
+    let mut workers = Vec::new();
+    for _ in 0..4 {
+        let (svc, token, stop, sent) = (svc.clone(), token.clone(), stop.clone(), sent.clone());
+        workers.push(tokio::spawn(async move {
+            let client = common::client();
+            let mut problems = Vec::new();
+            let mut users = std::collections::BTreeSet::new();
+            while !stop.load(Ordering::Relaxed) && Instant::now() < hard_deadline {
+                sent.fetch_add(1, Ordering::Relaxed);
+                match decide(&client, &svc, Some(&token)).await {
+                    Ok((200, Some(role), Some(user)))
+                        if role == "user" && (user == "1" || user == "2") =>
+                    {
+                        users.insert(user);
+                    }
+                    other => problems.push(format!("{other:?}")),
+                }
+            }
+            (problems, users)
+        }));
+    }
+
+    // 100 reloads in a row, alternating the two configs; each one is waited for (the success counter).
+    let mut reloads_done = 0;
+    for i in 0..100u32 {
+        let next = if i % 2 == 0 {
+            HS_LITERALS
+        } else {
+            HS_NAMESPACE
+        };
+        write_atomic(&svc.config_path, next);
+        let want = f64::from(i + 2);
+        let deadline = Instant::now() + Duration::from_secs(2);
+        loop {
+            let got = counter(&client, &svc, RELOADS_OK).await;
+            if got >= want {
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "reload {i} not applied within 2 s (success counter {got}); log:\n{}",
+                svc.log()
+            );
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        reloads_done += 1;
+    }
+    stop.store(true, Ordering::Relaxed);
+
+    let mut problems = Vec::new();
+    let mut users = std::collections::BTreeSet::new();
+    for w in workers {
+        let (p, u) = w.await.expect("request task");
+        problems.extend(p);
+        users.extend(u);
+    }
+    let sent = sent.load(Ordering::Relaxed);
+    assert_eq!(reloads_done, 100);
+    assert!(
+        problems.is_empty(),
+        "{} of {sent} requests failed or saw a mixed session during reloads, e.g. {:?}",
+        problems.len(),
+        &problems[..problems.len().min(5)]
+    );
+    assert!(
+        sent >= 200,
+        "only {sent} requests were sent during the reloads"
+    );
+    assert_eq!(
+        users.into_iter().collect::<Vec<_>>(),
+        vec!["1".to_owned(), "2".to_owned()],
+        "both configs must have answered during the run"
+    );
+    assert_eq!(counter(&client, &svc, RELOADS_OK).await, 101.0);
+    assert_eq!(counter(&client, &svc, RELOADS_ERR).await, 0.0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_without_a_loadable_config_stays_up_and_becomes_ready_later() {
+    let broken =
+        "kind: AuthConfig\nversion: v4\ndefinition:\n  mode:\n    noAuth:\n      role: admin\n";
+    let svc = Service::start(broken, &[], &[]);
+    let client = common::client();
+
+    // Give the watcher time to try (and fail) to load.
+    let deadline = Instant::now() + Duration::from_secs(2);
+    while counter(&client, &svc, RELOADS_ERR).await < 1.0 && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(counter(&client, &svc, RELOADS_ERR).await, 1.0);
+    assert_eq!(counter(&client, &svc, RELOADS_OK).await, 0.0);
+
+    assert_eq!(http_get_status(&svc.admin_url("/healthz")), Some(200));
+    assert_eq!(http_get_status(&svc.admin_url("/readyz")), Some(503));
+
+    let resp = client
+        .get(svc.url("/some/path"))
+        .send()
+        .await
+        .expect("decision");
+    assert_eq!(resp.status().as_u16(), 503);
+    assert!(
+        resp.headers().get("retry-after").is_some(),
+        "503 without Retry-After"
+    );
+    assert!(
+        resp.headers().get("x-hasura-role").is_none(),
+        "no session on an error"
+    );
+    let body: Value =
+        serde_json::from_str(&resp.text().await.expect("body")).expect("JSON error body");
+    assert_eq!(body["data"], Value::Null);
+    assert_eq!(body["errors"][0]["extensions"]["code"], "no_config");
+    let scrape = scrape(&client, &svc).await;
+    assert_eq!(
+        metric(
+            &scrape,
+            "authgate_requests_total{decision=\"error\",reason=\"no_config\"}"
+        ),
+        Some(1.0)
+    );
+
+    // A valid config written later makes it ready and answering.
+    write_atomic(&svc.config_path, &noauth("admin"));
+    assert!(
+        svc.wait_ready(Duration::from_secs(2)),
+        "not ready after a valid config was written; log:\n{}",
+        svc.log()
+    );
+    let (status, role, _) = decide(&client, &svc, None).await.expect("decision");
+    assert_eq!((status, role.as_deref()), (200, Some("admin")));
+    assert_eq!(counter_reaches(&client, &svc, RELOADS_OK, 1.0).await, 1.0);
+}
