@@ -17,6 +17,8 @@ use super::compiled::{
     ClaimsSpec, CompiledConfig, Forward, HookCustom, HookHeaders, HookMethod, JwtKeySource,
     JwtMode, Mode, NoAuthMode, TokenLocation, Version, WebhookMode,
 };
+use crate::authn::strict_json::StrictValue;
+
 use super::model::{
     AllOrList, AuthHookConfig, AuthHookConfigV3, AuthHookConfigV3Headers, AuthHookMethodV1,
     AuthHookMethodV3, AuthModeConfig, AuthModeConfigV3, DefinitionV1, DefinitionV2, DefinitionV3,
@@ -148,11 +150,14 @@ fn parse_document(text: &str) -> Result<Value, LoadError> {
     }
     let body = text.strip_prefix('\u{feff}').unwrap_or(text);
     let docs: Vec<Value> = if body.trim_start().starts_with('{') {
-        let v = serde_json::from_str::<Value>(body).map_err(|e| LoadError {
-            path: String::new(),
-            location: Some((e.line(), e.column())),
-            message: format!("invalid JSON: {e}"),
-        })?;
+        // Duplicate keys are an error in JSON as in YAML (serde_json alone would keep the last one).
+        let v = serde_json::from_str::<StrictValue>(body)
+            .map(|v| v.0)
+            .map_err(|e| LoadError {
+                path: String::new(),
+                location: Some((e.line(), e.column())),
+                message: format!("invalid JSON: {e}"),
+            })?;
         vec![v]
     } else {
         let mut options = serde_saphyr::Options::default();
@@ -453,6 +458,7 @@ impl Compiler<'_> {
                         msgs.push(invalid_header_name(&name));
                     }
                     if v.is_err() {
+                        let (value, name) = (value.escape_debug(), name.escape_debug());
                         msgs.push(format!(
                             "Header value '{value}' is not a valid header value for header '{name}' in the auth config"
                         ));
@@ -477,10 +483,19 @@ impl Compiler<'_> {
             }
             JwtKey::Fixed(f) => {
                 let kpath = format!("{path}.key.fixed.key");
-                let material = self.env_value(f.key, &kpath).unwrap_or_default();
                 let algorithm = algorithm(f.algorithm);
-                match fixed_key(algorithm, &material) {
+                // A missing environment variable was already reported by `env_value`.
+                let material = self.env_value(f.key, &kpath);
+                match material
+                    .as_deref()
+                    .map(|m| fixed_key(algorithm, m))
+                    .unwrap_or_else(|| {
+                        Ok(DecodingKey::from_secret(
+                            b"placeholder for a config that is rejected",
+                        ))
+                    }) {
                     Ok(key) => {
+                        let material = material.unwrap_or_default();
                         if is_hmac(algorithm) && material.len() < MIN_HMAC_SECRET_BYTES {
                             self.warnings.push(format!(
                                 "{kpath}: the {algorithm:?} secret is {} bytes; use at least {MIN_HMAC_SECRET_BYTES} \
@@ -491,9 +506,7 @@ impl Compiler<'_> {
                         JwtKeySource::Fixed { algorithm, key }
                     }
                     Err(msg) => {
-                        if !material.is_empty() || !is_hmac(algorithm) {
-                            self.errors.push(LoadError::at(&kpath, msg));
-                        }
+                        self.errors.push(LoadError::at(&kpath, msg));
                         JwtKeySource::Fixed {
                             algorithm,
                             key: DecodingKey::from_secret(b""),
@@ -503,8 +516,20 @@ impl Compiler<'_> {
             }
         };
         let token_location = match j.token_location {
-            JwtTokenLocation::BearerAuthorization => TokenLocation::Bearer,
-            JwtTokenLocation::Cookie(n) => TokenLocation::Cookie(n.name),
+            JwtTokenLocation::BearerAuthorization(_) => TokenLocation::Bearer,
+            JwtTokenLocation::Cookie(n) => {
+                let bad = n.name.is_empty()
+                    || n.name
+                        .bytes()
+                        .any(|b| b <= b' ' || b >= 0x7f || b"=;,\"".contains(&b));
+                if bad {
+                    self.errors.push(LoadError::at(
+                        format!("{path}.tokenLocation.name"),
+                        format!("{:?} is not a valid cookie name", n.name),
+                    ));
+                }
+                TokenLocation::Cookie(n.name)
+            }
             JwtTokenLocation::Header(n) => {
                 if http::HeaderName::from_bytes(n.name.as_bytes()).is_err() {
                     self.errors.push(LoadError::at(
@@ -520,7 +545,21 @@ impl Compiler<'_> {
                 format: ns.claims_format,
                 location: ns.location,
             },
-            JwtClaimsConfig::Locations(map) => ClaimsSpec::Locations(map),
+            JwtClaimsConfig::Locations(map) => {
+                // Two custom claims that differ only in case would collide as headers on every token.
+                let mut seen: Vec<String> = Vec::new();
+                for (name, _) in &map.custom {
+                    let lower = name.to_lowercase();
+                    if lower.starts_with("x-hasura-") && seen.contains(&lower) {
+                        self.errors.push(LoadError::at(
+                            format!("{path}.claimsConfig.locations.{name}"),
+                            format!("claim {name} collides with another claim after lower-casing"),
+                        ));
+                    }
+                    seen.push(lower);
+                }
+                ClaimsSpec::Locations(map)
+            }
         };
         Mode::Jwt(Arc::new(JwtMode {
             key,
@@ -586,6 +625,7 @@ fn deprecation(v: &str, code: &str) -> String {
 }
 
 fn invalid_header_name(n: &str) -> String {
+    let n = n.escape_debug();
     format!("Header '{n}', used in the auth config, is not a valid header name")
 }
 
@@ -633,12 +673,44 @@ fn fixed_key(alg: Algorithm, material: &str) -> Result<DecodingKey, String> {
         return Ok(DecodingKey::from_secret(material.as_bytes()));
     }
     let pem = reflow_pem(material);
+    // A private key here would verify nothing and leak a secret into the config.
+    let label_ok = pem.starts_with("-----BEGIN PUBLIC KEY-----")
+        || pem.starts_with("-----BEGIN RSA PUBLIC KEY-----");
+    if !label_ok {
+        return Err(format!(
+            "not a valid public key PEM for {alg:?}: expected -----BEGIN PUBLIC KEY-----"
+        ));
+    }
+    if let Some(want) = ec_curve_oid(alg)
+        && !pem_der(&pem).is_some_and(|der| der.windows(want.len()).any(|w| w == want))
+    {
+        return Err(format!(
+            "not a valid public key PEM for {alg:?}: the key is on another curve"
+        ));
+    }
     let res = match alg {
         Algorithm::ES256 | Algorithm::ES384 => DecodingKey::from_ec_pem(pem.as_bytes()),
         Algorithm::EdDSA => DecodingKey::from_ed_pem(pem.as_bytes()),
         _ => DecodingKey::from_rsa_pem(pem.as_bytes()),
     };
     res.map_err(|e| format!("not a valid public key PEM for {alg:?}: {e}"))
+}
+
+/// The DER OID of the curve an ECDSA algorithm requires.
+fn ec_curve_oid(alg: Algorithm) -> Option<&'static [u8]> {
+    match alg {
+        // 1.2.840.10045.3.1.7 (P-256) and 1.3.132.0.34 (P-384).
+        Algorithm::ES256 => Some(&[0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07]),
+        Algorithm::ES384 => Some(&[0x06, 0x05, 0x2b, 0x81, 0x04, 0x00, 0x22]),
+        _ => None,
+    }
+}
+
+/// The DER bytes of a (re-flowed) PEM.
+fn pem_der(pem: &str) -> Option<Vec<u8>> {
+    use base64::Engine;
+    let body: String = pem.lines().filter(|l| !l.starts_with("-----")).collect();
+    base64::engine::general_purpose::STANDARD.decode(body).ok()
 }
 
 /// Put a PEM back into lines: `-----BEGIN X-----`, base64 body in 64-character lines, `-----END X-----`.

@@ -300,12 +300,17 @@ pub enum JwtAlgorithm {
 #[serde(tag = "type")]
 pub enum JwtTokenLocation {
     /// `Authorization: Bearer <token>`.
-    BearerAuthorization,
+    BearerAuthorization(NoFields),
     /// A named cookie.
     Cookie(NamedLocation),
     /// A named header, whose whole value is the token.
     Header(NamedLocation),
 }
+
+/// An object with no other members (unknown members are errors).
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NoFields {}
 
 /// The name of a cookie or header.
 #[derive(Debug, Clone, Deserialize, JsonSchema)]

@@ -65,6 +65,8 @@ pub struct KeyEntry {
     pub key: DecodingKey,
     /// Accepted algorithms (the JWK's `alg` alone when present, else its key type's family).
     pub algs: Vec<Algorithm>,
+    /// SHA-256 of the JWK as published: a key replaced under the same `kid` is a different key.
+    pub fingerprint: [u8; 32],
 }
 
 /// A fetched, filtered key set.
@@ -73,7 +75,7 @@ pub struct KeySet {
     pub keys: HashMap<String, Arc<KeyEntry>>,
     /// When it was fetched.
     pub fetched_at: Instant,
-    /// Changes whenever the set of `kid`s changes (cached decisions of an older epoch are re-verified).
+    /// Changes whenever a key is added, removed or replaced (cached decisions of an older epoch are re-verified).
     pub epoch: u64,
 }
 
@@ -224,7 +226,12 @@ impl JwksSource {
             Ok((set, _)) => {
                 let prev = self.current.load_full();
                 let same = prev.as_ref().is_some_and(|p| {
-                    p.keys.len() == set.len() && set.keys().all(|k| p.keys.contains_key(k))
+                    p.keys.len() == set.len()
+                        && set.iter().all(|(kid, e)| {
+                            p.keys
+                                .get(kid)
+                                .is_some_and(|old| old.fingerprint == e.fingerprint)
+                        })
                 });
                 let epoch = if same {
                     self.epoch.load(Ordering::Relaxed)
@@ -448,7 +455,17 @@ fn usable_key(k: &Value) -> Result<(String, KeyEntry), &'static str> {
     };
     let jwk: Jwk = serde_json::from_value(k.clone()).map_err(|_| "not a JWK")?;
     let key = DecodingKey::from_jwk(&jwk).map_err(|_| "unusable JWK")?;
-    Ok((kid.to_owned(), KeyEntry { key, algs }))
+    let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, k.to_string().as_bytes());
+    let mut fingerprint = [0u8; 32];
+    fingerprint.copy_from_slice(digest.as_ref());
+    Ok((
+        kid.to_owned(),
+        KeyEntry {
+            key,
+            algs,
+            fingerprint,
+        },
+    ))
 }
 
 /// The live JWKS sources, one per URL, kept across config reloads when the URL stays.

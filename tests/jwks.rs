@@ -1,0 +1,623 @@
+//! Black-box tests of the JWKS cache (policy §5, §10, §11) against the real `authgate serve` binary and a real local
+//! JWKS server: periodic refresh, the `Cache-Control: max-age` clamp, key rotation through one forced refresh, the
+//! forced-refresh rate limit under an unknown-`kid` flood, stale-on-error, an endpoint down at start, the body and
+//! key-count limits, and the filtering of unusable keys. Every wait is bounded by a deadline; everything listens on
+//! 127.0.0.1.
+
+mod common;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use common::{MockServer, Route, Service, jwks_doc, metric, mint};
+use serde_json::{Value, json};
+
+const JWKS_PATH: &str = "/.well-known/jwks.json";
+
+/// A v4 AuthConfig whose only mode is JWT with `jwkFromUrl` pointing at the mock.
+fn config(mock: &MockServer) -> String {
+    format!(
+        r#"kind: AuthConfig
+version: v4
+definition:
+  mode:
+    jwt:
+      key:
+        jwkFromUrl: '{}{JWKS_PATH}'
+      tokenLocation:
+        type: BearerAuthorization
+      claimsConfig:
+        namespace:
+          claimsFormat: Json
+          location: /claims.jwt.hasura.io
+"#,
+        mock.base()
+    )
+}
+
+fn claims() -> Value {
+    json!({
+        "claims.jwt.hasura.io": {
+            "x-hasura-allowed-roles": ["user"],
+            "x-hasura-default-role": "user",
+            "x-hasura-user-id": "42"
+        }
+    })
+}
+
+/// An RS256 token signed by the committed key `sign_with`, with header `kid`.
+fn rs256(sign_with: &str, kid: &str) -> String {
+    mint(
+        &json!({"alg": "RS256", "sign_with": sign_with, "kid": kid, "claims": claims(), "exp_in": 3600}),
+    )
+}
+
+/// The JWKS route: the given key entries (see `jwks_doc`), with an optional `Cache-Control`.
+fn jwks_route(keys: &[Value], cache_control: Option<&str>) -> Route {
+    let mut r = Route::json(200, &jwks_doc(keys));
+    if let Some(cc) = cache_control {
+        r.headers.push(("Cache-Control".into(), cc.into()));
+    }
+    r
+}
+
+fn serve_keys(mock: &MockServer, keys: &[Value], cache_control: Option<&str>) {
+    mock.set(JWKS_PATH, jwks_route(keys, cache_control));
+}
+
+fn rsa1_k1() -> Value {
+    json!({"key": "rsa1", "kid": "k1"})
+}
+
+/// Start the binary against the mock and wait until it is ready (its key set loaded).
+fn start_ready(mock: &MockServer, flags: &[&str]) -> Service {
+    let svc = Service::start(&config(mock), flags, &[]);
+    assert!(
+        svc.wait_ready(Duration::from_secs(10)),
+        "authgate never became ready; log:\n{}",
+        svc.log()
+    );
+    svc
+}
+
+/// One decision answer.
+struct Answer {
+    status: u16,
+    headers: reqwest::header::HeaderMap,
+    body: String,
+}
+
+impl Answer {
+    fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+
+    /// `errors[0].extensions.code` of the JSON error body.
+    fn code(&self) -> Option<String> {
+        let v: Value = serde_json::from_str(&self.body).ok()?;
+        v.pointer("/errors/0/extensions/code")
+            .and_then(Value::as_str)
+            .map(str::to_owned)
+    }
+}
+
+async fn decide_with(client: &reqwest::Client, svc: &Service, token: &str) -> Answer {
+    let resp = client
+        .get(svc.url("/some/path"))
+        .header("authorization", format!("Bearer {token}"))
+        .send()
+        .await
+        .expect("request to authgate");
+    let status = resp.status().as_u16();
+    let headers = resp.headers().clone();
+    let body = resp.text().await.expect("answer body");
+    Answer {
+        status,
+        headers,
+        body,
+    }
+}
+
+async fn decide(svc: &Service, token: &str) -> Answer {
+    decide_with(&common::client(), svc, token).await
+}
+
+fn refreshes(svc: &Service, result: &str) -> f64 {
+    let series = format!("authgate_jwks_refresh_total{{result=\"{result}\"}}");
+    metric(&svc.metrics(), &series).unwrap_or(0.0)
+}
+
+fn readyz(svc: &Service) -> Option<u16> {
+    common::http_get_status(&svc.admin_url("/readyz"))
+}
+
+/// Record the instant of every JWKS fetch the mock receives, until `window` after the first one (or `limit`).
+fn watch_fetches(
+    mock: Arc<MockServer>,
+    window: Duration,
+    limit: Duration,
+) -> std::thread::JoinHandle<Vec<Instant>> {
+    std::thread::spawn(move || {
+        let started = Instant::now();
+        let mut seen = 0;
+        let mut times: Vec<Instant> = Vec::new();
+        loop {
+            let now = Instant::now();
+            let n = mock.count(JWKS_PATH);
+            while seen < n {
+                times.push(now);
+                seen += 1;
+            }
+            let end = times.first().map_or(started + limit, |t| *t + window);
+            if now >= end || now >= started + limit {
+                return times;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    })
+}
+
+fn gaps(times: &[Instant]) -> Vec<f64> {
+    times
+        .windows(2)
+        .map(|w| (w[1] - w[0]).as_secs_f64())
+        .collect()
+}
+
+/// Poll `f` until it is true or `timeout` passes.
+async fn eventually(timeout: Duration, mut f: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if f() {
+            return true;
+        }
+        if Instant::now() >= deadline {
+            return false;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// 1. Periodic refresh
+// ---------------------------------------------------------------------------------------------------------------
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn key_set_is_refreshed_in_the_background_without_requests() {
+    let mock = MockServer::start();
+    serve_keys(&mock, &[rsa1_k1()], None);
+    let svc = start_ready(
+        &mock,
+        &["--jwks-refresh-secs", "1", "--jwks-min-refresh-secs", "1"],
+    );
+    let before = mock.count(JWKS_PATH);
+    assert!(before >= 1, "the key set was not fetched at start");
+    tokio::time::sleep(Duration::from_millis(3200)).await;
+    let after = mock.count(JWKS_PATH);
+    // Every 1 s ± 10 %: 2 to 4 more fetches in 3.2 s; never a hot loop.
+    assert!(
+        (before + 2..=before + 5).contains(&after),
+        "{before} fetches at ready, {after} 3.2 s later with --jwks-refresh-secs 1; log:\n{}",
+        svc.log()
+    );
+    assert!(
+        refreshes(&svc, "success") >= 3.0,
+        "success counter: {}",
+        svc.metrics()
+    );
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// 2. max-age clamp
+// ---------------------------------------------------------------------------------------------------------------
+
+/// Start the binary with `flags` against a JWKS sending `cache_control`, watch fetches for 5 s after the first one,
+/// and check that they come every ~2 s.
+fn assert_fetches_every_two_seconds(cache_control: &str, flags: &[&str]) {
+    let mock = Arc::new(MockServer::start());
+    serve_keys(&mock, &[rsa1_k1()], Some(cache_control));
+    let watcher = watch_fetches(
+        mock.clone(),
+        Duration::from_millis(5000),
+        Duration::from_secs(15),
+    );
+    let svc = Service::start(&config(&mock), flags, &[]);
+    let times = watcher.join().expect("watcher thread");
+    let g = gaps(&times);
+    // Intervals of 2 s ± 10 % (1.8–2.2 s): fetches at ~0, ~2, ~4 within the 5 s window (not ~5 with 1 s, not
+    // 1 with 100 s). A little slack for scheduling.
+    assert!(
+        (3..=4).contains(&times.len()) && g.iter().all(|s| (1.6..=2.6).contains(s)),
+        "Cache-Control {cache_control:?} with {flags:?}: {} fetches in 5 s, gaps {g:?} s; log:\n{}",
+        times.len(),
+        svc.log()
+    );
+}
+
+#[test]
+fn short_max_age_is_clamped_up_to_the_minimum() {
+    assert_fetches_every_two_seconds(
+        "public, max-age=1",
+        &["--jwks-min-refresh-secs", "2", "--jwks-refresh-secs", "100"],
+    );
+}
+
+#[test]
+fn huge_max_age_is_clamped_down_to_the_maximum() {
+    assert_fetches_every_two_seconds(
+        "public, max-age=999999",
+        &[
+            "--jwks-min-refresh-secs",
+            "1",
+            "--jwks-max-refresh-secs",
+            "2",
+            "--jwks-refresh-secs",
+            "100",
+        ],
+    );
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// 3. Key rotation
+// ---------------------------------------------------------------------------------------------------------------
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rotated_key_is_picked_up_by_one_forced_refresh() {
+    let mock = MockServer::start();
+    serve_keys(&mock, &[rsa1_k1()], None);
+    // A long background period, so that any new fetch is the forced one; a generous budget, so that a loaded test
+    // machine does not turn the forced refresh into a miss.
+    let svc = start_ready(
+        &mock,
+        &[
+            "--jwks-refresh-secs",
+            "600",
+            "--jwks-forced-budget-ms",
+            "2000",
+        ],
+    );
+    let client = common::client();
+    let old = rs256("rsa1", "k1");
+    let a = decide_with(&client, &svc, &old).await;
+    assert_eq!(a.status, 200, "k1 token before rotation: {}", a.body);
+
+    serve_keys(&mock, &[json!({"key": "rsa2", "kid": "k2"})], None);
+    let before = mock.count(JWKS_PATH);
+    let new = rs256("rsa2", "k2");
+    let a = decide_with(&client, &svc, &new).await;
+    assert_eq!(
+        a.status, 200,
+        "k2 token on the first request after rotation: {}",
+        a.body
+    );
+    assert_eq!(a.header("x-hasura-user-id"), Some("42"));
+    assert_eq!(
+        mock.count(JWKS_PATH),
+        before + 1,
+        "exactly one forced fetch for the new kid"
+    );
+
+    // Known now: no further fetch.
+    let a = decide_with(&client, &svc, &new).await;
+    assert_eq!(a.status, 200, "k2 token again: {}", a.body);
+    // The old key left the set: its (cached) allow is not served any more; the forced refresh is rate limited.
+    let a = decide_with(&client, &svc, &old).await;
+    assert_eq!(a.status, 401, "k1 token after k1 left the set: {}", a.body);
+    assert_eq!(a.code().as_deref(), Some("unknown_kid"), "{}", a.body);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(
+        mock.count(JWKS_PATH),
+        before + 1,
+        "no fetch beyond the one forced refresh"
+    );
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// 4. Unknown-kid flood
+// ---------------------------------------------------------------------------------------------------------------
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unknown_kid_flood_causes_at_most_one_forced_fetch() {
+    const TOTAL: usize = 1000;
+    const CONCURRENCY: usize = 50;
+    let mock = MockServer::start();
+    serve_keys(&mock, &[rsa1_k1()], None);
+    let svc = Arc::new(start_ready(&mock, &["--jwks-refresh-secs", "600"]));
+    assert_eq!(mock.count(JWKS_PATH), 1, "one fetch at start");
+
+    let client = common::client();
+    let next = Arc::new(AtomicUsize::new(0));
+    let deadline = Instant::now() + Duration::from_secs(40);
+    let mut workers = tokio::task::JoinSet::new();
+    for _ in 0..CONCURRENCY {
+        let (client, svc, next) = (client.clone(), svc.clone(), next.clone());
+        workers.spawn(async move {
+            let mut bad = Vec::new();
+            let mut done = 0usize;
+            while Instant::now() < deadline {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                if i >= TOTAL {
+                    break;
+                }
+                let kid = format!("random-{i}-{:016x}", rand::random::<u64>());
+                let a = decide_with(&client, &svc, &rs256("rsa1", &kid)).await;
+                done += 1;
+                if a.status != 401 || a.code().as_deref() != Some("unknown_kid") {
+                    bad.push(format!("kid {kid}: {} {}", a.status, a.body));
+                }
+            }
+            (done, bad)
+        });
+    }
+    let mut done = 0;
+    let mut bad = Vec::new();
+    while let Some(r) = workers.join_next().await {
+        let (d, b) = r.expect("worker task");
+        done += d;
+        bad.extend(b);
+    }
+    assert_eq!(done, TOTAL, "the flood did not finish within its deadline");
+    assert!(
+        bad.is_empty(),
+        "{} answers were not 401 unknown_kid, e.g. {:?}",
+        bad.len(),
+        &bad[..bad.len().min(3)]
+    );
+    let fetches = mock.count(JWKS_PATH);
+    assert!(
+        fetches <= 2,
+        "{fetches} JWKS fetches for {TOTAL} unknown kids (initial + at most one forced)"
+    );
+    let denied = metric(
+        &svc.metrics(),
+        r#"authgate_requests_total{decision="deny",reason="unknown_kid"}"#,
+    );
+    assert_eq!(denied, Some(TOTAL as f64), "requests_total for unknown_kid");
+    // The service still answers a known kid.
+    let a = decide_with(&client, &svc, &rs256("rsa1", "k1")).await;
+    assert_eq!(a.status, 200, "known kid after the flood: {}", a.body);
+    assert!(mock.count(JWKS_PATH) <= 2);
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// 5. Stale on error
+// ---------------------------------------------------------------------------------------------------------------
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn last_good_key_set_keeps_serving_while_the_endpoint_is_down() {
+    let mock = MockServer::start();
+    serve_keys(&mock, &[rsa1_k1()], None);
+    // The decision cache is off, so that every 200 below comes from the held key set.
+    let svc = start_ready(
+        &mock,
+        &[
+            "--jwks-refresh-secs",
+            "1",
+            "--jwks-min-refresh-secs",
+            "1",
+            "--decision-cache-size",
+            "0",
+        ],
+    );
+    let client = common::client();
+    let token = rs256("rsa1", "k1");
+    let a = decide_with(&client, &svc, &token).await;
+    assert_eq!(a.status, 200, "before the outage: {}", a.body);
+
+    let errors_before = refreshes(&svc, "error");
+    let fetches_before = mock.count(JWKS_PATH);
+    mock.set_up(false);
+    let until = Instant::now() + Duration::from_millis(3200);
+    let mut n = 0;
+    while Instant::now() < until {
+        let a = decide_with(&client, &svc, &token).await;
+        assert_eq!(a.status, 200, "request {n} during the outage: {}", a.body);
+        n += 1;
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(n >= 10, "only {n} requests in 3.2 s");
+    let errors_after = refreshes(&svc, "error");
+    assert!(
+        errors_after >= errors_before + 2.0,
+        "jwks_refresh_total{{result=\"error\"}} {errors_before} -> {errors_after}; fetches {fetches_before} -> {}",
+        mock.count(JWKS_PATH)
+    );
+    assert_eq!(
+        readyz(&svc),
+        Some(200),
+        "/readyz while serving the last good set"
+    );
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// 6. Endpoint down at start
+// ---------------------------------------------------------------------------------------------------------------
+
+async fn recovers_after_failing_at_start(mock: MockServer) {
+    let svc = Service::start(&config(&mock), &["--jwks-refresh-secs", "1"], &[]);
+    // Give the first fetch (and a retry) time to fail.
+    assert!(
+        eventually(Duration::from_secs(5), || mock.count(JWKS_PATH) >= 1).await,
+        "the JWKS was never fetched"
+    );
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_ne!(readyz(&svc), Some(200), "/readyz before any key set loaded");
+    let token = rs256("rsa1", "k1");
+    let a = decide(&svc, &token).await;
+    assert_eq!(a.status, 503, "no key set yet: {}", a.body);
+    assert!(a.header("retry-after").is_some(), "503 without Retry-After");
+    assert!(
+        a.header("cache-control")
+            .is_some_and(|c| c.contains("no-store"))
+    );
+    assert_eq!(a.code().as_deref(), Some("jwks_unavailable"), "{}", a.body);
+    assert!(refreshes(&svc, "error") >= 1.0);
+
+    mock.set_up(true);
+    serve_keys(&mock, &[rsa1_k1()], None);
+    assert!(
+        eventually(Duration::from_secs(6), || readyz(&svc) == Some(200)).await,
+        "not ready within 6 s of the endpoint recovering; log:\n{}",
+        svc.log()
+    );
+    let a = decide(&svc, &token).await;
+    assert_eq!(a.status, 200, "after recovery: {}", a.body);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn endpoint_answering_500_at_start_then_recovering() {
+    let mock = MockServer::start();
+    mock.set(JWKS_PATH, Route::raw(500, "upstream broke"));
+    recovers_after_failing_at_start(mock).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn endpoint_down_at_start_then_recovering() {
+    let mock = MockServer::start();
+    mock.set_up(false);
+    recovers_after_failing_at_start(mock).await;
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// 7. Limits: an answer over a limit never replaces the last good set
+// ---------------------------------------------------------------------------------------------------------------
+
+/// Load rsa1 as `k1`, then switch the endpoint to `bad` (which, were it accepted, would map `k1` to rsa2 and so turn
+/// rsa1 tokens into 401s). The rsa1 token must stay allowed while the refresh errors pile up.
+async fn bad_answer_keeps_last_good_set(bad: Route, what: &str) {
+    let mock = MockServer::start();
+    serve_keys(&mock, &[rsa1_k1()], None);
+    let svc = start_ready(
+        &mock,
+        &[
+            "--jwks-refresh-secs",
+            "1",
+            "--jwks-min-refresh-secs",
+            "1",
+            "--decision-cache-size",
+            "0",
+        ],
+    );
+    let client = common::client();
+    let token = rs256("rsa1", "k1");
+    let a = decide_with(&client, &svc, &token).await;
+    assert_eq!(a.status, 200, "before the {what}: {}", a.body);
+
+    let errors_before = refreshes(&svc, "error");
+    mock.set(JWKS_PATH, bad);
+    let fetches_at_switch = mock.count(JWKS_PATH);
+    let grew = eventually(Duration::from_secs(6), || {
+        refreshes(&svc, "error") >= errors_before + 2.0
+    })
+    .await;
+    assert!(
+        grew,
+        "the {what} was not counted as a failed refresh: errors {errors_before} -> {}, fetches {fetches_at_switch} -> {}; log:\n{}",
+        refreshes(&svc, "error"),
+        mock.count(JWKS_PATH),
+        svc.log()
+    );
+    for i in 0..5 {
+        let a = decide_with(&client, &svc, &token).await;
+        assert_eq!(a.status, 200, "request {i} after the {what}: {}", a.body);
+    }
+    assert_eq!(
+        metric(&svc.metrics(), "authgate_jwks_keys"),
+        Some(1.0),
+        "jwks_keys after the {what}"
+    );
+    assert_eq!(readyz(&svc), Some(200));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn oversized_jwks_body_keeps_last_good_set() {
+    let mut doc = jwks_doc(&[json!({"key": "rsa2", "kid": "k1"})]);
+    doc["padding"] = "x".repeat(70 * 1024).into();
+    let route = Route::json(200, &doc);
+    assert!(route.body.len() > 64 * 1024);
+    bad_answer_keeps_last_good_set(route, "oversized body").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn jwks_with_too_many_keys_keeps_last_good_set() {
+    let mut keys = vec![json!({"key": "rsa2", "kid": "k1"})];
+    keys.extend((1..=32).map(|i| json!({"key": "rsa2", "kid": format!("x{i}")})));
+    let route = Route::json(200, &jwks_doc(&keys));
+    assert_eq!(keys.len(), 33);
+    assert!(
+        route.body.len() < 64 * 1024,
+        "the body must stay under the size limit"
+    );
+    bad_answer_keeps_last_good_set(route, "33-key set").await;
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// 8. Key filtering
+// ---------------------------------------------------------------------------------------------------------------
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unusable_keys_in_a_fetched_jwks_are_ignored() {
+    const SECRET: &str = "a-shared-secret-that-is-long-enough-for-hs256";
+    let mock = MockServer::start();
+    serve_keys(
+        &mock,
+        &[
+            json!({"oct": SECRET, "kid": "hs", "alg": "HS256"}),
+            rsa1_k1(),
+            json!({"key": "rsa2", "kid": "enc", "use": "enc"}),
+            json!({"key": "rsa2", "kid": "wrap", "key_ops": ["wrapKey"]}),
+        ],
+        None,
+    );
+    let svc = start_ready(&mock, &["--jwks-refresh-secs", "600"]);
+    let client = common::client();
+    // Control: the usable RSA key works.
+    let a = decide_with(&client, &svc, &rs256("rsa1", "k1")).await;
+    assert_eq!(a.status, 200, "usable RSA key: {}", a.body);
+
+    let cases = [
+        (
+            "HS256 token with the JWKS's oct secret",
+            mint(
+                &json!({"alg": "HS256", "secret": SECRET, "kid": "hs", "claims": claims(), "exp_in": 3600}),
+            ),
+        ),
+        ("token for a key with use: enc", rs256("rsa2", "enc")),
+        (
+            "token for a key whose key_ops lack verify",
+            rs256("rsa2", "wrap"),
+        ),
+    ];
+    for (what, token) in &cases {
+        let a = decide_with(&client, &svc, token).await;
+        assert_eq!(a.status, 401, "{what}: {}", a.body);
+        assert_eq!(
+            a.code().as_deref(),
+            Some("unknown_kid"),
+            "{what}: {}",
+            a.body
+        );
+        assert_eq!(
+            a.header("www-authenticate"),
+            Some(r#"Bearer error="invalid_token""#),
+            "{what}"
+        );
+        assert!(
+            a.header("x-hasura-role").is_none(),
+            "{what}: session header on a deny"
+        );
+    }
+    // Algorithm confusion: HS256 keyed with the RSA public key, under the RSA key's kid.
+    let confused = mint(&json!({
+        "alg": "HS256", "secret_from_public_pem": "rsa1", "kid": "k1", "claims": claims(), "exp_in": 3600
+    }));
+    let a = decide_with(&client, &svc, &confused).await;
+    assert_eq!(a.status, 401, "HS256 under an RSA kid: {}", a.body);
+    assert_eq!(
+        metric(&svc.metrics(), "authgate_jwks_keys"),
+        Some(1.0),
+        "only the RSA key is usable"
+    );
+    // An RSA key under 2048 bits cannot be built from the committed keys; src/jwks's unit tests cover the filter.
+}
