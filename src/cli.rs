@@ -47,7 +47,11 @@ pub struct CommonArgs {
     #[arg(long, value_enum, env = "AUTHGATE_LOG_FORMAT")]
     pub log_format: Option<LogFormat>,
     /// Request header that selects a v4 alternative mode.
-    #[arg(long, default_value = "X-Hasura-Auth-Mode", env = "AUTHGATE_AUTH_MODE_HEADER")]
+    #[arg(
+        long,
+        default_value = "X-Hasura-Auth-Mode",
+        env = "AUTHGATE_AUTH_MODE_HEADER"
+    )]
     pub auth_mode_header: String,
     /// Longest token accepted, in bytes.
     #[arg(long, default_value_t = 16384, env = "AUTHGATE_MAX_TOKEN_BYTES")]
@@ -143,7 +147,11 @@ impl CommonArgs {
             jwks: crate::jwks::JwksSettings {
                 refresh: Duration::from_secs(self.jwks_refresh_secs.max(1)),
                 min_refresh: Duration::from_secs(self.jwks_min_refresh_secs.max(1)),
-                max_refresh: Duration::from_secs(self.jwks_max_refresh_secs.max(self.jwks_min_refresh_secs).max(1)),
+                max_refresh: Duration::from_secs(
+                    self.jwks_max_refresh_secs
+                        .max(self.jwks_min_refresh_secs)
+                        .max(1),
+                ),
                 forced_min_interval: Duration::from_secs(self.jwks_forced_refresh_secs),
                 forced_budget: Duration::from_millis(self.jwks_forced_budget_ms),
                 max_stale: Duration::from_secs(self.jwks_max_stale_secs),
@@ -156,7 +164,9 @@ impl CommonArgs {
 
     /// Loader options these flags describe.
     pub fn load_options(&self) -> LoadOptions {
-        LoadOptions { insecure_jwks_http: self.insecure_jwks_http }
+        LoadOptions {
+            insecure_jwks_http: self.insecure_jwks_http,
+        }
     }
 }
 

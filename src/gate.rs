@@ -147,7 +147,11 @@ impl Gate {
             .build()?;
         let cache = (settings.cache_size > 0).then(|| Cache::new(settings.cache_size));
         let hook_cache = (settings.cache_size > 0).then(|| Cache::new(settings.cache_size));
-        let webhook = WebhookClient::new(settings.webhook_timeout, settings.webhook_max_connections, metrics.clone())?;
+        let webhook = WebhookClient::new(
+            settings.webhook_timeout,
+            settings.webhook_max_connections,
+            metrics.clone(),
+        )?;
         Ok(Self {
             hook_cache,
             webhook,
@@ -193,8 +197,8 @@ impl Gate {
             Mode::NoAuth(n) => ActiveMode::NoAuth(
                 render(n.session_variables.iter().map(|(k, v)| (k.as_str(), v))).map(|vars| {
                     Identity::Specific {
-                        default_role: n.role.clone(),
-                        allowed_roles: vec![n.role.clone()],
+                        default_role: n.role.as_str().into(),
+                        allowed_roles: Arc::new([n.role.clone()]),
                         vars,
                     }
                 }),
@@ -292,13 +296,15 @@ impl Gate {
                 }
                 Err(e) => return deny(e),
             },
-            ActiveMode::Webhook(w) => match self.webhook_identity(&active, idx, w, req, now).await {
-                Ok((i, exp, hit)) => {
-                    cache_hit = hit;
-                    (i, Some(exp))
+            ActiveMode::Webhook(w) => {
+                match self.webhook_identity(&active, idx, w, req, now).await {
+                    Ok((i, exp, hit)) => {
+                        cache_hit = hit;
+                        (i, Some(exp))
+                    }
+                    Err(e) => return deny(e),
                 }
-                Err(e) => return deny(e),
-            },
+            }
         };
         let mode_header = self.settings.auth_mode_header.as_str();
         match session::resolve(&identity, req, mode_header) {
@@ -351,10 +357,14 @@ impl Gate {
         now: u64,
     ) -> Result<(Identity, Option<u64>, bool), Deny> {
         let token = token::extract(req, &j.mode.token_location, self.settings.max_token_bytes)?;
-        let key = cache_key(active.generation, idx, token);
+        // The key is only computed when there is a cache to use it.
+        let key = self
+            .cache
+            .as_ref()
+            .map(|_| cache_key(active.generation, idx, token));
         let epoch_now = j.jwks.as_ref().map_or(0, |s| s.epoch());
-        if let Some(cache) = &self.cache {
-            if let Some(e) = cache.get(&key)
+        if let (Some(cache), Some(key)) = (&self.cache, &key) {
+            if let Some(e) = cache.get(key)
                 && e.valid_until > now
                 && e.epoch == epoch_now
             {
@@ -364,7 +374,7 @@ impl Gate {
             self.metrics.cache_misses.inc();
         }
         let (result, exp, epoch) = self.verify_jwt(active, j, token, now).await;
-        if let Some(cache) = &self.cache {
+        if let (Some(cache), Some(key)) = (&self.cache, key) {
             let valid_until = match &result {
                 Ok(_) => exp.map_or(now + self.settings.cache_ttl, |e| {
                     e.min(now + self.settings.cache_ttl)
@@ -418,12 +428,21 @@ impl Gate {
             }
             self.metrics.cache_misses.inc();
         }
-        let answer = self.webhook.call(mode, &hook, active.config.role_emulation_by.as_deref()).await?;
+        let answer = self
+            .webhook
+            .call(mode, &hook, active.config.role_emulation_by.as_deref())
+            .await?;
         let until = now + answer.max_age.unwrap_or(0).min(self.settings.cache_ttl);
         if let Some(cache) = &self.hook_cache
             && until > now
         {
-            cache.insert(key, Arc::new(HookCacheEntry { identity: answer.identity.clone(), valid_until: until }));
+            cache.insert(
+                key,
+                Arc::new(HookCacheEntry {
+                    identity: answer.identity.clone(),
+                    valid_until: until,
+                }),
+            );
         }
         Ok((answer.identity, until, false))
     }
@@ -523,8 +542,8 @@ fn identity_from_claims(
     check_duplicate_roles(&c.allowed_roles)?;
     let vars = render(c.custom.iter().map(|(k, v)| (k.as_str(), v)))?;
     Ok(Identity::Specific {
-        default_role: c.default_role,
-        allowed_roles: c.allowed_roles,
+        default_role: c.default_role.into(),
+        allowed_roles: c.allowed_roles.into(),
         vars,
     })
 }

@@ -13,6 +13,10 @@ pub struct Metrics {
     registry: Registry,
     /// `authgate_requests_total{decision,reason}`.
     pub requests: IntCounterVec,
+    /// `requests_total{decision="allow",reason="ok"}`, resolved once.
+    allowed: IntCounter,
+    /// `requests_total` for each reason at its default status, indexed by `Reason as usize`.
+    denied: Vec<IntCounter>,
     /// `authgate_request_duration_seconds`.
     pub request_duration: Histogram,
     /// `authgate_decision_cache_hits_total`.
@@ -89,12 +93,22 @@ impl Metrics {
                 .expect("metric registered once");
             h
         };
+        let requests = counter_vec(
+            "requests_total",
+            "Auth decisions by decision and reason.",
+            &["decision", "reason"],
+        );
+        // Every bounded label set exists from the start (dashboards see zeros, not gaps), and the hot path
+        // holds the counters directly.
+        let allowed = requests.with_label_values(&["allow", "ok"]);
+        let denied = Reason::ALL
+            .iter()
+            .map(|r| requests.with_label_values(&[decision_label(r.status()), r.code()]))
+            .collect();
         let m = Metrics {
-            requests: counter_vec(
-                "requests_total",
-                "Auth decisions by decision and reason.",
-                &["decision", "reason"],
-            ),
+            allowed,
+            denied,
+            requests,
             request_duration: histogram("request_duration_seconds", "Time to decide, in seconds."),
             cache_hits: counter(
                 "decision_cache_hits_total",
@@ -150,11 +164,8 @@ impl Metrics {
         build_info
             .with_label_values(&[env!("CARGO_PKG_VERSION")])
             .set(1);
-        // Pre-create the bounded label sets so that dashboards see zeros, not gaps.
-        m.requests.with_label_values(&["allow", "ok"]);
-        for r in Reason::ALL {
-            m.requests
-                .with_label_values(&[decision_label(r.status()), r.code()]);
+        for r in ["allow", "deny", "error"] {
+            m.webhook_requests.with_label_values(&[r]);
         }
         for r in ["success", "error"] {
             m.jwks_refresh.with_label_values(&[r]);
@@ -165,10 +176,16 @@ impl Metrics {
 
     /// Count one decision.
     pub fn observe_decision(&self, status: u16, reason: Option<Reason>, seconds: f64) {
-        let code = reason.map_or("ok", Reason::code);
-        self.requests
-            .with_label_values(&[decision_label(status), code])
-            .inc();
+        // Resolved once at start: no label hashing per request.
+        match reason {
+            None => self.allowed.inc(),
+            Some(r) if r.status() == status => self.denied[r as usize].inc(),
+            // A webhook denial carries the hook's own 401/403.
+            Some(r) => self
+                .requests
+                .with_label_values(&[decision_label(status), r.code()])
+                .inc(),
+        }
         self.request_duration.observe(seconds);
     }
 

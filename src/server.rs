@@ -86,10 +86,15 @@ pub struct RunOptions {
 /// Bind both listeners, serve until SIGTERM/SIGINT, then shut down gracefully: readiness turns false first,
 /// then the listeners stop accepting and in-flight decisions finish.
 pub async fn run(gate: Arc<Gate>, opts: RunOptions) -> std::io::Result<()> {
-    let data_l = TcpListener::bind(&opts.listen)
-        .map_err(|e| std::io::Error::new(e.kind(), format!("cannot listen on {}: {e}", opts.listen)))?;
-    let admin_l = TcpListener::bind(&opts.admin_listen)
-        .map_err(|e| std::io::Error::new(e.kind(), format!("cannot listen on {}: {e}", opts.admin_listen)))?;
+    let data_l = TcpListener::bind(&opts.listen).map_err(|e| {
+        std::io::Error::new(e.kind(), format!("cannot listen on {}: {e}", opts.listen))
+    })?;
+    let admin_l = TcpListener::bind(&opts.admin_listen).map_err(|e| {
+        std::io::Error::new(
+            e.kind(),
+            format!("cannot listen on {}: {e}", opts.admin_listen),
+        )
+    })?;
     tracing::info!(data = %data_l.local_addr()?, admin = %admin_l.local_addr()?, "listening");
     let data = data_server(gate.clone(), data_l, opts.workers, opts.shutdown_timeout)?;
     let admin = admin_server(gate.clone(), admin_l)?;
@@ -97,7 +102,10 @@ pub async fn run(gate: Arc<Gate>, opts: RunOptions) -> std::io::Result<()> {
     let data_task = tokio::spawn(data);
     let admin_task = tokio::spawn(admin);
     shutdown_signal().await;
-    tracing::info!(delay_secs = opts.shutdown_delay, "shutting down: readiness off, draining");
+    tracing::info!(
+        delay_secs = opts.shutdown_delay,
+        "shutting down: readiness off, draining"
+    );
     gate.start_draining();
     tokio::time::sleep(std::time::Duration::from_secs(opts.shutdown_delay)).await;
     data_h.stop(true).await;
@@ -112,7 +120,10 @@ async fn shutdown_signal() {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{SignalKind, signal};
-        match (signal(SignalKind::terminate()), signal(SignalKind::interrupt())) {
+        match (
+            signal(SignalKind::terminate()),
+            signal(SignalKind::interrupt()),
+        ) {
             (Ok(mut term), Ok(mut int)) => {
                 tokio::select! {
                     _ = term.recv() => {}

@@ -5,8 +5,11 @@ use std::process::Command;
 use serde_json::Value;
 
 fn vectors() -> Vec<Value> {
-    let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/vectors/public.yaml"))
-        .expect("vectors file is committed");
+    let text = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/vectors/public.yaml"
+    ))
+    .expect("vectors file is committed");
     let doc: Value = serde_saphyr::from_str(&text).expect("vectors parse");
     doc["cases"].as_array().expect("cases list").clone()
 }
@@ -14,7 +17,10 @@ fn vectors() -> Vec<Value> {
 fn strings(v: &Value) -> Vec<String> {
     match v {
         Value::String(s) => vec![s.clone()],
-        Value::Array(a) => a.iter().filter_map(|x| x.as_str().map(str::to_owned)).collect(),
+        Value::Array(a) => a
+            .iter()
+            .filter_map(|x| x.as_str().map(str::to_owned))
+            .collect(),
         _ => vec![],
     }
 }
@@ -25,7 +31,9 @@ fn load_cases_of_the_vectors() {
     let mut ran = 0;
     let mut failures = Vec::new();
     for case in vectors() {
-        let Some(load) = case.get("load") else { continue };
+        let Some(load) = case.get("load") else {
+            continue;
+        };
         let id = case["id"].as_str().unwrap_or("?");
         let path = dir.join(format!("{id}.yaml"));
         std::fs::write(&path, case["config"].as_str().expect("config text")).expect("write config");
@@ -37,13 +45,23 @@ fn load_cases_of_the_vectors() {
             }
         }
         let out = cmd.output().expect("run authgate check");
-        let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
         let want_ok = load["ok"].as_bool().expect("load.ok");
         if out.status.success() != want_ok {
-            failures.push(format!("{id}: expected ok={want_ok}, exit {:?}: {text}", out.status.code()));
+            failures.push(format!(
+                "{id}: expected ok={want_ok}, exit {:?}: {text}",
+                out.status.code()
+            ));
         }
         if !want_ok && out.status.code() != Some(1) {
-            failures.push(format!("{id}: a config that does not load must exit 1, got {:?}", out.status.code()));
+            failures.push(format!(
+                "{id}: a config that does not load must exit 1, got {:?}",
+                out.status.code()
+            ));
         }
         for key in ["error_contains", "output_contains"] {
             for needle in load.get(key).map(strings).unwrap_or_default() {
@@ -55,7 +73,12 @@ fn load_cases_of_the_vectors() {
         ran += 1;
     }
     assert!(ran >= 27, "only {ran} load cases found");
-    assert!(failures.is_empty(), "{} failing load cases:\n{}", failures.len(), failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{} failing load cases:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
 }
 
 fn tempdir() -> std::path::PathBuf {

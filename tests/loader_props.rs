@@ -11,7 +11,9 @@ const SEEDS: &[&str] = &[
 
 fn load(text: &str) {
     // Only Ok or Err: a panic fails the property.
-    let _ = load_str_with_env(text, &LoadOptions::default(), &|_| Some("an-environment-value".into()));
+    let _ = load_str_with_env(text, &LoadOptions::default(), &|_| {
+        Some("an-environment-value".into())
+    });
 }
 
 proptest! {

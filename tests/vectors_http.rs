@@ -9,8 +9,11 @@ use common::{MockServer, Route, Service, jwks_doc, mint, now};
 use serde_json::Value;
 
 fn cases() -> Vec<Value> {
-    let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/vectors/public.yaml"))
-        .expect("vectors file is committed");
+    let text = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/vectors/public.yaml"
+    ))
+    .expect("vectors file is committed");
     let doc: Value = serde_saphyr::from_str(&text).expect("vectors parse");
     doc["cases"].as_array().expect("cases").clone()
 }
@@ -31,10 +34,19 @@ impl Mocks {
             .and_then(Value::as_str)
             .unwrap_or("/jwks.json")
             .to_owned();
-        let m = Mocks { server, jwks_path, dead_port: common::free_port() };
+        let m = Mocks {
+            server,
+            jwks_path,
+            dead_port: common::free_port(),
+        };
         if let Some(j) = case.get("jwks") {
             m.set_jwks(j);
-            for (path, doc) in j.get("extra_paths").and_then(Value::as_object).into_iter().flatten() {
+            for (path, doc) in j
+                .get("extra_paths")
+                .and_then(Value::as_object)
+                .into_iter()
+                .flatten()
+            {
                 let keys = doc["keys"].as_array().cloned().unwrap_or_default();
                 m.server.set(path, Route::json(200, &jwks_doc(&keys)));
             }
@@ -50,7 +62,11 @@ impl Mocks {
         let route = match j.get("body").and_then(Value::as_str) {
             Some(body) => Route::raw(status, body),
             None => {
-                let keys = j.get("keys").and_then(Value::as_array).cloned().unwrap_or_default();
+                let keys = j
+                    .get("keys")
+                    .and_then(Value::as_array)
+                    .cloned()
+                    .unwrap_or_default();
                 Route::json(status, &jwks_doc(&keys))
             }
         };
@@ -64,17 +80,33 @@ impl Mocks {
             Some(v) => Route::json(status, v),
             None => Route::raw(status, ""),
         };
-        for (k, v) in w.get("headers").and_then(Value::as_object).into_iter().flatten() {
-            route.headers.push((k.clone(), v.as_str().unwrap_or_default().to_owned()));
+        for (k, v) in w
+            .get("headers")
+            .and_then(Value::as_object)
+            .into_iter()
+            .flatten()
+        {
+            route
+                .headers
+                .push((k.clone(), v.as_str().unwrap_or_default().to_owned()));
         }
         self.server.set(WEBHOOK_PATH, route);
     }
 
     fn fill(&self, text: &str) -> String {
-        text.replace("{{jwks_url}}", &format!("{}{}", self.server.base(), self.jwks_path))
-            .replace("{{webhook_url}}", &format!("{}{WEBHOOK_PATH}", self.server.base()))
-            .replace("{{dead_url}}", &format!("http://127.0.0.1:{}/dead", self.dead_port))
-            .replace("{{mock_base}}", &self.server.base())
+        text.replace(
+            "{{jwks_url}}",
+            &format!("{}{}", self.server.base(), self.jwks_path),
+        )
+        .replace(
+            "{{webhook_url}}",
+            &format!("{}{WEBHOOK_PATH}", self.server.base()),
+        )
+        .replace(
+            "{{dead_url}}",
+            &format!("http://127.0.0.1:{}/dead", self.dead_port),
+        )
+        .replace("{{mock_base}}", &self.server.base())
     }
 }
 
@@ -84,12 +116,23 @@ async fn send(
     mocks: &Mocks,
     req: &Value,
 ) -> (u16, reqwest::header::HeaderMap, String, Option<i64>) {
-    let token = req.get("token").map(|t| mint(&serde_json::from_str(&mocks.fill(&t.to_string())).expect("json")));
-    let exp = req.get("token").and_then(|t| t.get("exp_in")).and_then(Value::as_i64).map(|d| now() + d);
+    let token = req
+        .get("token")
+        .map(|t| mint(&serde_json::from_str(&mocks.fill(&t.to_string())).expect("json")));
+    let exp = req
+        .get("token")
+        .and_then(|t| t.get("exp_in"))
+        .and_then(Value::as_i64)
+        .map(|d| now() + d);
     let method = req.get("method").and_then(Value::as_str).unwrap_or("GET");
     let path = req.get("path").and_then(Value::as_str).unwrap_or("/");
     let mut rb = common::client().request(method.parse().expect("method"), svc.url(path));
-    for (name, v) in req.get("headers").and_then(Value::as_object).into_iter().flatten() {
+    for (name, v) in req
+        .get("headers")
+        .and_then(Value::as_object)
+        .into_iter()
+        .flatten()
+    {
         let values: Vec<&Value> = match v {
             Value::Array(a) => a.iter().collect(),
             other => vec![other],
@@ -97,7 +140,8 @@ async fn send(
         for v in values {
             let text = v.as_str().map_or_else(|| v.to_string(), str::to_owned);
             let text = text.replace("{{token}}", token.as_deref().unwrap_or_default());
-            let value = reqwest::header::HeaderValue::from_bytes(text.as_bytes()).expect("header value");
+            let value =
+                reqwest::header::HeaderValue::from_bytes(text.as_bytes()).expect("header value");
             rb = rb.header(name.as_str(), value);
         }
     }
@@ -112,7 +156,13 @@ async fn send(
 }
 
 fn strings(v: Option<&Value>) -> Vec<String> {
-    v.and_then(Value::as_array).map(|a| a.iter().filter_map(|x| x.as_str().map(str::to_lowercase)).collect()).unwrap_or_default()
+    v.and_then(Value::as_array)
+        .map(|a| {
+            a.iter()
+                .filter_map(|x| x.as_str().map(str::to_lowercase))
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 /// Check one answer against `expect` and the rules that apply to every answer. Returns the problems found.
@@ -123,7 +173,12 @@ fn check(
     (status, headers, body, exp): &(u16, reqwest::header::HeaderMap, String, Option<i64>),
 ) -> Vec<String> {
     let mut p = Vec::new();
-    let h = |n: &str| headers.get(n).and_then(|v| v.to_str().ok()).map(str::to_owned);
+    let h = |n: &str| {
+        headers
+            .get(n)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned)
+    };
     let want = expect["status"].as_u64().unwrap_or(0) as u16;
     if *status != want {
         p.push(format!("{id}: status {status}, want {want}; body {body}"));
@@ -132,12 +187,19 @@ fn check(
     let hasura: Vec<(String, String)> = headers
         .iter()
         .filter(|(n, _)| n.as_str().starts_with("x-hasura-"))
-        .map(|(n, v)| (n.as_str().to_owned(), String::from_utf8_lossy(v.as_bytes()).into_owned()))
+        .map(|(n, v)| {
+            (
+                n.as_str().to_owned(),
+                String::from_utf8_lossy(v.as_bytes()).into_owned(),
+            )
+        })
         .collect();
     if let Some(want) = expect.get("headers").and_then(Value::as_object) {
         for (n, v) in want {
             let v = v.as_str().map_or_else(|| v.to_string(), str::to_owned);
-            let got = headers.get(n.as_str()).map(|x| String::from_utf8_lossy(x.as_bytes()).into_owned());
+            let got = headers
+                .get(n.as_str())
+                .map(|x| String::from_utf8_lossy(x.as_bytes()).into_owned());
             if got.as_deref() != Some(v.as_str()) {
                 p.push(format!("{id}: header {n} = {got:?}, want {v:?}"));
             }
@@ -159,7 +221,12 @@ fn check(
         let mut want = strings(Some(want));
         want.sort();
         let mut got: Vec<String> = h("x-envoy-auth-headers-to-remove")
-            .map(|v| v.split(',').map(|s| s.trim().to_lowercase()).filter(|s| !s.is_empty()).collect())
+            .map(|v| {
+                v.split(',')
+                    .map(|s| s.trim().to_lowercase())
+                    .filter(|s| !s.is_empty())
+                    .collect()
+            })
             .unwrap_or_default();
         got.sort();
         if got != want {
@@ -178,13 +245,18 @@ fn check(
     }
     let cc = h("cache-control").unwrap_or_default();
     if *status == 200 {
-        let max_age = cc.split(',').find_map(|d| d.trim().strip_prefix("max-age=")).and_then(|n| n.parse::<i64>().ok());
+        let max_age = cc
+            .split(',')
+            .find_map(|d| d.trim().strip_prefix("max-age="))
+            .and_then(|n| n.parse::<i64>().ok());
         match max_age {
             Some(n) if cc.contains("private") => {
                 if let Some(exp) = exp
                     && n > (exp - now()).max(0) + 1
                 {
-                    p.push(format!("{id}: max-age {n} exceeds the token's remaining life"));
+                    p.push(format!(
+                        "{id}: max-age {n} exceeds the token's remaining life"
+                    ));
                 }
             }
             _ => p.push(format!("{id}: Cache-Control {cc:?} on a 200")),
@@ -203,7 +275,9 @@ fn check(
             match serde_json::from_str::<Value>(body) {
                 Ok(b) => {
                     let msg = b.pointer("/errors/0/message").and_then(Value::as_str);
-                    let code = b.pointer("/errors/0/extensions/code").and_then(Value::as_str);
+                    let code = b
+                        .pointer("/errors/0/extensions/code")
+                        .and_then(Value::as_str);
                     if !b["data"].is_null() || msg.is_none() || code.is_none() {
                         p.push(format!("{id}: error body shape {body}"));
                     }
@@ -258,19 +332,34 @@ async fn run_case(case: &Value) -> Vec<String> {
         if let Some(s) = step.get("sleep_s").and_then(Value::as_f64) {
             tokio::time::sleep(Duration::from_secs_f64(s)).await;
         }
-        let Some(req) = step.get("request") else { continue };
+        let Some(req) = step.get("request") else {
+            continue;
+        };
         let answer = send(&svc, &mocks, req).await;
         let method = req.get("method").and_then(Value::as_str).unwrap_or("GET");
-        problems.extend(check(&format!("{id}[{i}]"), method, &step["expect"], &answer));
+        problems.extend(check(
+            &format!("{id}[{i}]"),
+            method,
+            &step["expect"],
+            &answer,
+        ));
     }
     if let Some(f) = case.get("expect_jwks_fetches") {
         let n = mocks.server.count(&mocks.jwks_path) as u64;
-        let (min, max) = (f["min"].as_u64().unwrap_or(0), f["max"].as_u64().unwrap_or(u64::MAX));
+        let (min, max) = (
+            f["min"].as_u64().unwrap_or(0),
+            f["max"].as_u64().unwrap_or(u64::MAX),
+        );
         if n < min || n > max {
             problems.push(format!("{id}: {n} JWKS fetches, want {min}..={max}"));
         }
     }
-    for path in case.pointer("/jwks/expect_not_fetched").and_then(Value::as_array).into_iter().flatten() {
+    for path in case
+        .pointer("/jwks/expect_not_fetched")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
         if let Some(path) = path.as_str()
             && mocks.server.count(path) > 0
         {
@@ -281,20 +370,35 @@ async fn run_case(case: &Value) -> Vec<String> {
         problems.extend(check_webhook(id, w, &mocks));
     }
     if !problems.is_empty() {
-        problems.push(format!("{id}: service log:\n{}", svc.log().lines().rev().take(8).collect::<Vec<_>>().join("\n")));
+        problems.push(format!(
+            "{id}: service log:\n{}",
+            svc.log()
+                .lines()
+                .rev()
+                .take(8)
+                .collect::<Vec<_>>()
+                .join("\n")
+        ));
     }
     problems
 }
 
 fn check_webhook(id: &str, w: &Value, mocks: &Mocks) -> Vec<String> {
     let mut p = Vec::new();
-    let calls: Vec<_> = mocks.server.received().into_iter().filter(|r| r.path.starts_with(WEBHOOK_PATH)).collect();
+    let calls: Vec<_> = mocks
+        .server
+        .received()
+        .into_iter()
+        .filter(|r| r.path.starts_with(WEBHOOK_PATH))
+        .collect();
     if let Some(n) = w.get("expect_calls").and_then(Value::as_u64)
         && calls.len() as u64 != n
     {
         p.push(format!("{id}: {} webhook calls, want {n}", calls.len()));
     }
-    let Some(want) = w.get("expect_received") else { return p };
+    let Some(want) = w.get("expect_received") else {
+        return p;
+    };
     let Some(first) = calls.first() else {
         p.push(format!("{id}: the webhook was not called"));
         return p;
@@ -304,20 +408,40 @@ fn check_webhook(id: &str, w: &Value, mocks: &Mocks) -> Vec<String> {
     {
         p.push(format!("{id}: webhook method {}, want {m}", first.method));
     }
-    for (n, v) in want.get("headers_include").and_then(Value::as_object).into_iter().flatten() {
+    for (n, v) in want
+        .get("headers_include")
+        .and_then(Value::as_object)
+        .into_iter()
+        .flatten()
+    {
         if first.header(n) != v.as_str() {
-            p.push(format!("{id}: webhook header {n} = {:?}, want {v}", first.header(n)));
+            p.push(format!(
+                "{id}: webhook header {n} = {:?}, want {v}",
+                first.header(n)
+            ));
         }
     }
-    for n in want.get("headers_exclude").and_then(Value::as_array).into_iter().flatten() {
+    for n in want
+        .get("headers_exclude")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
         let n = n.as_str().unwrap_or_default();
         if first.header(n).is_some() {
             p.push(format!("{id}: webhook received header {n}"));
         }
     }
-    for (n, v) in want.get("headers_not_equal").and_then(Value::as_object).into_iter().flatten() {
+    for (n, v) in want
+        .get("headers_not_equal")
+        .and_then(Value::as_object)
+        .into_iter()
+        .flatten()
+    {
         if first.header(n).is_some() && first.header(n) == v.as_str() {
-            p.push(format!("{id}: webhook header {n} carries the client's value"));
+            p.push(format!(
+                "{id}: webhook header {n} carries the client's value"
+            ));
         }
     }
     let body: Value = serde_json::from_slice(&first.body).unwrap_or(Value::Null);
@@ -336,7 +460,9 @@ fn check_webhook(id: &str, w: &Value, mocks: &Mocks) -> Vec<String> {
 
 fn subset(want: &Value, got: &Value) -> bool {
     match (want, got) {
-        (Value::Object(w), Value::Object(g)) => w.iter().all(|(k, v)| g.get(k).is_some_and(|gv| subset(v, gv))),
+        (Value::Object(w), Value::Object(g)) => w
+            .iter()
+            .all(|(k, v)| g.get(k).is_some_and(|gv| subset(v, gv))),
         _ => want == got,
     }
 }
@@ -353,5 +479,10 @@ async fn request_cases_of_the_vectors() {
         ran += 1;
     }
     assert!(ran >= 90, "only {ran} request cases ran");
-    assert!(failures.is_empty(), "{} problems:\n{}", failures.len(), failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{} problems:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
 }

@@ -23,9 +23,9 @@ pub enum Identity {
     /// A fixed set of allowed roles, all with the same session variables.
     Specific {
         /// Used when no role is requested.
-        default_role: String,
+        default_role: Arc<str>,
         /// Roles the client may request.
-        allowed_roles: Vec<String>,
+        allowed_roles: Arc<[String]>,
         /// The session variables.
         vars: RenderedVars,
     },
@@ -126,7 +126,7 @@ pub fn resolve(
                         format!("cannot be authorized as role: {r}"),
                     ));
                 }
-                None => default_role.clone(),
+                None => default_role.to_string(),
             };
             Ok(Session {
                 role,
@@ -169,12 +169,14 @@ pub fn headers_to_remove(
 ) -> Vec<String> {
     let mut out: Vec<String> = Vec::new();
     for (name, _) in req.headers {
+        let is_hasura = name.len() > HASURA_PREFIX.len()
+            && name.as_bytes()[..HASURA_PREFIX.len()]
+                .eq_ignore_ascii_case(HASURA_PREFIX.as_bytes());
+        if !is_hasura || name.eq_ignore_ascii_case(mode_header) {
+            continue;
+        }
         let lower = name.to_ascii_lowercase();
-        if lower.starts_with(HASURA_PREFIX)
-            && !lower.eq_ignore_ascii_case(mode_header)
-            && !session.sets(&lower)
-            && !out.contains(&lower)
-        {
+        if !session.sets(&lower) && !out.contains(&lower) {
             out.push(lower);
         }
     }

@@ -35,7 +35,15 @@ const IGNORED: [&str; 14] = [
 
 /// Hop-by-hop headers: never sent to the hook as HTTP headers whatever the config says (they describe our
 /// connection with the proxy, not the client's request).
-const HOP_BY_HOP: [&str; 7] = ["keep-alive", "proxy-connection", "te", "trailer", "transfer-encoding", "upgrade", "connection"];
+const HOP_BY_HOP: [&str; 7] = [
+    "keep-alive",
+    "proxy-connection",
+    "te",
+    "trailer",
+    "transfer-encoding",
+    "upgrade",
+    "connection",
+];
 
 /// Largest hook answer read.
 pub const MAX_BODY: usize = 1024 * 1024;
@@ -55,7 +63,13 @@ impl HookRequest {
     /// Everything that decides the hook's answer, for the cache key.
     pub fn fingerprint(&self, out: &mut Vec<u8>) {
         out.push(u8::from(self.method == HookMethod::Post));
-        for (n, v) in &self.headers {
+        // Trace context differs on every request and never changes the hook's answer: leaving it out of the key
+        // is what makes the cache useful behind tracing proxies.
+        for (n, v) in self
+            .headers
+            .iter()
+            .filter(|(n, _)| n != "traceparent" && n != "tracestate")
+        {
             out.extend_from_slice(n.as_str().as_bytes());
             out.push(0);
             out.extend_from_slice(v.as_bytes());
@@ -92,15 +106,27 @@ fn pick<'a>(
             .filter(|(n, _)| !apply_ignore_list || !IGNORED.contains(&n.as_str()))
             .cloned()
             .collect(),
-        Forward::List(names) => client.iter().filter(|(n, _)| names.iter().any(|h| h.as_str() == n)).cloned().collect(),
+        Forward::List(names) => client
+            .iter()
+            .filter(|(n, _)| names.iter().any(|h| h.as_str() == n))
+            .cloned()
+            .collect(),
     }
 }
 
-fn as_http_headers(pairs: Vec<(String, &[u8])>, additional: &[(HeaderName, HeaderValue)]) -> Vec<(HeaderName, HeaderValue)> {
+fn as_http_headers(
+    pairs: Vec<(String, &[u8])>,
+    additional: &[(HeaderName, HeaderValue)],
+) -> Vec<(HeaderName, HeaderValue)> {
     let mut out: Vec<(HeaderName, HeaderValue)> = pairs
         .into_iter()
         .filter(|(n, _)| !HOP_BY_HOP.contains(&n.as_str()))
-        .filter_map(|(n, v)| Some((HeaderName::from_bytes(n.as_bytes()).ok()?, HeaderValue::from_bytes(v).ok()?)))
+        .filter_map(|(n, v)| {
+            Some((
+                HeaderName::from_bytes(n.as_bytes()).ok()?,
+                HeaderValue::from_bytes(v).ok()?,
+            ))
+        })
         .collect();
     for (n, v) in additional {
         out.retain(|(k, _)| k != n);
@@ -113,12 +139,20 @@ fn as_body(pairs: Vec<(String, &[u8])>, additional: &[(HeaderName, HeaderValue)]
     let mut map = Map::new();
     for (n, v) in pairs {
         // A value that is not visible ASCII is sent as "" (the reference's newest behaviour).
-        map.insert(n, Value::String(visible_ascii(v).unwrap_or_default().to_owned()));
+        map.insert(
+            n,
+            Value::String(visible_ascii(v).unwrap_or_default().to_owned()),
+        );
     }
     for (n, v) in additional {
-        map.insert(n.as_str().to_owned(), Value::String(v.to_str().unwrap_or_default().to_owned()));
+        map.insert(
+            n.as_str().to_owned(),
+            Value::String(v.to_str().unwrap_or_default().to_owned()),
+        );
     }
-    serde_json::json!({ "headers": map }).to_string().into_bytes()
+    serde_json::json!({ "headers": map })
+        .to_string()
+        .into_bytes()
 }
 
 /// Build the request to the hook (reference §4.1).
@@ -126,14 +160,22 @@ pub fn build_request(mode: &WebhookMode, req: &AuthRequest<'_>) -> HookRequest {
     let client = collapsed(req);
     let (headers, body) = match &mode.custom {
         None => match mode.method {
-            HookMethod::Get => (as_http_headers(pick(&client, &Forward::All, true), &[]), None),
-            HookMethod::Post => (Vec::new(), Some(as_body(pick(&client, &Forward::All, false), &[]))),
+            HookMethod::Get => (
+                as_http_headers(pick(&client, &Forward::All, true), &[]),
+                None,
+            ),
+            HookMethod::Post => (
+                Vec::new(),
+                Some(as_body(pick(&client, &Forward::All, false), &[])),
+            ),
         },
         Some(custom) => {
             let headers = custom
                 .headers
                 .as_ref()
-                .map(|h: &HookHeaders| as_http_headers(pick(&client, &h.forward, true), &h.additional))
+                .map(|h: &HookHeaders| {
+                    as_http_headers(pick(&client, &h.forward, true), &h.additional)
+                })
                 .unwrap_or_default();
             let body = (mode.method == HookMethod::Post).then(|| match &custom.body_headers {
                 Some(h) => as_body(pick(&client, &h.forward, false), &h.additional),
@@ -152,9 +194,16 @@ pub fn build_request(mode: &WebhookMode, req: &AuthRequest<'_>) -> HookRequest {
     }
     if body.is_some() {
         headers.retain(|(n, _)| n != http::header::CONTENT_TYPE);
-        headers.push((http::header::CONTENT_TYPE, HeaderValue::from_static("application/json")));
+        headers.push((
+            http::header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        ));
     }
-    HookRequest { method: mode.method, headers, body }
+    HookRequest {
+        method: mode.method,
+        headers,
+        body,
+    }
 }
 
 /// A usable hook answer.
@@ -180,7 +229,11 @@ fn unavailable(msg: impl Into<String>) -> Deny {
 
 impl WebhookClient {
     /// One client with at most `max_connections` concurrent calls, each bounded by `timeout` (waiting included).
-    pub fn new(timeout: Duration, max_connections: usize, metrics: Arc<Metrics>) -> Result<Self, reqwest::Error> {
+    pub fn new(
+        timeout: Duration,
+        max_connections: usize,
+        metrics: Arc<Metrics>,
+    ) -> Result<Self, reqwest::Error> {
         let http = reqwest::Client::builder()
             .connect_timeout(timeout.min(Duration::from_secs(2)))
             .timeout(timeout)
@@ -188,11 +241,21 @@ impl WebhookClient {
             .pool_idle_timeout(Duration::from_secs(60))
             .redirect(reqwest::redirect::Policy::none())
             .build()?;
-        Ok(Self { http, permits: Arc::new(Semaphore::new(max_connections.max(1))), timeout, metrics })
+        Ok(Self {
+            http,
+            permits: Arc::new(Semaphore::new(max_connections.max(1))),
+            timeout,
+            metrics,
+        })
     }
 
     /// Call the hook and read its answer. `emulation_by` is v1's `allowRoleEmulationBy`.
-    pub async fn call(&self, mode: &WebhookMode, hook: &HookRequest, emulation_by: Option<&str>) -> Result<HookAnswer, Deny> {
+    pub async fn call(
+        &self,
+        mode: &WebhookMode,
+        hook: &HookRequest,
+        emulation_by: Option<&str>,
+    ) -> Result<HookAnswer, Deny> {
         let started = Instant::now();
         let res = tokio::time::timeout(self.timeout, self.call_inner(mode, hook, emulation_by)).await.unwrap_or_else(|_| {
             Err(unavailable(format!(
@@ -205,13 +268,27 @@ impl WebhookClient {
             Err(d) if d.reason == Reason::WebhookDenied => "deny",
             Err(_) => "error",
         };
-        self.metrics.webhook_requests.with_label_values(&[result]).inc();
-        self.metrics.webhook_duration.observe(started.elapsed().as_secs_f64());
+        self.metrics
+            .webhook_requests
+            .with_label_values(&[result])
+            .inc();
+        self.metrics
+            .webhook_duration
+            .observe(started.elapsed().as_secs_f64());
         res
     }
 
-    async fn call_inner(&self, mode: &WebhookMode, hook: &HookRequest, emulation_by: Option<&str>) -> Result<HookAnswer, Deny> {
-        let _permit = self.permits.acquire().await.map_err(|_| unavailable("webhook client closed"))?;
+    async fn call_inner(
+        &self,
+        mode: &WebhookMode,
+        hook: &HookRequest,
+        emulation_by: Option<&str>,
+    ) -> Result<HookAnswer, Deny> {
+        let _permit = self
+            .permits
+            .acquire()
+            .await
+            .map_err(|_| unavailable("webhook client closed"))?;
         let method = match hook.method {
             HookMethod::Get => reqwest::Method::GET,
             HookMethod::Post => reqwest::Method::POST,
@@ -224,13 +301,18 @@ impl WebhookClient {
             rb = rb.body(b.clone());
         }
         let mut resp = rb.send().await.map_err(|e| {
-            unavailable(format!("Error while making the authentication HTTP request to the webhook - {e}"))
+            unavailable(format!(
+                "Error while making the authentication HTTP request to the webhook - {e}"
+            ))
         })?;
         let status = resp.status().as_u16();
         match status {
             200 => {}
             401 | 403 => {
-                let mut d = Deny::new(Reason::WebhookDenied, "The Authentication hook has denied to execute the request.");
+                let mut d = Deny::new(
+                    Reason::WebhookDenied,
+                    "The Authentication hook has denied to execute the request.",
+                );
                 d.status = status;
                 d.www_authenticate = resp
                     .headers()
@@ -252,12 +334,20 @@ impl WebhookClient {
             .and_then(|v| v.to_str().ok())
             .and_then(cache_max_age);
         if resp.content_length().is_some_and(|l| l > MAX_BODY as u64) {
-            return Err(unavailable(format!("Reqwest error: the webhook response is larger than {MAX_BODY} bytes")));
+            return Err(unavailable(format!(
+                "Reqwest error: the webhook response is larger than {MAX_BODY} bytes"
+            )));
         }
         let mut body = Vec::new();
-        while let Some(chunk) = resp.chunk().await.map_err(|e| unavailable(format!("Reqwest error: {e}")))? {
+        while let Some(chunk) = resp
+            .chunk()
+            .await
+            .map_err(|e| unavailable(format!("Reqwest error: {e}")))?
+        {
             if body.len() + chunk.len() > MAX_BODY {
-                return Err(unavailable(format!("Reqwest error: the webhook response is larger than {MAX_BODY} bytes")));
+                return Err(unavailable(format!(
+                    "Reqwest error: the webhook response is larger than {MAX_BODY} bytes"
+                )));
             }
             body.extend_from_slice(&chunk);
         }
@@ -278,7 +368,12 @@ fn cache_max_age(v: &str) -> Option<u64> {
         if let Some((k, n)) = d.split_once('=')
             && k.trim().eq_ignore_ascii_case("max-age")
         {
-            out = n.trim().trim_matches('"').parse::<u64>().ok().filter(|n| *n > 0);
+            out = n
+                .trim()
+                .trim_matches('"')
+                .parse::<u64>()
+                .ok()
+                .filter(|n| *n > 0);
         }
     }
     out
@@ -286,28 +381,46 @@ fn cache_max_age(v: &str) -> Option<u64> {
 
 /// The hook's 200 body → identity (reference §4.2).
 pub fn identity_from_answer(body: &[u8], emulation_by: Option<&str>) -> Result<Identity, Deny> {
-    let v: Value = serde_json::from_slice(body).map_err(|e| unavailable(format!("Reqwest error: {e}")))?;
+    let v: Value =
+        serde_json::from_slice(body).map_err(|e| unavailable(format!("Reqwest error: {e}")))?;
     let Value::Object(obj) = v else {
-        return Err(unavailable("Reqwest error: the webhook response is not a JSON object"));
+        return Err(unavailable(
+            "Reqwest error: the webhook response is not a JSON object",
+        ));
     };
     let mut vars: Vec<(String, Value)> = Vec::with_capacity(obj.len());
     for (k, v) in obj {
         let key = k.trim().to_lowercase();
         if vars.iter().any(|(n, _)| *n == key) {
-            return Err(unavailable(format!("the webhook response repeats the session variable {key}")));
+            return Err(unavailable(format!(
+                "the webhook response repeats the session variable {key}"
+            )));
         }
         vars.push((key, v));
     }
     let role = match vars.iter().find(|(k, _)| k == "x-hasura-role") {
-        None => return Err(unavailable("'x-hasura-role' session variable not found in the webhook response.")),
+        None => {
+            return Err(unavailable(
+                "'x-hasura-role' session variable not found in the webhook response.",
+            ));
+        }
         Some((_, Value::String(r))) => r.clone(),
-        Some(_) => return Err(unavailable("'x-hasura-role' session variable in the webhook response was not a string.")),
+        Some(_) => {
+            return Err(unavailable(
+                "'x-hasura-role' session variable in the webhook response was not a string.",
+            ));
+        }
     };
     if emulation_by == Some(role.as_str()) {
         return Ok(Identity::Emulation { role });
     }
-    let rendered = render(vars.iter().map(|(k, v)| (k.as_str(), v))).map_err(|d| unavailable(d.message))?;
-    Ok(Identity::Specific { default_role: role.clone(), allowed_roles: vec![role], vars: rendered })
+    let rendered =
+        render(vars.iter().map(|(k, v)| (k.as_str(), v))).map_err(|d| unavailable(d.message))?;
+    Ok(Identity::Specific {
+        default_role: role.as_str().into(),
+        allowed_roles: Arc::new([role]),
+        vars: rendered,
+    })
 }
 
 #[cfg(test)]
@@ -316,7 +429,11 @@ mod tests {
     use crate::config::compiled::HookCustom;
 
     fn mode(method: HookMethod, custom: Option<HookCustom>) -> WebhookMode {
-        WebhookMode { method, url: url::Url::parse("http://127.0.0.1:1/x").expect("url"), custom }
+        WebhookMode {
+            method,
+            url: url::Url::parse("http://127.0.0.1:1/x").expect("url"),
+            custom,
+        }
     }
 
     fn names(h: &HookRequest) -> Vec<&str> {
@@ -332,7 +449,11 @@ mod tests {
     ];
 
     fn req() -> AuthRequest<'static> {
-        AuthRequest { method: "GET", uri: "/", headers: &HEADERS }
+        AuthRequest {
+            method: "GET",
+            uri: "/",
+            headers: &HEADERS,
+        }
     }
 
     #[test]
@@ -356,10 +477,19 @@ mod tests {
     #[test]
     fn explicit_list_and_additional_override() {
         let hh = HookHeaders {
-            forward: Forward::List(vec![HeaderName::from_static("user-agent"), HeaderName::from_static("x-custom")]),
-            additional: vec![(HeaderName::from_static("x-custom"), HeaderValue::from_static("added"))],
+            forward: Forward::List(vec![
+                HeaderName::from_static("user-agent"),
+                HeaderName::from_static("x-custom"),
+            ]),
+            additional: vec![(
+                HeaderName::from_static("x-custom"),
+                HeaderValue::from_static("added"),
+            )],
         };
-        let custom = HookCustom { headers: Some(hh), body_headers: None };
+        let custom = HookCustom {
+            headers: Some(hh),
+            body_headers: None,
+        };
         let h = build_request(&mode(HookMethod::Post, Some(custom)), &req());
         // An explicit list skips the ignore-list; additional overrides; no body.headers config -> {"headers":{}}.
         assert_eq!(names(&h), vec!["user-agent", "x-custom", "content-type"]);
@@ -369,11 +499,22 @@ mod tests {
 
     #[test]
     fn answers() {
-        assert!(identity_from_answer(br#"{"X-Hasura-Role":"user","X-Hasura-User-Id":25}"#, None).is_ok());
+        assert!(
+            identity_from_answer(br#"{"X-Hasura-Role":"user","X-Hasura-User-Id":25}"#, None)
+                .is_ok()
+        );
         let e = identity_from_answer(br#"{"x-hasura-user-id":"1"}"#, None).unwrap_err();
         assert_eq!(e.status, 503);
-        assert!(e.message.contains("'x-hasura-role' session variable not found"));
-        assert_eq!(identity_from_answer(br#"{"x-hasura-role":1}"#, None).unwrap_err().status, 503);
+        assert!(
+            e.message
+                .contains("'x-hasura-role' session variable not found")
+        );
+        assert_eq!(
+            identity_from_answer(br#"{"x-hasura-role":1}"#, None)
+                .unwrap_err()
+                .status,
+            503
+        );
         assert_eq!(identity_from_answer(b"[1]", None).unwrap_err().status, 503);
         assert_eq!(identity_from_answer(b"nope", None).unwrap_err().status, 503);
         assert_eq!(cache_max_age("public, max-age=60"), Some(60));

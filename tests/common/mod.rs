@@ -7,7 +7,7 @@ use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -19,7 +19,10 @@ use serde_json::{Value, json};
 pub const KEYS_DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/vectors/keys");
 
 pub fn now() -> i64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0)
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
 }
 
 pub fn read_key(name: &str, ext: &str) -> String {
@@ -32,7 +35,10 @@ pub fn public_jwk(name: &str) -> Value {
 
 /// A free loopback port (bound and released).
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("free port")
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("free port")
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -59,7 +65,12 @@ impl Route {
         }
     }
     pub fn raw(status: u16, body: &str) -> Self {
-        Route { status, body: body.as_bytes().to_vec(), headers: vec![], delay: Duration::ZERO }
+        Route {
+            status,
+            body: body.as_bytes().to_vec(),
+            headers: vec![],
+            delay: Duration::ZERO,
+        }
     }
 }
 
@@ -74,7 +85,10 @@ pub struct Received {
 
 impl Received {
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
     }
 }
 
@@ -85,33 +99,78 @@ struct MockState {
     up: bool,
 }
 
+/// Requests being handled right now (read, not yet answered), and the most seen at once.
+#[derive(Default)]
+struct InFlight {
+    now: AtomicUsize,
+    max: AtomicUsize,
+}
+
+impl InFlight {
+    fn enter(&self) {
+        let n = self.now.fetch_add(1, Ordering::SeqCst) + 1;
+        self.max.fetch_max(n, Ordering::SeqCst);
+    }
+    fn leave(&self) {
+        self.now.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
 /// A real HTTP/1.1 server on 127.0.0.1 (one thread per connection, `Connection: close`).
 pub struct MockServer {
     pub port: u16,
     state: Arc<Mutex<MockState>>,
     stop: Arc<AtomicBool>,
+    in_flight: Arc<InFlight>,
 }
 
 impl MockServer {
     pub fn start() -> Self {
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind mock");
         let port = listener.local_addr().expect("addr").port();
-        let state = Arc::new(Mutex::new(MockState { up: true, ..MockState::default() }));
+        let state = Arc::new(Mutex::new(MockState {
+            up: true,
+            ..MockState::default()
+        }));
         let stop = Arc::new(AtomicBool::new(false));
-        let (st, sp) = (state.clone(), stop.clone());
+        let in_flight = Arc::new(InFlight::default());
+        let (st, sp, inf) = (state.clone(), stop.clone(), in_flight.clone());
         listener.set_nonblocking(true).expect("nonblocking");
         std::thread::spawn(move || {
             while !sp.load(Ordering::Relaxed) {
                 match listener.accept() {
                     Ok((stream, _)) => {
-                        let st = st.clone();
-                        std::thread::spawn(move || handle(stream, &st));
+                        let (st, inf) = (st.clone(), inf.clone());
+                        // The accepted socket must block (it may inherit non-blocking mode from the listener).
+                        let _ = stream.set_nonblocking(false);
+                        std::thread::spawn(move || handle(stream, &st, &inf));
                     }
                     Err(_) => std::thread::sleep(Duration::from_millis(2)),
                 }
             }
         });
-        MockServer { port, state, stop }
+        MockServer {
+            port,
+            state,
+            stop,
+            in_flight,
+        }
+    }
+
+    /// Requests read and not yet answered, right now.
+    pub fn in_flight(&self) -> usize {
+        self.in_flight.now.load(Ordering::SeqCst)
+    }
+
+    /// The most requests in flight at once since start (or the last [`MockServer::reset_max_in_flight`]).
+    pub fn max_in_flight(&self) -> usize {
+        self.in_flight.max.load(Ordering::SeqCst)
+    }
+
+    pub fn reset_max_in_flight(&self) {
+        self.in_flight
+            .max
+            .store(self.in_flight.now.load(Ordering::SeqCst), Ordering::SeqCst);
     }
 
     pub fn base(&self) -> String {
@@ -119,7 +178,11 @@ impl MockServer {
     }
 
     pub fn set(&self, path: &str, route: Route) {
-        self.state.lock().expect("mock lock").routes.insert(path.to_owned(), route);
+        self.state
+            .lock()
+            .expect("mock lock")
+            .routes
+            .insert(path.to_owned(), route);
     }
 
     /// Simulate the endpoint being down (connections are reset without an answer).
@@ -132,7 +195,10 @@ impl MockServer {
     }
 
     pub fn count(&self, path: &str) -> usize {
-        self.received().iter().filter(|r| r.path.split('?').next() == Some(path)).count()
+        self.received()
+            .iter()
+            .filter(|r| r.path.split('?').next() == Some(path))
+            .count()
     }
 }
 
@@ -142,7 +208,10 @@ impl Drop for MockServer {
     }
 }
 
-fn handle(stream: TcpStream, state: &Arc<Mutex<MockState>>) {
+/// Route header marker: answer without `Content-Length` (body delimited by closing the connection).
+pub const NO_CONTENT_LENGTH: &str = "x-mock-no-content-length";
+
+fn handle(stream: TcpStream, state: &Arc<Mutex<MockState>>, in_flight: &InFlight) {
     let _ = stream.set_read_timeout(Some(Duration::from_secs(5)));
     let mut reader = BufReader::new(match stream.try_clone() {
         Ok(s) => s,
@@ -169,20 +238,30 @@ fn handle(stream: TcpStream, state: &Arc<Mutex<MockState>>) {
             headers.push((n.trim().to_ascii_lowercase(), v.trim().to_owned()));
         }
     }
-    let len: usize =
-        headers.iter().find(|(n, _)| n == "content-length").and_then(|(_, v)| v.parse().ok()).unwrap_or(0);
+    let len: usize = headers
+        .iter()
+        .find(|(n, _)| n == "content-length")
+        .and_then(|(_, v)| v.parse().ok())
+        .unwrap_or(0);
     let mut body = vec![0u8; len.min(10 << 20)];
     if reader.read_exact(&mut body).is_err() {
         return;
     }
+    in_flight.enter();
     let (route, up) = {
         let mut s = state.lock().expect("mock lock");
-        s.received.push(Received { method, path: path.clone(), headers, body });
+        s.received.push(Received {
+            method,
+            path: path.clone(),
+            headers,
+            body,
+        });
         let key = path.split('?').next().unwrap_or_default();
         (s.routes.get(key).cloned(), s.up)
     };
     let mut stream = stream;
     if !up {
+        in_flight.leave();
         let _ = stream.shutdown(std::net::Shutdown::Both);
         return;
     }
@@ -190,9 +269,23 @@ fn handle(stream: TcpStream, state: &Arc<Mutex<MockState>>) {
     if !route.delay.is_zero() {
         std::thread::sleep(route.delay);
     }
-    let mut out = format!("HTTP/1.1 {} X\r\nContent-Length: {}\r\nConnection: close\r\n", route.status, route.body.len());
+    // Counted as answered before the answer is written: the client can only start its next request after reading
+    // this one, so the count never includes a request whose answer is already on its way.
+    in_flight.leave();
+    // A route header `X-Mock-No-Content-Length` (any value) makes the answer close-delimited: no Content-Length,
+    // the body ends when the connection closes. The marker itself is not sent.
+    let close_delimited = route
+        .headers
+        .iter()
+        .any(|(n, _)| n.eq_ignore_ascii_case(NO_CONTENT_LENGTH));
+    let mut out = format!("HTTP/1.1 {} X\r\nConnection: close\r\n", route.status);
+    if !close_delimited {
+        out.push_str(&format!("Content-Length: {}\r\n", route.body.len()));
+    }
     for (n, v) in &route.headers {
-        out.push_str(&format!("{n}: {v}\r\n"));
+        if !n.eq_ignore_ascii_case(NO_CONTENT_LENGTH) {
+            out.push_str(&format!("{n}: {v}\r\n"));
+        }
     }
     out.push_str("\r\n");
     let _ = stream.write_all(out.as_bytes());
@@ -217,7 +310,11 @@ pub fn mint(spec: &Value) -> String {
     }
     if let Some(extra) = spec.get("header_extra").and_then(Value::as_object) {
         for (k, v) in extra {
-            let v = match v.as_str().and_then(|s| s.strip_prefix("{{jwk:")).and_then(|s| s.strip_suffix("}}")) {
+            let v = match v
+                .as_str()
+                .and_then(|s| s.strip_prefix("{{jwk:"))
+                .and_then(|s| s.strip_suffix("}}"))
+            {
                 Some(name) => public_jwk(name),
                 None => v.clone(),
             };
@@ -232,7 +329,11 @@ pub fn mint(spec: &Value) -> String {
         }
     }
     let encode = |header: &Value, claims: &Value| {
-        format!("{}.{}", URL_SAFE_NO_PAD.encode(header.to_string()), URL_SAFE_NO_PAD.encode(claims.to_string()))
+        format!(
+            "{}.{}",
+            URL_SAFE_NO_PAD.encode(header.to_string()),
+            URL_SAFE_NO_PAD.encode(claims.to_string())
+        )
     };
     if let Some(pad_to) = spec.get("pad_to").and_then(Value::as_u64) {
         claims["pad"] = "".into();
@@ -323,13 +424,21 @@ pub fn temp_dir(tag: &str) -> PathBuf {
     let d = std::env::temp_dir().join(format!(
         "authgate-test-{}-{tag}-{}",
         std::process::id(),
-        SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0)
+        SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or(0)
     ));
     std::fs::create_dir_all(&d).expect("temp dir");
     d
 }
 
 impl Service {
+    /// The process id of the running service.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// Start `authgate serve` on the config text, with extra flags and env.
     pub fn start(config: &str, extra: &[&str], env: &[(String, String)]) -> Service {
         let dir = temp_dir("svc");
@@ -350,7 +459,14 @@ impl Service {
             .arg(format!("127.0.0.1:{data}"))
             .arg("--admin-listen")
             .arg(format!("127.0.0.1:{admin}"))
-            .args(["--shutdown-delay-secs", "0", "--log-format", "json", "--workers", "2"])
+            .args([
+                "--shutdown-delay-secs",
+                "0",
+                "--log-format",
+                "json",
+                "--workers",
+                "2",
+            ])
             .args(extra)
             .env("RUST_LOG", "info,authgate=debug")
             .stdout(Stdio::null())
@@ -359,7 +475,13 @@ impl Service {
             cmd.env(k, v);
         }
         let child = cmd.spawn().expect("spawn authgate");
-        let svc = Service { child, data, admin, config_path: config_path.to_owned(), log_path };
+        let svc = Service {
+            child,
+            data,
+            admin,
+            config_path: config_path.to_owned(),
+            log_path,
+        };
         svc.wait_healthy();
         svc
     }
@@ -400,12 +522,17 @@ impl Service {
     }
 
     pub fn metrics(&self) -> String {
-        http_get(&self.admin_url("/metrics")).map(|(_, b)| b).unwrap_or_default()
+        http_get(&self.admin_url("/metrics"))
+            .map(|(_, b)| b)
+            .unwrap_or_default()
     }
 
     /// Send SIGTERM.
     pub fn terminate(&self) {
-        let _ = Command::new("kill").arg("-TERM").arg(self.child.id().to_string()).status();
+        let _ = Command::new("kill")
+            .arg("-TERM")
+            .arg(self.child.id().to_string())
+            .status();
     }
 
     pub fn wait_exit(&mut self, timeout: Duration) -> Option<std::process::ExitStatus> {
@@ -438,14 +565,23 @@ pub fn metric(scrape: &str, series: &str) -> Option<f64> {
 /// Minimal blocking HTTP GET (status and body), for probes.
 pub fn http_get(url: &str) -> Option<(u16, String)> {
     let rest = url.strip_prefix("http://")?;
-    let (host, path) = rest.split_once('/').map_or((rest, "/".to_owned()), |(h, p)| (h, format!("/{p}")));
+    let (host, path) = rest
+        .split_once('/')
+        .map_or((rest, "/".to_owned()), |(h, p)| (h, format!("/{p}")));
     let mut s = TcpStream::connect(host).ok()?;
     s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
-    write!(s, "GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n").ok()?;
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n"
+    )
+    .ok()?;
     let mut buf = String::new();
     s.read_to_string(&mut buf).ok()?;
     let status = buf.split_whitespace().nth(1)?.parse().ok()?;
-    let body = buf.split_once("\r\n\r\n").map(|(_, b)| b.to_owned()).unwrap_or_default();
+    let body = buf
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_owned())
+        .unwrap_or_default();
     Some((status, body))
 }
 
@@ -455,5 +591,9 @@ pub fn http_get_status(url: &str) -> Option<u16> {
 
 /// An async HTTP client that never uses a proxy.
 pub fn client() -> reqwest::Client {
-    reqwest::Client::builder().no_proxy().timeout(Duration::from_secs(10)).build().expect("client")
+    reqwest::Client::builder()
+        .no_proxy()
+        .timeout(Duration::from_secs(10))
+        .build()
+        .expect("client")
 }

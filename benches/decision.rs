@@ -1,0 +1,121 @@
+//! Micro benchmarks of the hot path: a decision answered from the decision cache, a decision for an uncached RS256
+//! token (signature verified every time), and the bare `jsonwebtoken::decode` of the same token for comparison.
+//! Run with `cargo bench --bench decision`.
+
+use std::sync::Arc;
+
+use authgate::authn::request::AuthRequest;
+use authgate::config::{LoadOptions, load_str_with_env};
+use authgate::gate::{Gate, GateSettings};
+use authgate::metrics::Metrics;
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use criterion::{Criterion, criterion_group, criterion_main};
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Validation};
+use serde_json::json;
+
+const PRIVATE: &str = include_str!("../tests/fixtures/vectors/keys/rsa1.pem");
+const PUBLIC: &str = include_str!("../tests/fixtures/vectors/keys/rsa1.pub.pem");
+const ISSUER: &str = "https://clerk.example.com";
+
+fn config() -> String {
+    let pem: String = PUBLIC
+        .lines()
+        .map(|l| format!("              {l}\n"))
+        .collect();
+    format!(
+        "kind: AuthConfig\nversion: v4\ndefinition:\n  mode:\n    jwt:\n      key:\n        fixed:\n          algorithm: RS256\n          key:\n            value: |\n{pem}      issuer: {ISSUER}\n      tokenLocation:\n        type: BearerAuthorization\n      claimsConfig:\n        namespace:\n          claimsFormat: Json\n          location: /claims.jwt.hasura.io\n"
+    )
+}
+
+/// A Clerk-template-shaped RS256 token.
+fn token() -> String {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let header = json!({"alg": "RS256", "typ": "JWT", "kid": "ins_2abc"});
+    let claims = json!({
+        "azp": "https://app.example.com", "exp": now + 3600, "iat": now, "nbf": now - 5, "iss": ISSUER,
+        "sid": "sess_2bench", "sub": "user_2bench",
+        "claims.jwt.hasura.io": {"x-hasura-default-role": "user", "x-hasura-allowed-roles": ["user", "editor"],
+                                  "x-hasura-user-id": "user_2bench", "x-hasura-org-id": "org_9"}
+    });
+    let input = format!(
+        "{}.{}",
+        URL_SAFE_NO_PAD.encode(header.to_string()),
+        URL_SAFE_NO_PAD.encode(claims.to_string())
+    );
+    let key = EncodingKey::from_rsa_pem(PRIVATE.as_bytes()).expect("committed key");
+    let sig = jsonwebtoken::crypto::sign(input.as_bytes(), &key, Algorithm::RS256).expect("sign");
+    format!("{input}.{sig}")
+}
+
+fn gate(cache_size: usize, rt: &tokio::runtime::Runtime) -> Arc<Gate> {
+    let settings = GateSettings {
+        cache_size,
+        ..GateSettings::default()
+    };
+    let gate = Arc::new(Gate::new(settings, Arc::new(Metrics::new())).expect("gate"));
+    let loaded =
+        load_str_with_env(&config(), &LoadOptions::default(), &|_| None).expect("config loads");
+    rt.block_on(async { gate.apply(loaded.config) });
+    gate
+}
+
+fn bench(c: &mut Criterion) {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let tok = token();
+    let auth = format!("Bearer {tok}");
+    let headers: Vec<(&str, &[u8])> = vec![
+        ("host", b"auth.internal:8080"),
+        ("user-agent", b"nginx/1.22"),
+        ("accept", b"*/*"),
+        ("authorization", auth.as_bytes()),
+        ("x-original-url", b"https://app.example.com/v1/graphql"),
+    ];
+    let req = AuthRequest {
+        method: "GET",
+        uri: "/",
+        headers: &headers,
+    };
+
+    // The harness's own cost: entering the runtime to poll a future that is ready at once.
+    c.bench_function("harness/block_on_ready", |b| {
+        b.iter(|| rt.block_on(async { 1u8 }))
+    });
+
+    let cached = gate(100_000, &rt);
+    let first = rt.block_on(cached.decide(&req));
+    assert_eq!(first.status(), 200, "the benchmark token must be allowed");
+    c.bench_function("decision/cached", |b| {
+        b.iter(|| {
+            let d = rt.block_on(cached.decide(&req));
+            assert!(d.cache_hit);
+            d
+        })
+    });
+
+    let uncached = gate(0, &rt);
+    c.bench_function("decision/uncached_rs256", |b| {
+        b.iter(|| {
+            let d = rt.block_on(uncached.decide(&req));
+            assert_eq!(d.status(), 200);
+            d
+        })
+    });
+
+    let key = DecodingKey::from_rsa_pem(PUBLIC.as_bytes()).expect("public key");
+    let mut validation = Validation::new(Algorithm::RS256);
+    validation.set_issuer(&[ISSUER]);
+    c.bench_function("jsonwebtoken/decode_rs256", |b| {
+        b.iter(|| {
+            jsonwebtoken::decode::<serde_json::Value>(&tok, &key, &validation).expect("valid")
+        })
+    });
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);
