@@ -262,3 +262,101 @@ async fn the_error_code_of_each_denial_is_its_metrics_reason_label() {
         );
     }
 }
+
+/// Webhook and dependency series: one allow, one hook denial and one hook failure through a real local hook, then
+/// a JWKS that never loads, and the scrape shows each.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn webhook_and_dependency_series_appear_in_the_scrape() {
+    use common::{MockServer, Route};
+    let hook = MockServer::start();
+    let config = format!(
+        "kind: AuthConfig\nversion: v4\ndefinition:\n  mode:\n    webhook:\n      method: GET\n      url:\n        value: {}/hook\n",
+        hook.base()
+    );
+    let svc = Service::start(&config, &[], &[]);
+    assert!(
+        svc.wait_ready(Duration::from_secs(10)),
+        "not ready:\n{}",
+        svc.log()
+    );
+    let client = common::client();
+    for (status, body, want) in [
+        (
+            200u16,
+            json!({"x-hasura-role": "user", "x-hasura-user-id": "7"}),
+            200u16,
+        ),
+        (401, json!({}), 401),
+        (500, json!({}), 503),
+    ] {
+        hook.set("/hook", Route::json(status, &body));
+        let got = client
+            .get(svc.url("/"))
+            .send()
+            .await
+            .expect("request")
+            .status()
+            .as_u16();
+        assert_eq!(got, want, "hook answered {status}");
+    }
+    let scrape = svc.metrics();
+    for (series, want) in [
+        ("authgate_webhook_requests_total{result=\"allow\"}", 1.0),
+        ("authgate_webhook_requests_total{result=\"deny\"}", 1.0),
+        ("authgate_webhook_requests_total{result=\"error\"}", 1.0),
+        ("authgate_webhook_duration_seconds_count", 3.0),
+        (
+            "authgate_requests_total{decision=\"allow\",reason=\"ok\"}",
+            1.0,
+        ),
+        (
+            "authgate_requests_total{decision=\"deny\",reason=\"webhook_denied\"}",
+            1.0,
+        ),
+        (
+            "authgate_requests_total{decision=\"error\",reason=\"webhook_unavailable\"}",
+            1.0,
+        ),
+    ] {
+        assert_eq!(
+            metric(&scrape, series),
+            Some(want),
+            "{series} in:\n{scrape}"
+        );
+    }
+
+    // A JWKS endpoint where nothing listens: decisions are 503 jwks_unavailable and the failures are counted.
+    let dead = common::free_port();
+    let config = format!(
+        "kind: AuthConfig\nversion: v4\ndefinition:\n  mode:\n    jwt:\n      key:\n        jwkFromUrl: http://127.0.0.1:{dead}/jwks.json\n      tokenLocation:\n        type: BearerAuthorization\n      claimsConfig:\n        namespace:\n          claimsFormat: Json\n          location: /claims.jwt.hasura.io\n"
+    );
+    let svc = Service::start(&config, &[], &[]);
+    let token = mint(&json!({"alg": "RS256", "sign_with": "rsa1", "kid": "k1",
+        "claims": {"claims.jwt.hasura.io": {"x-hasura-allowed-roles": ["user"], "x-hasura-default-role": "user"}},
+        "exp_in": 600}));
+    let resp = client
+        .get(svc.url("/"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(resp.status().as_u16(), 503);
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    loop {
+        let scrape = svc.metrics();
+        let errors =
+            metric(&scrape, "authgate_jwks_refresh_total{result=\"error\"}").unwrap_or(0.0);
+        let unavailable = metric(
+            &scrape,
+            "authgate_requests_total{decision=\"error\",reason=\"jwks_unavailable\"}",
+        );
+        if errors >= 1.0 && unavailable == Some(1.0) {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "JWKS failure series missing:\n{scrape}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}

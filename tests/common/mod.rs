@@ -459,15 +459,13 @@ impl Service {
             .arg(format!("127.0.0.1:{data}"))
             .arg("--admin-listen")
             .arg(format!("127.0.0.1:{admin}"))
-            .args([
-                "--shutdown-delay-secs",
-                "0",
-                "--log-format",
-                "json",
-                "--workers",
-                "2",
-            ])
+            .args(["--log-format", "json", "--workers", "2"])
             .args(extra)
+            .args(if extra.contains(&"--shutdown-delay-secs") {
+                &[][..]
+            } else {
+                &["--shutdown-delay-secs", "0"][..]
+            })
             .env("RUST_LOG", "info,authgate=debug")
             .stdout(Stdio::null())
             .stderr(log);

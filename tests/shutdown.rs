@@ -1,0 +1,90 @@
+//! Graceful shutdown on SIGTERM: readiness turns false first, a decision already accepted finishes, the process
+//! exits cleanly. And tokens never appear in the logs.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::{MockServer, Route, Service};
+use serde_json::json;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_drains_in_flight_decisions_after_readiness_turns_false() {
+    let hook = MockServer::start();
+    let mut slow = Route::json(
+        200,
+        &json!({"x-hasura-role": "user", "x-hasura-user-id": "9"}),
+    );
+    // Longer than the shutdown delay: the listener stops accepting while this decision is still running.
+    slow.delay = Duration::from_millis(2500);
+    hook.set("/hook", slow);
+    let config = format!(
+        "kind: AuthConfig\nversion: v4\ndefinition:\n  mode:\n    webhook:\n      method: GET\n      url:\n        value: {}/hook\n",
+        hook.base()
+    );
+    let mut svc = Service::start(&config, &["--shutdown-delay-secs", "1"], &[]);
+    assert!(
+        svc.wait_ready(Duration::from_secs(10)),
+        "not ready:\n{}",
+        svc.log()
+    );
+
+    let secret = "Bearer sk_live_do-not-log-this-0123456789";
+    let url = svc.url("/graphql");
+    let in_flight = tokio::spawn(async move {
+        let resp = common::client()
+            .get(url)
+            .header("authorization", secret)
+            .send()
+            .await
+            .expect("request");
+        let user = resp
+            .headers()
+            .get("x-hasura-user-id")
+            .map(|v| v.to_str().unwrap_or_default().to_owned());
+        (resp.status().as_u16(), user)
+    });
+    // Let the decision reach the (slow) hook, then ask the service to stop.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while hook.count("/hook") == 0 {
+        assert!(
+            Instant::now() < deadline,
+            "the decision never reached the hook"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    svc.terminate();
+
+    // Readiness turns false while the process is still up and still answering.
+    let deadline = Instant::now() + Duration::from_secs(2);
+    loop {
+        match common::http_get_status(&svc.admin_url("/readyz")) {
+            Some(503) => break,
+            Some(_) => {}
+            None => panic!("the admin listener closed before readiness turned false"),
+        }
+        assert!(
+            Instant::now() < deadline,
+            "/readyz still ready after SIGTERM"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+
+    let (status, user) = in_flight.await.expect("in-flight task");
+    assert_eq!(
+        status, 200,
+        "the decision accepted before SIGTERM must finish"
+    );
+    assert_eq!(user.as_deref(), Some("9"));
+
+    let exit = svc
+        .wait_exit(Duration::from_secs(15))
+        .expect("authgate exits after the drain");
+    assert!(exit.success(), "exit status {exit:?}; log:\n{}", svc.log());
+    let log = svc.log();
+    assert!(log.contains("shutting down"), "{log}");
+    assert!(
+        !log.contains("sk_live_do-not-log-this"),
+        "a credential reached the log:\n{log}"
+    );
+}
