@@ -82,6 +82,11 @@ fn bench(c: &mut Criterion) {
         headers: &headers,
     };
 
+    // The cache key's cost on its own: SHA-256 over the token.
+    c.bench_function("parts/sha256_token", |b| {
+        b.iter(|| aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, tok.as_bytes()))
+    });
+
     // The harness's own cost: entering the runtime to poll a future that is ready at once.
     c.bench_function("harness/block_on_ready", |b| {
         b.iter(|| rt.block_on(async { 1u8 }))
