@@ -102,10 +102,30 @@ pub struct CommonArgs {
 
 /// `authgate serve`.
 #[derive(Debug, Args)]
+#[command(group(clap::ArgGroup::new("source").required(true).args(["config", "configmap"])))]
 pub struct ServeArgs {
     /// AuthConfig file (reloaded when its content changes).
     #[arg(long, env = "AUTHGATE_CONFIG")]
-    pub config: PathBuf,
+    pub config: Option<PathBuf>,
+    /// AuthConfig from a Kubernetes ConfigMap, `NAMESPACE/NAME`, watched with kube-rs.
+    #[arg(long, env = "AUTHGATE_CONFIGMAP", value_parser = parse_configmap)]
+    pub configmap: Option<(String, String)>,
+    /// The ConfigMap key holding the AuthConfig.
+    #[arg(
+        long,
+        default_value = "authconfig.yaml",
+        env = "AUTHGATE_CONFIGMAP_KEY"
+    )]
+    pub configmap_key: String,
+    /// Admission webhook listener (TLS), serving `POST /validate`.
+    #[arg(long, env = "AUTHGATE_ADMISSION_LISTEN", requires_all = ["tls_cert", "tls_key"])]
+    pub admission_listen: Option<String>,
+    /// Certificate chain (PEM) of the admission listener; reloaded when the file changes.
+    #[arg(long, env = "AUTHGATE_TLS_CERT")]
+    pub tls_cert: Option<PathBuf>,
+    /// Private key (PEM) of the admission listener; reloaded when the file changes.
+    #[arg(long, env = "AUTHGATE_TLS_KEY")]
+    pub tls_key: Option<PathBuf>,
     /// Data listener (the proxies' auth endpoint).
     #[arg(long, default_value = "0.0.0.0:8080", env = "AUTHGATE_LISTEN")]
     pub listen: String,
@@ -191,6 +211,16 @@ pub struct CheckArgs {
     /// Allow `http://` JWKS URLs on non-loopback hosts.
     #[arg(long, env = "AUTHGATE_INSECURE_JWKS_HTTP")]
     pub insecure_jwks_http: bool,
+}
+
+/// `NAMESPACE/NAME`.
+fn parse_configmap(s: &str) -> Result<(String, String), String> {
+    match s.split_once('/') {
+        Some((ns, name)) if !ns.is_empty() && !name.is_empty() && !name.contains('/') => {
+            Ok((ns.to_owned(), name.to_owned()))
+        }
+        _ => Err(format!("expected NAMESPACE/NAME, got {s:?}")),
+    }
 }
 
 /// Read a config file, refusing oversized ones without reading them whole.

@@ -9,6 +9,7 @@
 //! reloads and admission). Domain modules never name an HTTP framework or the Kubernetes client.
 #![forbid(unsafe_code)]
 
+pub mod admission;
 pub mod authn;
 pub mod cli;
 pub mod config;
@@ -16,6 +17,7 @@ pub mod contracts;
 pub mod dev;
 pub mod gate;
 pub mod jwks;
+pub mod kube_watch;
 pub mod metrics;
 pub mod reload;
 pub mod serve;

@@ -17,12 +17,43 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let gate = Arc::new(
         Gate::new(args.common.gate_settings(), metrics).context("cannot build the HTTP client")?,
     );
-    let watcher = tokio::spawn(watch_file(
-        gate.clone(),
-        args.config.clone(),
-        args.common.load_options(),
-        Duration::from_millis(args.reload_interval_ms.max(10)),
-    ));
+    let opts = args.common.load_options();
+    let watcher = match (&args.config, &args.configmap) {
+        (Some(path), _) => tokio::spawn(watch_file(
+            gate.clone(),
+            path.clone(),
+            opts,
+            Duration::from_millis(args.reload_interval_ms.max(10)),
+        )),
+        (None, Some((ns, name))) => {
+            let client = kube::Client::try_default()
+                .await
+                .context("cannot build a Kubernetes client (in-cluster config or kubeconfig)")?;
+            tokio::spawn(crate::kube_watch::watch_configmap(
+                gate.clone(),
+                client,
+                ns.clone(),
+                name.clone(),
+                args.configmap_key.clone(),
+                opts,
+            ))
+        }
+        (None, None) => anyhow::bail!("one of --config or --configmap is required"),
+    };
+    let admission = match (&args.admission_listen, &args.tls_cert, &args.tls_key) {
+        (Some(addr), Some(cert), Some(key)) => Some(
+            crate::admission::start(
+                addr,
+                cert.clone(),
+                key.clone(),
+                opts,
+                args.configmap_key.clone(),
+                gate.metrics().clone(),
+            )
+            .await?,
+        ),
+        _ => None,
+    };
     let workers = args
         .common
         .workers
@@ -39,5 +70,8 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     )
     .await;
     watcher.abort();
+    if let Some(a) = admission {
+        a.stop().await;
+    }
     Ok(res?)
 }

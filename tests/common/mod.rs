@@ -448,13 +448,25 @@ impl Service {
     }
 
     pub fn start_at(config_path: &Path, extra: &[&str], env: &[(String, String)]) -> Service {
+        let source = ["--config".to_owned(), config_path.display().to_string()];
+        Self::start_with(&source, config_path, extra, env)
+    }
+
+    /// Start with an explicit config source (`--config F` or `--configmap NS/NAME`); the log goes beside
+    /// `log_base`.
+    pub fn start_with(
+        source: &[String],
+        log_base: &Path,
+        extra: &[&str],
+        env: &[(String, String)],
+    ) -> Service {
+        let config_path = log_base;
         let (data, admin) = (free_port(), free_port());
-        let log_path = config_path.with_extension("log");
+        let log_path = log_base.with_extension("log");
         let log = std::fs::File::create(&log_path).expect("log file");
         let mut cmd = Command::new(bin());
         cmd.arg("serve")
-            .arg("--config")
-            .arg(config_path)
+            .args(source)
             .arg("--listen")
             .arg(format!("127.0.0.1:{data}"))
             .arg("--admin-listen")

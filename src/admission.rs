@@ -1,0 +1,206 @@
+//! The admission webhook (policy §7): `POST /validate` answers an AdmissionReview v1 for a ConfigMap carrying the
+//! chart's label, using the same loader as the server, with the loader's errors as the denial message and its
+//! warnings as warnings. Served over rustls; the certificate and key are re-read when their files change, so a
+//! rotated Secret (cert-manager) takes effect without a restart.
+
+use std::net::TcpListener;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix_web::dev::ServerHandle;
+use actix_web::{App, HttpResponse, HttpServer, web};
+use anyhow::Context;
+use arc_swap::ArcSwap;
+use k8s_openapi::api::core::v1::ConfigMap;
+use kube::core::admission::{AdmissionRequest, AdmissionResponse, AdmissionReview, Operation};
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+use rustls::server::{ClientHello, ResolvesServerCert};
+use rustls::sign::CertifiedKey;
+
+use crate::config::{LoadOptions, load_str};
+use crate::metrics::Metrics;
+
+/// The label that marks a ConfigMap as an AuthConfig (the webhook's objectSelector uses it too).
+pub const LABEL: &str = "authgate.io/authconfig";
+
+/// Largest review body read.
+const MAX_REVIEW_BYTES: usize = 3 * 1024 * 1024;
+
+/// Review one AdmissionReview body; always returns a well-formed review (never an HTTP error).
+pub fn review(body: &[u8], opts: &LoadOptions, key: &str, metrics: &Metrics) -> serde_json::Value {
+    let (resp, result) = match serde_json::from_slice::<AdmissionReview<ConfigMap>>(body)
+        .map_err(|e| e.to_string())
+        .and_then(|r| {
+            let req: Result<AdmissionRequest<ConfigMap>, _> = r.try_into();
+            req.map_err(|e| e.to_string())
+        }) {
+        Err(e) => (
+            AdmissionResponse::invalid(format!("not an AdmissionReview v1: {e}")),
+            "invalid",
+        ),
+        Ok(req) => decide(&req, opts, key),
+    };
+    metrics.admission_reviews.with_label_values(&[result]).inc();
+    serde_json::to_value(resp.into_review()).unwrap_or_else(|_| serde_json::json!({}))
+}
+
+fn decide(
+    req: &AdmissionRequest<ConfigMap>,
+    opts: &LoadOptions,
+    key: &str,
+) -> (AdmissionResponse, &'static str) {
+    let resp = AdmissionResponse::from(req);
+    if matches!(req.operation, Operation::Delete | Operation::Connect) {
+        return (resp, "allowed");
+    }
+    let Some(cm) = &req.object else {
+        return (resp, "allowed");
+    };
+    let labelled = cm
+        .metadata
+        .labels
+        .as_ref()
+        .is_some_and(|l| l.get(LABEL).is_some_and(|v| v == "true"));
+    if !labelled {
+        return (resp, "allowed");
+    }
+    let Some(text) = cm.data.as_ref().and_then(|d| d.get(key)) else {
+        return (
+            resp.deny(format!("the AuthConfig ConfigMap has no key `{key}`")),
+            "denied",
+        );
+    };
+    match load_str(text, opts) {
+        Ok(loaded) => {
+            let mut resp = resp;
+            if !loaded.warnings.is_empty() {
+                resp.warnings = Some(loaded.warnings);
+            }
+            (resp, "allowed")
+        }
+        Err(errors) => (
+            resp.deny(format!("AuthConfig in `{key}` does not load: {errors}")),
+            "denied",
+        ),
+    }
+}
+
+/// A certificate resolver whose key pair is swapped when the files change.
+#[derive(Debug)]
+pub struct ReloadingCert {
+    current: ArcSwap<CertifiedKey>,
+}
+
+impl ResolvesServerCert for ReloadingCert {
+    fn resolve(&self, _: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
+        Some(self.current.load_full())
+    }
+}
+
+/// Read and check a certificate chain and key.
+pub fn load_cert(cert: &PathBuf, key: &PathBuf) -> anyhow::Result<CertifiedKey> {
+    let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(cert)
+        .with_context(|| format!("cannot read {}", cert.display()))?
+        .collect::<Result<_, _>>()
+        .with_context(|| format!("bad certificate PEM in {}", cert.display()))?;
+    if chain.is_empty() {
+        anyhow::bail!("no certificate in {}", cert.display());
+    }
+    let key_der = PrivateKeyDer::from_pem_file(key)
+        .with_context(|| format!("cannot read a private key from {}", key.display()))?;
+    let provider = rustls::crypto::aws_lc_rs::default_provider();
+    CertifiedKey::from_der(chain, key_der, &provider)
+        .context("the certificate and the key do not belong together")
+}
+
+/// A running admission listener.
+pub struct Admission {
+    handle: ServerHandle,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Admission {
+    /// Stop it.
+    pub async fn stop(self) {
+        self.handle.stop(true).await;
+        self.task.abort();
+    }
+}
+
+/// Start the admission listener on `addr`.
+pub async fn start(
+    addr: &str,
+    cert: PathBuf,
+    key: PathBuf,
+    opts: LoadOptions,
+    configmap_key: String,
+    metrics: Arc<Metrics>,
+) -> anyhow::Result<Admission> {
+    let resolver = Arc::new(ReloadingCert {
+        current: ArcSwap::from_pointee(load_cert(&cert, &key)?),
+    });
+    let tls = rustls::ServerConfig::builder_with_provider(Arc::new(
+        rustls::crypto::aws_lc_rs::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .context("TLS protocol versions")?
+    .with_no_client_auth()
+    .with_cert_resolver(resolver.clone());
+    let listener = TcpListener::bind(addr).with_context(|| format!("cannot listen on {addr}"))?;
+    tracing::info!(admission = %listener.local_addr()?, "admission webhook listening (TLS)");
+    let state = web::Data::new((opts, configmap_key, metrics));
+    let server = HttpServer::new(move || {
+        App::new()
+            .app_data(state.clone())
+            .app_data(web::PayloadConfig::new(MAX_REVIEW_BYTES))
+            .route("/validate", web::post().to(validate))
+    })
+    .workers(1)
+    .disable_signals()
+    .listen_rustls_0_23(listener, tls)?
+    .run();
+    let handle = server.handle();
+    let task = tokio::spawn(async move {
+        let watcher = tokio::spawn(watch_cert(resolver, cert, key));
+        let _ = server.await;
+        watcher.abort();
+    });
+    Ok(Admission { handle, task })
+}
+
+async fn validate(
+    body: web::Bytes,
+    state: web::Data<(LoadOptions, String, Arc<Metrics>)>,
+) -> HttpResponse {
+    let (opts, key, metrics) = state.get_ref();
+    HttpResponse::Ok().json(review(&body, opts, key, metrics))
+}
+
+/// Re-read the certificate files every second; swap in a new pair when they changed and are valid.
+async fn watch_cert(resolver: Arc<ReloadingCert>, cert: PathBuf, key: PathBuf) {
+    let read = |c: &PathBuf, k: &PathBuf| (std::fs::read(c).ok(), std::fs::read(k).ok());
+    let mut last = read(&cert, &key);
+    loop {
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        let (c, k) = (cert.clone(), key.clone());
+        let Ok(now) = tokio::task::spawn_blocking(move || read(&c, &k)).await else {
+            continue;
+        };
+        if now == last {
+            continue;
+        }
+        match load_cert(&cert, &key) {
+            Ok(ck) => {
+                resolver.current.store(Arc::new(ck));
+                last = now;
+                tracing::info!("admission certificate reloaded");
+            }
+            // Half-written files (cert updated before key) are retried on the next tick.
+            Err(e) => {
+                tracing::warn!(error = %e, "new admission certificate not usable yet; keeping the current one")
+            }
+        }
+    }
+}
