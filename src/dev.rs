@@ -90,13 +90,22 @@ impl DevIssuer {
     }
 }
 
+/// Resolve `addr` (`127.0.0.1:8080`, `localhost:8080`, `[::1]:8080`), insist on loopback, and check that it can be
+/// bound now, so that the printed curl lines never name an address the service then fails to take.
 fn loopback(addr: &str) -> anyhow::Result<SocketAddr> {
-    let a: SocketAddr = addr
-        .parse()
-        .with_context(|| format!("{addr} is not an IP:port address"))?;
-    if !a.ip().is_loopback() {
+    use std::net::ToSocketAddrs;
+    let all: Vec<SocketAddr> = addr
+        .to_socket_addrs()
+        .with_context(|| format!("{addr} is not a host:port address"))?
+        .collect();
+    if all.is_empty() || all.iter().any(|a| !a.ip().is_loopback()) {
         bail!("authgate dev listens on loopback only; {addr} is not a loopback address");
     }
+    let a = all[0];
+    if a.port() == 0 {
+        bail!("authgate dev needs a fixed port (the printed curl lines name it); {addr} has port 0");
+    }
+    TcpListener::bind(a).with_context(|| format!("cannot listen on {addr}"))?;
     Ok(a)
 }
 
