@@ -134,6 +134,49 @@ pub struct Gate {
     metrics: Arc<Metrics>,
     generation: AtomicU64,
     draining: AtomicBool,
+    /// Process-unique id, so that the per-thread hot set never mixes two gates (tests run several).
+    id: u64,
+}
+
+/// A small per-thread set of the tokens decided most recently, compared byte for byte: a token that repeats (one
+/// user's burst, a service token) skips the SHA-256 of the shared cache's key. Entries are the shared cache's own
+/// entries, checked for generation, mode, expiry and key-set epoch exactly like them.
+mod hot {
+    use std::cell::RefCell;
+    use std::sync::Arc;
+
+    use super::CacheEntry;
+
+    const SLOTS: usize = 64;
+
+    type Scope = (u64, u64, usize);
+    type Slot = Option<(Scope, Box<str>, Arc<CacheEntry>)>;
+
+    thread_local! {
+        static HOT: RefCell<Vec<Slot>> = RefCell::new(vec![None; SLOTS]);
+    }
+
+    /// The slot of a token: its last bytes (signature bytes, spread well); collisions only evict.
+    fn slot(token: &str) -> usize {
+        let b = token.as_bytes();
+        let tail = &b[b.len().saturating_sub(8)..];
+        let mut h: u64 = b.len() as u64;
+        for &x in tail {
+            h = h.wrapping_mul(0x100_0000_01b3) ^ u64::from(x);
+        }
+        (h % SLOTS as u64) as usize
+    }
+
+    pub(super) fn get(scope: Scope, token: &str) -> Option<Arc<CacheEntry>> {
+        HOT.with(|h| match &h.borrow()[slot(token)] {
+            Some((s, t, e)) if *s == scope && **t == *token => Some(e.clone()),
+            _ => None,
+        })
+    }
+
+    pub(super) fn put(scope: Scope, token: &str, entry: &Arc<CacheEntry>) {
+        HOT.with(|h| h.borrow_mut()[slot(token)] = Some((scope, token.into(), entry.clone())));
+    }
 }
 
 impl Gate {
@@ -163,6 +206,10 @@ impl Gate {
             metrics,
             generation: AtomicU64::new(0),
             draining: AtomicBool::new(false),
+            id: {
+                static NEXT: AtomicU64 = AtomicU64::new(1);
+                NEXT.fetch_add(1, Ordering::Relaxed)
+            },
         })
     }
 
@@ -357,17 +404,27 @@ impl Gate {
         now: u64,
     ) -> Result<(Identity, Option<u64>, bool), Deny> {
         let token = token::extract(req, &j.mode.token_location, self.settings.max_token_bytes)?;
+        let epoch_now = j.jwks.as_ref().map_or(0, |s| s.epoch());
+        let scope = (self.id, active.generation, idx);
+        if self.cache.is_some()
+            && let Some(e) = hot::get(scope, token)
+            && e.valid_until > now
+            && e.epoch == epoch_now
+        {
+            self.metrics.cache_hits.inc();
+            return e.result.clone().map(|i| (i, e.exp, true));
+        }
         // The key is only computed when there is a cache to use it.
         let key = self
             .cache
             .as_ref()
             .map(|_| cache_key(active.generation, idx, token));
-        let epoch_now = j.jwks.as_ref().map_or(0, |s| s.epoch());
         if let (Some(cache), Some(key)) = (&self.cache, &key) {
             if let Some(e) = cache.get(key)
                 && e.valid_until > now
                 && e.epoch == epoch_now
             {
+                hot::put(scope, token, &e);
                 self.metrics.cache_hits.inc();
                 return e.result.clone().map(|i| (i, e.exp, true));
             }
@@ -383,15 +440,14 @@ impl Gate {
                 Err(_) => 0,
             };
             if valid_until > now {
-                cache.insert(
-                    key,
-                    Arc::new(CacheEntry {
-                        result: result.clone(),
-                        exp,
-                        valid_until,
-                        epoch,
-                    }),
-                );
+                let entry = Arc::new(CacheEntry {
+                    result: result.clone(),
+                    exp,
+                    valid_until,
+                    epoch,
+                });
+                hot::put(scope, token, &entry);
+                cache.insert(key, entry);
             }
         }
         result.map(|i| (i, exp, false))
