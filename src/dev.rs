@@ -103,7 +103,9 @@ fn loopback(addr: &str) -> anyhow::Result<SocketAddr> {
     }
     let a = all[0];
     if a.port() == 0 {
-        bail!("authgate dev needs a fixed port (the printed curl lines name it); {addr} has port 0");
+        bail!(
+            "authgate dev needs a fixed port (the printed curl lines name it); {addr} has port 0"
+        );
     }
     TcpListener::bind(a).with_context(|| format!("cannot listen on {addr}"))?;
     Ok(a)
