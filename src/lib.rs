@@ -11,6 +11,7 @@
 
 pub mod admission;
 pub mod authn;
+pub mod cache_control;
 pub mod cli;
 pub mod config;
 pub mod contracts;

@@ -359,24 +359,12 @@ impl WebhookClient {
 /// `max-age=N` (N > 0) from the hook's `Cache-Control`; `no-store`/`no-cache`/`private`-less answers still only
 /// count when they carry a positive max-age.
 fn cache_max_age(v: &str) -> Option<u64> {
-    let mut out = None;
-    for d in v.split(',') {
-        let d = d.trim();
-        if d.eq_ignore_ascii_case("no-store") || d.eq_ignore_ascii_case("no-cache") {
-            return None;
-        }
-        if let Some((k, n)) = d.split_once('=')
-            && k.trim().eq_ignore_ascii_case("max-age")
-        {
-            out = n
-                .trim()
-                .trim_matches('"')
-                .parse::<u64>()
-                .ok()
-                .filter(|n| *n > 0);
-        }
+    let cc = crate::cache_control::parse(v);
+    if cc.no_store {
+        None
+    } else {
+        cc.max_age.filter(|n| *n > 0)
     }
-    out
 }
 
 /// The hook's 200 body → identity (reference §4.2).

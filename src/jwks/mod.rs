@@ -351,24 +351,12 @@ async fn refresher(weak: std::sync::Weak<JwksSource>) {
 
 /// `max-age=N` from a `Cache-Control` value (`no-store`/`no-cache` mean "as soon as allowed": the lower clamp).
 fn parse_max_age(v: &str) -> Option<Duration> {
-    let mut out = None;
-    for d in v.split(',') {
-        let d = d.trim();
-        if d.eq_ignore_ascii_case("no-store") || d.eq_ignore_ascii_case("no-cache") {
-            return Some(Duration::ZERO);
-        }
-        if let Some((k, n)) = d.split_once('=')
-            && k.trim().eq_ignore_ascii_case("max-age")
-        {
-            out = n
-                .trim()
-                .trim_matches('"')
-                .parse::<u64>()
-                .ok()
-                .map(Duration::from_secs);
-        }
+    let cc = crate::cache_control::parse(v);
+    if cc.no_store {
+        Some(Duration::ZERO)
+    } else {
+        cc.max_age.map(Duration::from_secs)
     }
-    out
 }
 
 const RSA_ALGS: [Algorithm; 6] = [
