@@ -28,6 +28,9 @@ struct ApiState {
     object: Option<Value>,
     rv: u64,
     watchers: Vec<Sender<Option<String>>>,
+    /// Every event with its resourceVersion: a watch from version N first receives the events after N, as the real
+    /// API server does, so a change made between a list and the next watch is not lost.
+    history: Vec<(u64, String)>,
     gone_next_watch: bool,
     lists: usize,
     watches: usize,
@@ -78,6 +81,7 @@ impl FakeApi {
 
     fn broadcast(st: &mut ApiState, event: Value) {
         let line = event.to_string();
+        st.history.push((st.rv, line.clone()));
         st.watchers.retain(|w| w.send(Some(line.clone())).is_ok());
     }
 
@@ -189,6 +193,14 @@ fn serve(stream: TcpStream, state: &Arc<Mutex<ApiState>>, stop: &Arc<AtomicBool>
         st.watches += 1;
         let gone = std::mem::take(&mut st.gone_next_watch);
         if !gone {
+            let from: u64 = target
+                .split(['?', '&'])
+                .find_map(|p| p.strip_prefix("resourceVersion="))
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(st.rv);
+            for (_, line) in st.history.iter().filter(|(rv, _)| *rv > from) {
+                let _ = tx.send(Some(line.clone()));
+            }
             st.watchers.push(tx);
         }
         gone
