@@ -92,6 +92,10 @@ pub struct CommonArgs {
     /// Data-listener worker threads (default: one per CPU).
     #[arg(long, env = "AUTHGATE_WORKERS")]
     pub workers: Option<usize>,
+    /// Most open connections on the data listener. Each costs about 10 KiB (actix-http's read and write buffers), so
+    /// the default bounds them to about 160 MiB; connections past it wait in the accept backlog.
+    #[arg(long, default_value_t = 16_384, env = "AUTHGATE_MAX_CONNECTIONS")]
+    pub max_connections: usize,
     /// On SIGTERM, seconds during which /readyz fails before the listeners stop accepting.
     #[arg(long, default_value_t = 5, env = "AUTHGATE_SHUTDOWN_DELAY_SECS")]
     pub shutdown_delay_secs: u64,

@@ -182,6 +182,7 @@ pub async fn dev(args: DevArgs) -> anyhow::Result<()> {
             workers: args.common.workers.unwrap_or(1),
             shutdown_delay: 0,
             shutdown_timeout: args.common.shutdown_timeout_secs,
+            max_connections: args.common.max_connections,
         },
     )
     .await;

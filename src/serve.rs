@@ -66,6 +66,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             workers,
             shutdown_delay: args.common.shutdown_delay_secs,
             shutdown_timeout: args.common.shutdown_timeout_secs,
+            max_connections: args.common.max_connections,
         },
     )
     .await;

@@ -10,24 +10,27 @@ use actix_web::{App, HttpResponse, HttpServer, web};
 use crate::contracts::forward;
 use crate::gate::Gate;
 
-/// Start the data listener on `listener` with `workers` workers.
+/// Start the data listener on `listener` with the workers, connection cap and shutdown timeout of `opts`.
 pub fn data_server(
     gate: Arc<Gate>,
     listener: TcpListener,
-    workers: usize,
-    shutdown_timeout: u64,
+    opts: &RunOptions,
 ) -> std::io::Result<Server> {
     let data = web::Data::from(gate);
+    let workers = opts.workers.max(1);
+    // actix counts connections per worker; the flag is for the whole process.
+    let per_worker = opts.max_connections.max(1).div_ceil(workers);
     Ok(HttpServer::new(move || {
         App::new()
             .app_data(data.clone())
             .default_service(web::to(forward::decide))
     })
-    .workers(workers.max(1))
+    .workers(workers)
+    .max_connections(per_worker)
     .max_connection_rate(1024)
     .backlog(4096)
     .client_request_timeout(std::time::Duration::from_secs(10))
-    .shutdown_timeout(shutdown_timeout)
+    .shutdown_timeout(opts.shutdown_timeout)
     .disable_signals()
     .listen(listener)?
     .run())
@@ -81,6 +84,8 @@ pub struct RunOptions {
     pub shutdown_delay: u64,
     /// Seconds given to in-flight decisions.
     pub shutdown_timeout: u64,
+    /// Most open connections on the data listener (each costs about 10 KiB); more wait in the accept backlog.
+    pub max_connections: usize,
 }
 
 /// Bind both listeners, serve until SIGTERM/SIGINT, then shut down gracefully: readiness turns false first,
@@ -96,7 +101,7 @@ pub async fn run(gate: Arc<Gate>, opts: RunOptions) -> std::io::Result<()> {
         )
     })?;
     tracing::info!(data = %data_l.local_addr()?, admin = %admin_l.local_addr()?, "listening");
-    let data = data_server(gate.clone(), data_l, opts.workers, opts.shutdown_timeout)?;
+    let data = data_server(gate.clone(), data_l, &opts)?;
     let admin = admin_server(gate.clone(), admin_l)?;
     let (data_h, admin_h) = (data.handle(), admin.handle());
     let data_task = tokio::spawn(data);

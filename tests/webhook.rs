@@ -4,12 +4,13 @@ mod common;
 // checks what the hook received (method, headers, body) and what the client got (status, headers, error body).
 // Reference: authconfig-reference.md §4; product rules: policy.md §6, §8, §11.
 
-use std::collections::HashSet;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use common::{MockServer, NO_CONTENT_LENGTH, Received, Route, Service, metric};
+use common::{
+    MockServer, NO_CONTENT_LENGTH, Received, Route, Service, fd_count, metric, sockets_to,
+};
 use reqwest::header::HeaderMap;
 use serde_json::{Value, json};
 
@@ -947,38 +948,6 @@ async fn denials_are_never_cached() {
 // ---------------------------------------------------------------------------------------------------------------
 // The connection bound
 // ---------------------------------------------------------------------------------------------------------------
-
-fn fd_count(pid: u32) -> Option<usize> {
-    std::fs::read_dir(format!("/proc/{pid}/fd"))
-        .ok()
-        .map(|d| d.count())
-}
-
-/// Sockets of `pid` whose remote end is 127.0.0.1:`port`.
-fn sockets_to(pid: u32, port: u16) -> Option<usize> {
-    let inodes: HashSet<String> = std::fs::read_dir(format!("/proc/{pid}/fd"))
-        .ok()?
-        .filter_map(|e| std::fs::read_link(e.ok()?.path()).ok())
-        .filter_map(|l| {
-            l.to_str()?
-                .strip_prefix("socket:[")?
-                .strip_suffix(']')
-                .map(str::to_owned)
-        })
-        .collect();
-    let table = std::fs::read_to_string(format!("/proc/{pid}/net/tcp")).ok()?;
-    let remote = format!("0100007F:{port:04X}");
-    Some(
-        table
-            .lines()
-            .skip(1)
-            .filter(|l| {
-                let f: Vec<&str> = l.split_whitespace().collect();
-                f.len() > 9 && f[2] == remote && inodes.contains(f[9])
-            })
-            .count(),
-    )
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_thousand_concurrent_decisions_respect_the_connection_bound() {

@@ -1,0 +1,712 @@
+//! Fault tests against the real `authgate serve` binary on loopback (issue 7): a JWKS endpoint flapping under load,
+//! a webhook that hangs, ten thousand idle connections beside slow-loris clients, megabyte headers, and SIGTERM
+//! under load. Every loop is bounded by a deadline.
+
+mod common;
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use common::{
+    MockServer, Route, Service, fd_count, jwks_doc, metric, mint, sockets_to, status_kib,
+};
+use serde_json::json;
+
+const JWKS_PATH: &str = "/.well-known/jwks.json";
+
+fn jwt_config(mock: &MockServer) -> String {
+    format!(
+        "kind: AuthConfig\nversion: v4\ndefinition:\n  mode:\n    jwt:\n      key:\n        jwkFromUrl: '{}{JWKS_PATH}'\n      tokenLocation:\n        type: BearerAuthorization\n      claimsConfig:\n        namespace:\n          claimsFormat: Json\n          location: /claims.jwt.hasura.io\n",
+        mock.base()
+    )
+}
+
+fn webhook_config(mock: &MockServer) -> String {
+    format!(
+        "kind: AuthConfig\nversion: v4\ndefinition:\n  mode:\n    webhook:\n      method: GET\n      url:\n        value: {}/hook\n",
+        mock.base()
+    )
+}
+
+const NOAUTH: &str = "kind: AuthConfig\nversion: v4\ndefinition:\n  mode:\n    noAuth:\n      role: guest\n      sessionVariables: {}\n";
+
+fn token(i: usize) -> String {
+    mint(
+        &json!({"alg": "RS256", "sign_with": "rsa1", "kid": "k1", "exp_in": 3600, "claims": {
+            "jti": format!("t-{i}"),
+            "claims.jwt.hasura.io": {
+                "x-hasura-allowed-roles": ["user"],
+                "x-hasura-default-role": "user",
+                "x-hasura-user-id": i.to_string()
+            }
+        }}),
+    )
+}
+
+fn ready(svc: &Service) {
+    assert!(
+        svc.wait_ready(Duration::from_secs(10)),
+        "authgate never became ready; log:\n{}",
+        svc.log()
+    );
+}
+
+/// Raise this process's soft descriptor limit to its hard limit (children inherit it), with util-linux `prlimit`.
+fn raise_fd_limit() {
+    let pid = std::process::id().to_string();
+    let hard = std::process::Command::new("prlimit")
+        .args([
+            "--pid",
+            &pid,
+            "--nofile",
+            "--output",
+            "HARD",
+            "--noheadings",
+        ])
+        .output()
+        .ok()
+        .and_then(|o| String::from_utf8(o.stdout).ok())
+        .map(|s| s.trim().to_owned())
+        .unwrap_or_default();
+    if !hard.is_empty() {
+        let _ = std::process::Command::new("prlimit")
+            .args(["--pid", &pid, &format!("--nofile={hard}:{hard}")])
+            .status();
+    }
+}
+
+fn soft_fd_limit() -> usize {
+    std::fs::read_to_string("/proc/self/limits")
+        .ok()
+        .and_then(|l| {
+            l.lines()
+                .find(|l| l.starts_with("Max open files"))
+                .and_then(|l| l.split_whitespace().nth(3).map(str::to_owned))
+        })
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1024)
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// JWKS flapping
+// ---------------------------------------------------------------------------------------------------------------
+
+/// The JWKS endpoint goes up and down every second for 30 s while clients send distinct valid tokens with the
+/// decision cache off (every decision verifies a signature): not one decision fails, because a cached key set
+/// exists; the refreshes really did run and really did fail half the time.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn jwks_flapping_under_load_fails_no_decision() {
+    const FLAP: Duration = Duration::from_secs(30);
+    let mock = MockServer::start();
+    let mut keys = common::Route::json(200, &jwks_doc(&[json!({"key": "rsa1", "kid": "k1"})]));
+    keys.headers
+        .push(("Cache-Control".into(), "public, max-age=1".into()));
+    mock.set(JWKS_PATH, keys);
+    let svc = Service::start(
+        &jwt_config(&mock),
+        &["--jwks-min-refresh-secs", "1", "--decision-cache-size", "0"],
+        &[],
+    );
+    ready(&svc);
+    let tokens: Arc<Vec<String>> = Arc::new((0..400).map(token).collect());
+
+    let deadline = Instant::now() + FLAP;
+    let failures = Arc::new(Mutex::new(Vec::<String>::new()));
+    let ok = Arc::new(AtomicUsize::new(0));
+    let mut load = Vec::new();
+    for w in 0..4 {
+        let (tokens, failures, ok, url) = (
+            tokens.clone(),
+            failures.clone(),
+            ok.clone(),
+            svc.url("/graphql"),
+        );
+        load.push(tokio::spawn(async move {
+            let http = common::client();
+            let mut i = w;
+            while Instant::now() < deadline {
+                let t = &tokens[i % tokens.len()];
+                i += 4;
+                match http
+                    .get(&url)
+                    .header("authorization", format!("Bearer {t}"))
+                    .send()
+                    .await
+                {
+                    Ok(r) if r.status() == 200 => {
+                        ok.fetch_add(1, Ordering::Relaxed);
+                    }
+                    Ok(r) => {
+                        let status = r.status();
+                        let body = r.text().await.unwrap_or_default();
+                        failures
+                            .lock()
+                            .expect("lock")
+                            .push(format!("{status}: {body}"));
+                    }
+                    Err(e) => failures.lock().expect("lock").push(e.to_string()),
+                }
+            }
+        }));
+    }
+    // Flap: down for a second, up for a second, until the deadline.
+    let mut up = true;
+    while Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        up = !up;
+        mock.set_up(up);
+    }
+    mock.set_up(true);
+    for t in load {
+        t.await.expect("load task");
+    }
+
+    let failures = failures.lock().expect("lock").clone();
+    let scrape = svc.metrics();
+    let refreshed =
+        metric(&scrape, "authgate_jwks_refresh_total{result=\"success\"}").unwrap_or(0.0);
+    let failed: f64 = scrape
+        .lines()
+        .filter(|l| {
+            l.starts_with("authgate_jwks_refresh_total{") && !l.contains("result=\"success\"")
+        })
+        .filter_map(|l| l.rsplit_once(' ')?.1.parse::<f64>().ok())
+        .sum();
+    let decided = ok.load(Ordering::Relaxed);
+    eprintln!(
+        "flapping: {decided} decisions allowed, {} failed; JWKS refreshes ok {refreshed}, failed {failed}",
+        failures.len()
+    );
+    assert!(
+        failures.is_empty(),
+        "{} decisions failed while a cached key set existed, first: {:?}",
+        failures.len(),
+        failures.first()
+    );
+    assert!(
+        decided >= 1000,
+        "too little load to mean anything: {decided}"
+    );
+    assert!(
+        refreshed >= 5.0 && failed >= 5.0,
+        "the endpoint did not really flap under refreshes (ok {refreshed}, failed {failed})"
+    );
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// A webhook that hangs
+// ---------------------------------------------------------------------------------------------------------------
+
+/// The hook accepts connections and never answers. 300 concurrent decisions, 16 calls allowed at once, a 1 s
+/// timeout: every decision is a `503` within the budget (the wait for a call slot counts against it), the hook never
+/// sees more than 16 calls at once, the service holds a bounded number of sockets to it, health is answered
+/// throughout, and once the hook answers again the freed slots serve allowed decisions.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn hanging_webhook_answers_within_the_budget_with_a_bounded_pool() {
+    const N: usize = 300;
+    const MAX: usize = 16;
+    let mock = MockServer::start();
+    let mut hang = Route::json(200, &json!({"x-hasura-role": "user"}));
+    hang.delay = Duration::from_secs(20);
+    mock.set("/hook", hang);
+    let svc = Service::start(
+        &webhook_config(&mock),
+        &[
+            "--webhook-timeout",
+            "1",
+            "--webhook-max-connections",
+            &MAX.to_string(),
+        ],
+        &[],
+    );
+    ready(&svc);
+    let pid = svc.pid();
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let peak_sockets = Arc::new(AtomicUsize::new(0));
+    let health_failures = Arc::new(AtomicUsize::new(0));
+    let sampler = {
+        let (stop, peak_sockets, health_failures, port, health) = (
+            stop.clone(),
+            peak_sockets.clone(),
+            health_failures.clone(),
+            mock.port,
+            svc.admin_url("/healthz"),
+        );
+        std::thread::spawn(move || {
+            let deadline = Instant::now() + Duration::from_secs(30);
+            while !stop.load(Ordering::Relaxed) && Instant::now() < deadline {
+                if let Some(n) = sockets_to(pid, port) {
+                    peak_sockets.fetch_max(n, Ordering::Relaxed);
+                }
+                if common::http_get_status(&health) != Some(200) {
+                    health_failures.fetch_add(1, Ordering::Relaxed);
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        })
+    };
+
+    let http = reqwest::Client::builder()
+        .no_proxy()
+        .timeout(Duration::from_secs(15))
+        .build()
+        .expect("client");
+    let mut tasks = Vec::with_capacity(N);
+    for i in 0..N {
+        let (http, url) = (http.clone(), svc.url("/"));
+        tasks.push(tokio::spawn(async move {
+            let t0 = Instant::now();
+            let resp = http
+                .get(url)
+                .header("authorization", format!("Bearer user-{i}"))
+                .send()
+                .await
+                .map_err(|e| e.to_string())?;
+            Ok::<_, String>((resp.status().as_u16(), t0.elapsed()))
+        }));
+    }
+    let mut slowest = Duration::ZERO;
+    let mut statuses = std::collections::BTreeMap::new();
+    let mut errors = Vec::new();
+    for t in tasks {
+        match t.await {
+            Ok(Ok((status, took))) => {
+                *statuses.entry(status).or_insert(0usize) += 1;
+                slowest = slowest.max(took);
+            }
+            Ok(Err(e)) => errors.push(e),
+            Err(e) => errors.push(e.to_string()),
+        }
+    }
+    stop.store(true, Ordering::Relaxed);
+    let _ = sampler.join();
+    let peak = peak_sockets.load(Ordering::Relaxed);
+    eprintln!(
+        "hanging hook: statuses {statuses:?}, slowest {slowest:?}, hook max in flight {}, peak sockets to hook {peak}",
+        mock.max_in_flight()
+    );
+    assert!(errors.is_empty(), "requests failed: {:?}", errors.first());
+    assert_eq!(
+        statuses.get(&503).copied(),
+        Some(N),
+        "every decision is a 503: {statuses:?}"
+    );
+    // The budget is the 1 s webhook timeout; allow for a loaded 2-core machine.
+    assert!(
+        slowest < Duration::from_millis(3000),
+        "slowest answer took {slowest:?} with a 1 s timeout"
+    );
+    // The bound is on the service's side: a call that timed out is abandoned (its connection closed) and its slot
+    // freed, while the hanging hook still counts it as in flight until its own sleep ends; so count the sockets the
+    // service holds to the hook, not the hook's view.
+    assert!(
+        peak <= MAX + 4,
+        "the service held {peak} sockets to the hook at once (bound {MAX} calls)"
+    );
+    assert!(
+        peak >= MAX / 2,
+        "the bound was never approached ({peak} sockets): the test measured nothing"
+    );
+    assert_eq!(
+        health_failures.load(Ordering::Relaxed),
+        0,
+        "health was not answered during the storm"
+    );
+
+    // The hook recovers: slots freed by the timeouts serve allowed decisions again.
+    mock.set("/hook", Route::json(200, &json!({"x-hasura-role": "user"})));
+    let mut allowed = 0;
+    for i in 0..(2 * MAX) {
+        let r = http
+            .get(svc.url("/"))
+            .header("authorization", format!("Bearer again-{i}"))
+            .send()
+            .await
+            .expect("request");
+        if r.status() == 200 {
+            allowed += 1;
+        }
+    }
+    assert_eq!(allowed, 2 * MAX, "the pool did not recover after the hang");
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Idle connections, slow loris, huge headers
+// ---------------------------------------------------------------------------------------------------------------
+
+/// One request on a fresh connection; its status and how long it took.
+fn timed_get(port: u16) -> (Option<u16>, Duration) {
+    let t0 = Instant::now();
+    let status = (|| {
+        let mut s = TcpStream::connect(("127.0.0.1", port)).ok()?;
+        s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+        s.write_all(b"GET /api HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            .ok()?;
+        let mut buf = String::new();
+        s.read_to_string(&mut buf).ok()?;
+        buf.split_whitespace().nth(1)?.parse().ok()
+    })();
+    (status, t0.elapsed())
+}
+
+/// 10,000 connections that never send a byte and 200 slow-loris clients trickling a header one byte every 500 ms:
+/// meanwhile every other client is answered promptly, the service's memory stays bounded, and the service itself
+/// closes the loris connections when its 10 s request-head timeout passes.
+#[test]
+fn idle_connections_and_slow_loris_do_not_starve_other_clients() {
+    const IDLE: usize = 10_000;
+    const LORIS: usize = 200;
+    raise_fd_limit();
+    let limit = soft_fd_limit();
+    assert!(
+        limit >= IDLE + LORIS + 1000,
+        "this test (and the service it starts) needs {} descriptors; the limit is {limit}",
+        IDLE + LORIS + 1000
+    );
+    let svc = Service::start(NOAUTH, &[], &[]);
+    ready(&svc);
+    let pid = svc.pid();
+    let rss_before = status_kib(pid, "VmRSS").unwrap_or(0);
+
+    let mut idle = Vec::with_capacity(IDLE);
+    for _ in 0..IDLE {
+        idle.push(TcpStream::connect(("127.0.0.1", svc.data)).expect("idle connect"));
+    }
+    let mut loris = Vec::with_capacity(LORIS);
+    for _ in 0..LORIS {
+        let mut s = TcpStream::connect(("127.0.0.1", svc.data)).expect("loris connect");
+        s.write_all(b"GET / HTTP/1.1\r\nHost: x\r\nX-Slow: ")
+            .expect("loris start");
+        loris.push(s);
+    }
+    let started = Instant::now();
+
+    // Trickle one byte per loris connection every 500 ms, while others are served.
+    let mut latencies = Vec::new();
+    let mut failures = 0;
+    let mut peak_rss = 0;
+    let mut peak_fds = 0;
+    let mut closed_by_server = [false; LORIS];
+    let mut last_trickle = Instant::now();
+    while started.elapsed() < Duration::from_secs(14) {
+        if last_trickle.elapsed() >= Duration::from_millis(500) {
+            last_trickle = Instant::now();
+            for (i, s) in loris.iter_mut().enumerate() {
+                if !closed_by_server[i] && s.write_all(b"a").is_err() {
+                    closed_by_server[i] = true;
+                }
+            }
+        }
+        let (status, took) = timed_get(svc.data);
+        if status == Some(200) {
+            latencies.push(took);
+        } else {
+            failures += 1;
+        }
+        peak_rss = peak_rss.max(status_kib(pid, "VmRSS").unwrap_or(0));
+        peak_fds = peak_fds.max(fd_count(pid).unwrap_or(0));
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    // By now (14 s > the 10 s head timeout) the service has answered or closed every loris connection.
+    for (i, s) in loris.iter_mut().enumerate() {
+        let _ = s.set_read_timeout(Some(Duration::from_millis(200)));
+        let mut buf = [0u8; 256];
+        match s.read(&mut buf) {
+            Ok(0) | Err(_) if closed_by_server[i] => {}
+            Ok(0) => closed_by_server[i] = true,
+            Ok(n) => {
+                let head = String::from_utf8_lossy(&buf[..n]);
+                closed_by_server[i] = head.starts_with("HTTP/1.1 408");
+            }
+            Err(e) => {
+                closed_by_server[i] = matches!(
+                    e.kind(),
+                    std::io::ErrorKind::ConnectionReset | std::io::ErrorKind::BrokenPipe
+                );
+            }
+        }
+    }
+    let fds_after = fd_count(pid).unwrap_or(0);
+    drop(idle);
+    latencies.sort();
+    let p99 = latencies
+        .get(latencies.len().saturating_sub(1) * 99 / 100)
+        .copied()
+        .unwrap_or_default();
+    let max = latencies.last().copied().unwrap_or_default();
+    let closed = closed_by_server.iter().filter(|c| **c).count();
+    eprintln!(
+        "idle+loris: {} requests served, {failures} failed, p99 {p99:?}, max {max:?}; RSS {rss_before} KiB -> peak \
+         {peak_rss} KiB; fds peak {peak_fds}, after the timeout {fds_after}; loris closed by the service {closed}/{LORIS}",
+        latencies.len()
+    );
+    assert_eq!(failures, 0, "other clients were refused or timed out");
+    assert!(
+        latencies.len() >= 50,
+        "too few requests served: {}",
+        latencies.len()
+    );
+    assert!(
+        max < Duration::from_secs(1),
+        "a request waited {max:?} behind idle and slow clients"
+    );
+    assert!(
+        peak_fds >= IDLE / 2,
+        "the service never held the idle connections ({peak_fds} fds): the test measured nothing"
+    );
+    // Memory is linear in open connections with a small constant: actix-http gives each connection an 8 KiB read
+    // and an 8 KiB write buffer (about 10 KiB resident), and `--max-connections` caps how many there are.
+    let per_connection = peak_rss.saturating_sub(rss_before) / (IDLE + LORIS) as u64;
+    assert!(
+        per_connection <= 16,
+        "RSS grew from {rss_before} KiB to {peak_rss} KiB: {per_connection} KiB per open connection"
+    );
+    assert_eq!(
+        closed, LORIS,
+        "the service must close slow-loris connections after its request-head timeout"
+    );
+    assert!(
+        fds_after < IDLE / 2,
+        "idle connections that never sent a request were kept past the timeout ({fds_after} fds)"
+    );
+}
+
+/// `--max-connections` caps the open connections (and so their memory): past it, connections wait in the accept
+/// backlog instead of being read, and are served once others close.
+#[test]
+fn the_connection_cap_bounds_open_connections() {
+    const CAP: usize = 64;
+    let svc = Service::start(NOAUTH, &["--max-connections", &CAP.to_string()], &[]);
+    ready(&svc);
+    let pid = svc.pid();
+    let baseline = fd_count(pid).unwrap_or(0);
+    let idle: Vec<TcpStream> = (0..3 * CAP)
+        .map(|_| TcpStream::connect(("127.0.0.1", svc.data)).expect("connect"))
+        .collect();
+    std::thread::sleep(Duration::from_millis(500));
+    let held = fd_count(pid).unwrap_or(0).saturating_sub(baseline);
+    // Two workers, the cap split between them.
+    assert!(
+        held <= CAP + 2,
+        "the service holds {held} connections with a cap of {CAP}"
+    );
+    assert!(held >= CAP / 2, "the service held only {held} connections");
+    drop(idle);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while timed_get(svc.data).0 != Some(200) {
+        assert!(
+            Instant::now() < deadline,
+            "not served after the idle connections closed"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// 32 clients at once each send a 1 MiB header: each is refused (`431`, or the connection closed) without the
+/// service buffering it, its peak memory grows by far less than the 32 MiB sent, and it keeps answering.
+#[test]
+fn megabyte_headers_are_refused_without_being_buffered() {
+    const CLIENTS: usize = 32;
+    let svc = Service::start(NOAUTH, &[], &[]);
+    ready(&svc);
+    let pid = svc.pid();
+    let hwm_before = status_kib(pid, "VmHWM").unwrap_or(0);
+    let port = svc.data;
+    let outcomes: Vec<String> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..CLIENTS)
+            .map(|_| {
+                scope.spawn(move || {
+                    let Ok(mut s) = TcpStream::connect(("127.0.0.1", port)) else {
+                        return "connect failed".to_owned();
+                    };
+                    let _ = s.set_read_timeout(Some(Duration::from_secs(10)));
+                    let _ = s.set_write_timeout(Some(Duration::from_secs(10)));
+                    let _ = s.write_all(b"GET / HTTP/1.1\r\nHost: x\r\nX-Big: ");
+                    let chunk = vec![b'a'; 64 * 1024];
+                    for _ in 0..16 {
+                        if s.write_all(&chunk).is_err() {
+                            break;
+                        }
+                    }
+                    let _ = s.write_all(b"\r\n\r\n");
+                    let mut buf = [0u8; 64];
+                    match s.read(&mut buf) {
+                        Ok(0) => "closed".to_owned(),
+                        Ok(n) => String::from_utf8_lossy(&buf[..n])
+                            .lines()
+                            .next()
+                            .unwrap_or_default()
+                            .to_owned(),
+                        Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => {
+                            "reset".to_owned()
+                        }
+                        Err(e) => format!("error {e}"),
+                    }
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().unwrap_or_else(|_| "panicked".to_owned()))
+            .collect()
+    });
+    let hwm_after = status_kib(pid, "VmHWM").unwrap_or(0);
+    let mut tally = std::collections::BTreeMap::new();
+    for o in &outcomes {
+        *tally.entry(o.as_str()).or_insert(0usize) += 1;
+    }
+    eprintln!("1 MiB headers: {tally:?}; peak RSS {hwm_before} KiB -> {hwm_after} KiB");
+    for o in &outcomes {
+        assert!(
+            o.starts_with("HTTP/1.1 431") || o == "closed" || o == "reset",
+            "a 1 MiB header must be refused: {o}"
+        );
+    }
+    assert!(
+        outcomes.iter().any(|o| o.starts_with("HTTP/1.1 431")),
+        "no client saw the 431: {outcomes:?}"
+    );
+    assert!(
+        hwm_after < hwm_before + 12 * 1024,
+        "peak RSS grew from {hwm_before} KiB to {hwm_after} KiB for {CLIENTS} MiB of headers"
+    );
+    assert_eq!(
+        timed_get(port).0,
+        Some(200),
+        "the service stopped answering"
+    );
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// SIGTERM under load
+// ---------------------------------------------------------------------------------------------------------------
+
+/// Keep-alive clients hammer the service (each decision calls a 100 ms webhook) through SIGTERM until the process
+/// exits. Every decision that reached the service's webhook call got its answer back to the client; the only
+/// failures are new connections refused after the listener closed; and the process exits soon after the
+/// shutdown delay rather than at the shutdown timeout (keep-alive connections are closed after their answer
+/// once draining starts, so they cannot hold the process open or be cut mid-request).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn sigterm_under_load_drops_no_accepted_request() {
+    const CLIENTS: usize = 16;
+    let mock = MockServer::start();
+    let mut slow = Route::json(200, &json!({"x-hasura-role": "user"}));
+    slow.delay = Duration::from_millis(100);
+    mock.set("/hook", slow);
+    let mut svc = Service::start(
+        &webhook_config(&mock),
+        &[
+            "--shutdown-delay-secs",
+            "1",
+            "--shutdown-timeout-secs",
+            "20",
+        ],
+        &[],
+    );
+    ready(&svc);
+
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let exited = Arc::new(AtomicBool::new(false));
+    let ok = Arc::new(AtomicUsize::new(0));
+    let refused = Arc::new(AtomicUsize::new(0));
+    let other_errors = Arc::new(Mutex::new(Vec::<String>::new()));
+    let last_ok_ms = Arc::new(AtomicU64::new(0));
+    let t0 = Instant::now();
+    let http = reqwest::Client::builder()
+        .no_proxy()
+        .timeout(Duration::from_secs(25))
+        .build()
+        .expect("client");
+    let mut tasks = Vec::new();
+    for c in 0..CLIENTS {
+        let (http, url, exited, ok, refused, other, last_ok) = (
+            http.clone(),
+            svc.url("/"),
+            exited.clone(),
+            ok.clone(),
+            refused.clone(),
+            other_errors.clone(),
+            last_ok_ms.clone(),
+        );
+        tasks.push(tokio::spawn(async move {
+            let mut i = 0usize;
+            while !exited.load(Ordering::Relaxed) && Instant::now() < deadline {
+                i += 1;
+                match http
+                    .get(&url)
+                    .header("authorization", format!("Bearer c{c}-{i}"))
+                    .send()
+                    .await
+                {
+                    Ok(r) if r.status() == 200 => {
+                        ok.fetch_add(1, Ordering::Relaxed);
+                        last_ok.fetch_max(t0.elapsed().as_millis() as u64, Ordering::Relaxed);
+                    }
+                    Ok(r) => other
+                        .lock()
+                        .expect("lock")
+                        .push(format!("status {}", r.status())),
+                    Err(e) if e.is_connect() => {
+                        refused.fetch_add(1, Ordering::Relaxed);
+                        tokio::time::sleep(Duration::from_millis(20)).await;
+                    }
+                    Err(e) => other.lock().expect("lock").push(format!("{e:?}")),
+                }
+            }
+        }));
+    }
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let ok_before = ok.load(Ordering::Relaxed);
+    let term_at = t0.elapsed();
+    svc.terminate();
+    let status = tokio::task::spawn_blocking(move || {
+        let s = svc.wait_exit(Duration::from_secs(25));
+        (s, svc)
+    })
+    .await
+    .expect("wait");
+    let exit_at = t0.elapsed();
+    exited.store(true, Ordering::Relaxed);
+    for t in tasks {
+        t.await.expect("client task");
+    }
+    let (exit_status, svc) = status;
+    let hook_calls = mock.count("/hook");
+    let ok = ok.load(Ordering::Relaxed);
+    let other = other_errors.lock().expect("lock").clone();
+    eprintln!(
+        "sigterm: {ok} allowed ({ok_before} before SIGTERM at {term_at:?}), last at {} ms, {} refused, {} other \
+         errors, hook calls {hook_calls}, exit {exit_status:?} at {exit_at:?}",
+        last_ok_ms.load(Ordering::Relaxed),
+        refused.load(Ordering::Relaxed),
+        other.len()
+    );
+    assert!(
+        exit_status.is_some_and(|s| s.success()),
+        "the service did not exit cleanly: {exit_status:?}\n{}",
+        svc.log()
+    );
+    assert!(
+        other.is_empty(),
+        "requests cut or failed during shutdown: {:?}",
+        &other[..other.len().min(5)]
+    );
+    assert_eq!(
+        ok, hook_calls,
+        "a decision reached the webhook but its answer never reached the client"
+    );
+    assert!(
+        ok > ok_before,
+        "nothing was served during the shutdown delay"
+    );
+    // The delay is 1 s; the in-flight decisions take 100 ms. Not the 20 s timeout.
+    assert!(
+        exit_at - term_at < Duration::from_secs(6),
+        "shutdown took {:?}: keep-alive connections held the process open",
+        exit_at - term_at
+    );
+}
