@@ -13,11 +13,11 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let code = match cli.command {
         Command::Serve(args) => {
-            init_tracing(args.common.log_format);
+            let _flush_on_exit = init_tracing(args.common.log_format);
             run_async(authgate::serve::serve(args))
         }
         Command::Dev(args) => {
-            init_tracing(args.common.log_format.or(Some(LogFormat::Text)));
+            let _flush_on_exit = init_tracing(args.common.log_format.or(Some(LogFormat::Text)));
             run_async(authgate::dev::dev(args))
         }
         Command::Check(args) => {
@@ -48,8 +48,17 @@ fn run_async(fut: impl std::future::Future<Output = anyhow::Result<()>>) -> i32 
     }
 }
 
-fn init_tracing(format: Option<LogFormat>) {
+/// Log lines are written to stderr by a background thread, never by a request's worker: a slow log reader (a full
+/// pipe to the container runtime) must not stall decisions. Up to 64k lines wait in memory; past that, lines are
+/// dropped rather than blocking (every decision is still counted in the metrics). The returned guard flushes the
+/// remaining lines when dropped at exit.
+fn init_tracing(format: Option<LogFormat>) -> tracing_appender::non_blocking::WorkerGuard {
     use std::io::IsTerminal;
+    let (writer, guard) = tracing_appender::non_blocking::NonBlockingBuilder::default()
+        .lossy(true)
+        .buffered_lines_limit(65_536)
+        .thread_name("authgate-log")
+        .finish(std::io::stderr());
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     let json = match format {
@@ -58,10 +67,11 @@ fn init_tracing(format: Option<LogFormat>) {
     };
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr);
+        .with_writer(writer);
     if json {
         builder.json().flatten_event(true).init();
     } else {
         builder.init();
     }
+    guard
 }

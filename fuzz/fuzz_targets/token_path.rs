@@ -5,13 +5,18 @@
 use authgate::authn::request::AuthRequest;
 use authgate::authn::{jwt, token};
 use authgate::config::compiled::{JwtKeySource, Mode, TokenLocation};
-use authgate::config::{LoadOptions, load_str_with_env};
+use authgate::config::{LoadOptions, Loaded, load_str_with_env};
+use std::sync::LazyLock;
 use libfuzzer_sys::fuzz_target;
 
 const CONFIG: &str = "kind: AuthConfig\nversion: v4\ndefinition:\n  mode:\n    jwt:\n      key:\n        fixed:\n          algorithm: HS256\n          key:\n            value: fuzz-secret-fuzz-secret-fuzz-secret-0\n      tokenLocation:\n        type: BearerAuthorization\n      claimsConfig:\n        namespace:\n          claimsFormat: Json\n          location: /claims.jwt.hasura.io\n";
 
+// Loaded once: the target exercises the token path, not the loader (that is `config_load`).
+static LOADED: LazyLock<Option<Loaded>> =
+    LazyLock::new(|| load_str_with_env(CONFIG, &LoadOptions::default(), &|_| None).ok());
+
 fuzz_target!(|data: &[u8]| {
-    let Ok(loaded) = load_str_with_env(CONFIG, &LoadOptions::default(), &|_| None) else { return };
+    let Some(loaded) = LOADED.as_ref() else { return };
     let Mode::Jwt(mode) = &loaded.config.mode else { return };
     let headers: [(&str, &[u8]); 1] = [("authorization", data)];
     let req = AuthRequest { method: "GET", uri: "/", headers: &headers };

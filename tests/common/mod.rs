@@ -460,6 +460,27 @@ impl Service {
         extra: &[&str],
         env: &[(String, String)],
     ) -> Service {
+        // A port picked free can be taken by a parallel test before the service binds it; the service then exits
+        // with "cannot listen". Start again on other ports (a few times) rather than fail for a reason not ours.
+        for attempt in 1..=4 {
+            let mut svc = Self::spawn(source, log_base, extra, env);
+            match svc.wait_healthy() {
+                Ok(()) => return svc,
+                Err(exited) if exited && attempt < 4 && svc.log().contains("cannot listen") => {
+                    continue;
+                }
+                Err(_) => panic!("authgate did not become healthy; log:\n{}", svc.log()),
+            }
+        }
+        unreachable!("the last attempt returns or panics")
+    }
+
+    fn spawn(
+        source: &[String],
+        log_base: &Path,
+        extra: &[&str],
+        env: &[(String, String)],
+    ) -> Service {
         let config_path = log_base;
         let (data, admin) = (free_port(), free_port());
         let log_path = log_base.with_extension("log");
@@ -485,15 +506,13 @@ impl Service {
             cmd.env(k, v);
         }
         let child = cmd.spawn().expect("spawn authgate");
-        let svc = Service {
+        Service {
             child,
             data,
             admin,
             config_path: config_path.to_owned(),
             log_path,
-        };
-        svc.wait_healthy();
-        svc
+        }
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -504,15 +523,19 @@ impl Service {
         format!("http://127.0.0.1:{}{path}", self.admin)
     }
 
-    fn wait_healthy(&self) {
-        let deadline = Instant::now() + Duration::from_secs(10);
+    /// Wait until `/healthz` answers; `Err(true)` when the process exited first, `Err(false)` on timeout.
+    fn wait_healthy(&mut self) -> Result<(), bool> {
+        let deadline = Instant::now() + Duration::from_secs(20);
         while Instant::now() < deadline {
             if http_get_status(&self.admin_url("/healthz")) == Some(200) {
-                return;
+                return Ok(());
+            }
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return Err(true);
             }
             std::thread::sleep(Duration::from_millis(20));
         }
-        panic!("authgate did not become healthy; log:\n{}", self.log());
+        Err(false)
     }
 
     /// Wait until `/readyz` is 200; false on timeout.

