@@ -92,6 +92,10 @@ pub struct CommonArgs {
     /// Data-listener worker threads (default: one per CPU).
     #[arg(long, env = "AUTHGATE_WORKERS")]
     pub workers: Option<usize>,
+    /// Most denial log lines per second (0: no limit). A flood of bad tokens is counted in the metrics, not written
+    /// line by line; the next line written says how many were suppressed.
+    #[arg(long, default_value_t = 100, env = "AUTHGATE_DENY_LOG_PER_SEC")]
+    pub deny_log_per_sec: u32,
     /// Most open connections on the data listener. Each costs about 10 KiB (actix-http's read and write buffers), so
     /// the default bounds them to about 160 MiB; connections past it wait in the accept backlog.
     #[arg(long, default_value_t = 16_384, env = "AUTHGATE_MAX_CONNECTIONS")]
@@ -183,6 +187,7 @@ impl CommonArgs {
             },
             webhook_timeout: Duration::from_secs_f64(self.webhook_timeout.clamp(0.001, 3600.0)),
             webhook_max_connections: self.webhook_max_connections.max(1),
+            deny_log_per_sec: self.deny_log_per_sec,
         }
     }
 

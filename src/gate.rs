@@ -44,6 +44,8 @@ pub struct GateSettings {
     pub webhook_timeout: Duration,
     /// Most concurrent webhook calls (the connection pool bound).
     pub webhook_max_connections: usize,
+    /// Most denial log lines per second (0: no limit); the rest are counted in the next line's `suppressed`.
+    pub deny_log_per_sec: u32,
 }
 
 impl Default for GateSettings {
@@ -57,6 +59,41 @@ impl Default for GateSettings {
             jwks: JwksSettings::default(),
             webhook_timeout: Duration::from_secs(5),
             webhook_max_connections: 256,
+            deny_log_per_sec: 100,
+        }
+    }
+}
+
+/// Bounds the denial log lines per second: a flood of bad tokens must not turn into a flood of log lines (the
+/// metrics count every denial). Lines past the limit are counted and reported as `suppressed` by the next line
+/// written.
+#[derive(Debug, Default)]
+struct DenyLogLimit {
+    second: AtomicU64,
+    written: AtomicU64,
+    suppressed: AtomicU64,
+}
+
+impl DenyLogLimit {
+    /// `Some(lines suppressed since the last written one)` when this denial may be logged.
+    fn admit(&self, per_sec: u32, now_secs: u64) -> Option<u64> {
+        if per_sec == 0 {
+            return Some(0);
+        }
+        let second = self.second.load(Ordering::Relaxed);
+        if second != now_secs
+            && self
+                .second
+                .compare_exchange(second, now_secs, Ordering::Relaxed, Ordering::Relaxed)
+                .is_ok()
+        {
+            self.written.store(0, Ordering::Relaxed);
+        }
+        if self.written.fetch_add(1, Ordering::Relaxed) < u64::from(per_sec) {
+            Some(self.suppressed.swap(0, Ordering::Relaxed))
+        } else {
+            self.suppressed.fetch_add(1, Ordering::Relaxed);
+            None
         }
     }
 }
@@ -134,6 +171,7 @@ pub struct Gate {
     metrics: Arc<Metrics>,
     generation: AtomicU64,
     draining: AtomicBool,
+    deny_log: DenyLogLimit,
     /// Process-unique id, so that the per-thread hot set never mixes two gates (tests run several).
     id: u64,
 }
@@ -206,6 +244,7 @@ impl Gate {
             metrics,
             generation: AtomicU64::new(0),
             draining: AtomicBool::new(false),
+            deny_log: DenyLogLimit::default(),
             id: {
                 static NEXT: AtomicU64 = AtomicU64::new(1);
                 NEXT.fetch_add(1, Ordering::Relaxed)
@@ -301,12 +340,17 @@ impl Gate {
         let reason = d.result.as_ref().err().map(|e| e.reason);
         self.metrics
             .observe_decision(d.status(), reason, started.elapsed().as_secs_f64());
-        if let Err(e) = &d.result {
+        if let Err(e) = &d.result
+            && let Some(suppressed) = self
+                .deny_log
+                .admit(self.settings.deny_log_per_sec, unix_now())
+        {
             tracing::info!(
                 status = e.status,
                 reason = e.reason.code(),
                 method = req.method,
                 uri = req.uri,
+                suppressed,
                 "denied"
             );
         }
@@ -614,4 +658,25 @@ fn cache_key(generation: u64, mode: usize, token: &str) -> [u8; 32] {
     let mut out = [0u8; 32];
     out.copy_from_slice(d.as_ref());
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::DenyLogLimit;
+
+    #[test]
+    fn denial_lines_are_limited_per_second_and_the_rest_reported() {
+        let limit = DenyLogLimit::default();
+        let first: Vec<_> = (0..5).map(|_| limit.admit(3, 100)).collect();
+        assert_eq!(first, [Some(0), Some(0), Some(0), None, None]);
+        // The next second: the first line written reports the two suppressed ones.
+        assert_eq!(limit.admit(3, 101), Some(2));
+        assert_eq!(limit.admit(3, 101), Some(0));
+    }
+
+    #[test]
+    fn zero_means_no_limit() {
+        let limit = DenyLogLimit::default();
+        assert!((0..1000).all(|_| limit.admit(0, 7) == Some(0)));
+    }
 }

@@ -710,3 +710,64 @@ async fn sigterm_under_load_drops_no_accepted_request() {
         exit_at - term_at
     );
 }
+
+// ---------------------------------------------------------------------------------------------------------------
+// A denial flood is not a log flood
+// ---------------------------------------------------------------------------------------------------------------
+
+/// 500 denied requests in a burst with `--deny-log-per-sec 5`: at most 5 denial lines per second are written, the
+/// metrics count all 500, and a later line reports how many were suppressed.
+#[test]
+fn denial_log_lines_are_rate_limited_and_the_rest_counted() {
+    let mock = MockServer::start();
+    mock.set(
+        JWKS_PATH,
+        Route::json(200, &jwks_doc(&[json!({"key": "rsa1", "kid": "k1"})])),
+    );
+    let svc = Service::start(&jwt_config(&mock), &["--deny-log-per-sec", "5"], &[]);
+    ready(&svc);
+    let started = Instant::now();
+    for _ in 0..500 {
+        assert_eq!(timed_get(svc.data).0, Some(401));
+    }
+    let seconds = started.elapsed().as_secs() + 1;
+    // Into a fresh second, then one more denial: its line carries the count of the suppressed ones.
+    std::thread::sleep(Duration::from_millis(1100));
+    assert_eq!(timed_get(svc.data).0, Some(401));
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let lines = loop {
+        let log = svc.log();
+        let denied: Vec<serde_json::Value> = log
+            .lines()
+            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+            .filter(|v| v["message"] == "denied")
+            .collect();
+        let reported: u64 = denied.iter().filter_map(|v| v["suppressed"].as_u64()).sum();
+        if denied.len() as u64 + reported >= 501 || Instant::now() > deadline {
+            break denied;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let reported: u64 = lines.iter().filter_map(|v| v["suppressed"].as_u64()).sum();
+    eprintln!(
+        "deny log: {} lines for 501 denials over about {seconds} s, {reported} reported suppressed",
+        lines.len()
+    );
+    assert!(
+        lines.len() as u64 <= 5 * (seconds + 1),
+        "{} denial lines in about {seconds} s with a limit of 5 per second",
+        lines.len()
+    );
+    assert_eq!(
+        lines.len() as u64 + reported,
+        501,
+        "every denial is either written or counted as suppressed"
+    );
+    let scrape = svc.metrics();
+    let counted = metric(
+        &scrape,
+        "authgate_requests_total{decision=\"deny\",reason=\"missing_token\"}",
+    )
+    .unwrap_or(0.0);
+    assert_eq!(counted, 501.0, "the metrics count every denial");
+}
