@@ -17,7 +17,7 @@ use crate::authn::claims::{self, check_duplicate_roles};
 use crate::authn::jwt::{self, Verifier};
 use crate::authn::reason::{Deny, Reason};
 use crate::authn::request::{AuthRequest, visible_ascii};
-use crate::authn::session::{self, Identity, Session, render};
+use crate::authn::session::{self, Identity, Roles, Session, render};
 use crate::authn::token;
 use crate::authn::webhook::{self, WebhookClient};
 use crate::config::CompiledConfig;
@@ -281,12 +281,11 @@ impl Gate {
                 }))
             }
             Mode::NoAuth(n) => ActiveMode::NoAuth(
-                render(n.session_variables.iter().map(|(k, v)| (k.as_str(), v))).map(|vars| {
-                    Identity::Specific {
-                        default_role: n.role.as_str().into(),
-                        allowed_roles: Arc::new([n.role.clone()]),
+                render(n.session_variables.iter().map(|(k, v)| (k.as_str(), v))).and_then(|vars| {
+                    Ok(Identity::Specific {
+                        roles: Roles::new(&n.role, std::slice::from_ref(&n.role))?,
                         vars,
-                    }
+                    })
                 }),
             ),
             Mode::Webhook(w) => ActiveMode::Webhook(w.clone()),
@@ -642,8 +641,7 @@ fn identity_from_claims(
     check_duplicate_roles(&c.allowed_roles)?;
     let vars = render(c.custom.iter().map(|(k, v)| (k.as_str(), v)))?;
     Ok(Identity::Specific {
-        default_role: c.default_role.into(),
-        allowed_roles: c.allowed_roles.into(),
+        roles: Roles::new(&c.default_role, &c.allowed_roles)?,
         vars,
     })
 }

@@ -359,6 +359,18 @@ async fn jwks_mode_attacks_are_denied() {
                 json!({"claims.jwt.hasura.io": {"x-hasura-default-role": "user", "x-hasura-allowed-roles": ["user"], "x-hasura-user-id": "1\r\nx-hasura-role: admin"}}),
             )),
         ),
+        (
+            "default role with a line break (would be an allow without its role header)",
+            bearer(&with_claims(
+                json!({"claims.jwt.hasura.io": {"x-hasura-default-role": "user\r\nx-hasura-role: admin", "x-hasura-allowed-roles": ["user\r\nx-hasura-role: admin"]}}),
+            )),
+        ),
+        (
+            "default role with NUL",
+            bearer(&with_claims(
+                json!({"claims.jwt.hasura.io": {"x-hasura-default-role": "us\u{0}er", "x-hasura-allowed-roles": ["us\u{0}er"]}}),
+            )),
+        ),
         // Row 17: oversized token.
         (
             "oversized token",

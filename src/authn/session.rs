@@ -14,18 +14,88 @@ pub const HASURA_PREFIX: &str = "x-hasura-";
 pub const ROLE_HEADER: &str = "x-hasura-role";
 
 /// Session variables rendered as header name/value pairs (lower-case `x-hasura-*` names, `x-hasura-role`
-/// excluded because it is always the chosen role). Rendered once per identity, shared by cache hits.
-pub type RenderedVars = Arc<Vec<(String, String)>>;
+/// excluded because it is always the chosen role), sorted by name. Rendered once per identity and shared by cache
+/// hits; packed into one string `name NUL value NUL name NUL value`, one allocation however many variables there are
+/// (the decision cache holds 100,000 identities). Names are header names and values have no control characters, so
+/// neither contains NUL.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RenderedVars(Option<Arc<str>>);
+
+impl RenderedVars {
+    fn pack(pairs: &[(String, String)]) -> Self {
+        if pairs.is_empty() {
+            return Self(None);
+        }
+        let mut text =
+            String::with_capacity(pairs.iter().map(|(n, v)| n.len() + v.len() + 2).sum());
+        for (i, (n, v)) in pairs.iter().enumerate() {
+            if i > 0 {
+                text.push('\0');
+            }
+            text.push_str(n);
+            text.push('\0');
+            text.push_str(v);
+        }
+        Self(Some(text.into()))
+    }
+
+    /// The `(name, value)` pairs, sorted by name.
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> + '_ {
+        let mut parts = self.0.as_deref().map(|s| s.split('\0'));
+        std::iter::from_fn(move || {
+            let p = parts.as_mut()?;
+            Some((p.next()?, p.next()?))
+        })
+    }
+
+    /// No variables.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_none()
+    }
+}
+
+/// The roles of an identity, packed into one string: the default role, then every allowed role, NUL-separated.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Roles(Arc<str>);
+
+impl Roles {
+    /// Roles become the `x-hasura-role` header: one with a control character (NUL, a line break) can never be sent,
+    /// so it is an invalid claim rather than a session without its role.
+    pub fn new(default_role: &str, allowed: &[String]) -> Result<Self, Deny> {
+        let all = std::iter::once(default_role).chain(allowed.iter().map(String::as_str));
+        let mut text = String::new();
+        for (i, r) in all.enumerate() {
+            if r.chars().any(|c| c.is_ascii_control()) {
+                return Err(invalid_claims(format!(
+                    "role {r:?} contains a control character"
+                )));
+            }
+            if i > 0 {
+                text.push('\0');
+            }
+            text.push_str(r);
+        }
+        Ok(Self(text.into()))
+    }
+
+    /// The role used when none is requested.
+    pub fn default_role(&self) -> &str {
+        self.0.split('\0').next().unwrap_or_default()
+    }
+
+    /// Whether the client may request `role`.
+    pub fn allows(&self, role: &str) -> bool {
+        self.0.split('\0').skip(1).any(|r| r == role)
+    }
+}
 
 /// Who the request is, before role selection.
 #[derive(Debug, Clone)]
 pub enum Identity {
     /// A fixed set of allowed roles, all with the same session variables.
     Specific {
-        /// Used when no role is requested.
-        default_role: Arc<str>,
-        /// Roles the client may request.
-        allowed_roles: Arc<[String]>,
+        /// The default role and the roles the client may request.
+        roles: Roles,
         /// The session variables.
         vars: RenderedVars,
     },
@@ -89,7 +159,7 @@ pub fn render<'a>(
         out.push((lower, text));
     }
     out.sort();
-    Ok(Arc::new(out))
+    Ok(RenderedVars::pack(&out))
 }
 
 /// The requested role (`x-hasura-role`, last value wins), checked to be visible ASCII.
@@ -113,20 +183,16 @@ pub fn resolve(
 ) -> Result<Session, Deny> {
     let requested = requested_role(req)?;
     match identity {
-        Identity::Specific {
-            default_role,
-            allowed_roles,
-            vars,
-        } => {
+        Identity::Specific { roles, vars } => {
             let role = match requested {
-                Some(r) if allowed_roles.iter().any(|a| a == r) => r.to_owned(),
+                Some(r) if roles.allows(r) => r.to_owned(),
                 Some(r) => {
                     return Err(Deny::new(
                         Reason::RoleNotAllowed,
                         format!("cannot be authorized as role: {r}"),
                     ));
                 }
-                None => default_role.to_string(),
+                None => roles.default_role().to_owned(),
             };
             Ok(Session {
                 role,
@@ -200,7 +266,7 @@ mod tests {
                 .map(|(k, v)| (k.as_str(), v)),
         )
         .unwrap();
-        let got: Vec<(&str, &str)> = r.iter().map(|(a, b)| (a.as_str(), b.as_str())).collect();
+        let got: Vec<(&str, &str)> = r.iter().collect();
         assert_eq!(
             got,
             vec![
@@ -221,5 +287,41 @@ mod tests {
         assert!(render(c.as_object().unwrap().iter().map(|(k, v)| (k.as_str(), v))).is_err());
         let c = json!({"x-hasura-a": "tab\tok"});
         assert!(render(c.as_object().unwrap().iter().map(|(k, v)| (k.as_str(), v))).is_ok());
+    }
+
+    #[test]
+    fn packed_vars_keep_empty_values_and_order() {
+        let c = json!({"x-hasura-b": "", "x-hasura-a": "tab\tok", "x-hasura-c": "3"});
+        let r = render(c.as_object().unwrap().iter().map(|(k, v)| (k.as_str(), v))).unwrap();
+        let got: Vec<(&str, &str)> = r.iter().collect();
+        assert_eq!(
+            got,
+            vec![
+                ("x-hasura-a", "tab\tok"),
+                ("x-hasura-b", ""),
+                ("x-hasura-c", "3")
+            ]
+        );
+        let none = render(std::iter::empty()).unwrap();
+        assert!(none.is_empty());
+        assert_eq!(none.iter().count(), 0);
+    }
+
+    #[test]
+    fn roles_pack_default_and_allowed_and_refuse_control_characters() {
+        let roles = Roles::new("user", &["user".into(), "viewer".into(), "".into()]).unwrap();
+        assert_eq!(roles.default_role(), "user");
+        assert!(roles.allows("viewer") && roles.allows("user") && roles.allows(""));
+        assert!(!roles.allows("admin") && !roles.allows("user\0viewer"));
+        for bad in ["us\0er", "user\n", "\u{7f}x", "a\tb"] {
+            let e = Roles::new(bad, &[bad.to_owned()]).unwrap_err();
+            assert_eq!(e.reason, Reason::InvalidClaims, "{bad:?}");
+            assert!(Roles::new("user", &["user".into(), bad.to_owned()]).is_err());
+        }
+        // Non-ASCII roles are fine: they are sent as header bytes.
+        assert_eq!(
+            Roles::new("usér", &["usér".into()]).unwrap().default_role(),
+            "usér"
+        );
     }
 }

@@ -11,7 +11,7 @@ use tokio::sync::Semaphore;
 
 use super::reason::{Deny, Reason};
 use super::request::{AuthRequest, visible_ascii};
-use super::session::{Identity, render};
+use super::session::{Identity, Roles, render};
 use crate::config::compiled::{Forward, HookHeaders, HookMethod, WebhookMode};
 use crate::metrics::Metrics;
 
@@ -404,9 +404,10 @@ pub fn identity_from_answer(body: &[u8], emulation_by: Option<&str>) -> Result<I
     }
     let rendered =
         render(vars.iter().map(|(k, v)| (k.as_str(), v))).map_err(|d| unavailable(d.message))?;
+    let roles =
+        Roles::new(&role, std::slice::from_ref(&role)).map_err(|d| unavailable(d.message))?;
     Ok(Identity::Specific {
-        default_role: role.as_str().into(),
-        allowed_roles: Arc::new([role]),
+        roles,
         vars: rendered,
     })
 }

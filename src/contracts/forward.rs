@@ -8,7 +8,7 @@ use actix_web::http::header::{
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde_json::json;
 
-use crate::authn::reason::Reason;
+use crate::authn::reason::{Deny, Reason};
 use crate::authn::request::{AuthRequest, visible_ascii};
 use crate::gate::{Decision, Gate};
 
@@ -56,12 +56,22 @@ pub fn render(d: &Decision) -> HttpResponse {
                 format!("private, max-age={}", allowed.max_age),
             ));
             let s = &allowed.session;
-            if let Ok(v) = HeaderValue::from_str(&s.role) {
-                r.insert_header((HeaderName::from_static("x-hasura-role"), v));
-            }
+            // Roles with control characters are refused when the identity is built; should one get here, the
+            // answer is a denial, never an allow without its role.
+            let Ok(role) = HeaderValue::from_bytes(s.role.as_bytes()) else {
+                return render(&Decision {
+                    result: Err(Deny::new(
+                        Reason::InvalidClaims,
+                        "the chosen role cannot be sent as a header",
+                    )),
+                    headers_to_remove: Vec::new(),
+                    cache_hit: false,
+                });
+            };
+            r.insert_header((HeaderName::from_static("x-hasura-role"), role));
             for (n, v) in s.vars.iter() {
                 if let (Ok(n), Ok(v)) = (
-                    HeaderName::try_from(n.as_str()),
+                    HeaderName::try_from(n),
                     HeaderValue::from_bytes(v.as_bytes()),
                 ) {
                     r.insert_header((n, v));
