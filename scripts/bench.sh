@@ -8,18 +8,21 @@
 #
 # Scenarios: (a) one token reused (decision-cache hit), (b) 10,000 distinct valid tokens with authgate's decision
 # cache off and Envoy's JWT cache off (a signature check on every request), (c) 10,000 tokens with bad signatures,
-# (d) through NGINX auth_request to an upstream, against the same NGINX proxying without auth. For (a)-(c) a second
+# (c1) one bad-signature token reused, (d) through NGINX auth_request to an upstream, against the same NGINX proxying without auth. For (a)-(c) a second
 # run offers half of the measured maximum rate and reports its p99. Last, authgate's memory with 100,000 cached
 # decisions. Servers are pinned to one core and wrk to the other (2 cores shared); each server runs one worker.
+# Half-rate runs pace every connection with a 1 ms gap, the number of connections calibrated to offer half of the
+# scenario's measured maximum; the table shows the rate they achieved.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
 DURATION="${DURATION:-10}"
+WARMUP="${WARMUP:-2}"
 CONNS="${CONNS:-64}"
 SERVER_CPU="${SERVER_CPU:-0}"
 LOAD_CPU="${LOAD_CPU:-1}"
 WORK="${BENCH_DIR:-$ROOT/target/bench}"
-HALF_DELAY_MS=10
+HALF_DELAY_MS=1
 ISSUER="https://bench.clerk.accounts.dev"
 
 log() { printf '%s %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
@@ -125,6 +128,9 @@ printf 'scenario\tserver\trps\tp50_ms\tp99_ms\tpeak_rss_mib\tnon_2xx\terrors\n' 
 run_wrk() {
     local name=$1 server=$2 url=$3 tokens=$4 pid=$5 delay=${6:-0} conns=${7:-$CONNS}
     local out="$WORK/logs/$name.wrk"
+    # Warm-up, not recorded: connections open, caches filled (every server gets the same).
+    TOKENS="$tokens" DELAY_MS="$delay" taskset -c "$LOAD_CPU" \
+        wrk -t1 -c"$conns" -d"${WARMUP}s" -s scripts/bench/tokens.lua "$url" >/dev/null
     TOKENS="$tokens" DELAY_MS="$delay" taskset -c "$LOAD_CPU" \
         wrk -t1 -c"$conns" -d"${DURATION}s" --latency -s scripts/bench/tokens.lua "$url" >"$out"
     python3 - "$out" "$name" "$server" "$(peak_mib "$pid")" >>"$RESULTS" <<'PY'
@@ -146,8 +152,20 @@ PY
     log "$(tail -1 "$RESULTS" | tr '\t' ' ')"
 }
 last_rps() { awk -F'\t' -v n="$1" '$1 == n { print $3 }' "$RESULTS"; }
-half_conns() { # max rps -> connections that offer half of it with HALF_DELAY_MS between requests
-    python3 -c "import sys; print(max(1, round(float(sys.argv[1]) / 2 * $HALF_DELAY_MS / 1000)))" "$1"
+# Connections that offer about half of MAX_RPS when each waits HALF_DELAY_MS between requests: a first guess, a
+# 3-second calibration run, then the guess scaled by what the calibration achieved. (wrk keeps one timer per
+# connection and scans them all, so many connections with long gaps would load wrk itself: few, with 1 ms gaps.)
+half_conns() { # URL TOKENS MAX_RPS
+    local guess out
+    guess=$(python3 -c "import math, sys; print(max(1, math.ceil(float(sys.argv[1]) / 2 / 1000)))" "$3")
+    out=$(TOKENS="$2" DELAY_MS="$HALF_DELAY_MS" taskset -c "$LOAD_CPU" \
+        wrk -t1 -c"$guess" -d3s -s scripts/bench/tokens.lua "$1" | awk '/Requests\/sec/ { print $2 }')
+    python3 -c "import sys; g, got, want = int(sys.argv[1]), float(sys.argv[2]), float(sys.argv[3]) / 2; \
+print(max(1, round(g * want / got)))" "$guess" "$out" "$3"
+}
+# run_half NAME SERVER URL TOKENS PID MAX_RPS: the scenario again at about half of its maximum rate.
+run_half() {
+    run_wrk "$1" "$2" "$3" "$4" "$5" "$HALF_DELAY_MS" "$(half_conns "$3" "$4" "$6")"
 }
 
 # --- NGINX: the floor, and the proxy of scenario (d) ---------------------------------------------------------------
@@ -264,23 +282,26 @@ NGINX_PID=$!
 pids+=("$NGINX_PID")
 wait_http "http://127.0.0.1:$P_FLOOR/" nginx
 run_wrk floor nginx "http://127.0.0.1:$P_FLOOR/" "$A" "$NGINX_PID"
+run_half floor_half nginx "http://127.0.0.1:$P_FLOOR/" "$A" "$NGINX_PID" "$(last_rps floor)"
 
 log "(a) one token reused"
 start_authgate
 run_wrk a authgate "http://127.0.0.1:$P_AG/graphql" "$A" "$AG_PID"
-run_wrk a_half authgate "http://127.0.0.1:$P_AG/graphql" "$A" "$AG_PID" "$HALF_DELAY_MS" "$(half_conns "$(last_rps a)")"
+run_half a_half authgate "http://127.0.0.1:$P_AG/graphql" "$A" "$AG_PID" "$(last_rps a)"
 stop_pid "$AG_PID"
 
 log "(b) 10,000 distinct tokens, decision cache off"
 start_authgate --decision-cache-size 0
 run_wrk b authgate "http://127.0.0.1:$P_AG/graphql" "$B" "$AG_PID"
-run_wrk b_half authgate "http://127.0.0.1:$P_AG/graphql" "$B" "$AG_PID" "$HALF_DELAY_MS" "$(half_conns "$(last_rps b)")"
+run_half b_half authgate "http://127.0.0.1:$P_AG/graphql" "$B" "$AG_PID" "$(last_rps b)"
 stop_pid "$AG_PID"
 
 log "(c) bad signatures"
 start_authgate
 run_wrk c authgate "http://127.0.0.1:$P_AG/graphql" "$C" "$AG_PID"
-run_wrk c_half authgate "http://127.0.0.1:$P_AG/graphql" "$C" "$AG_PID" "$HALF_DELAY_MS" "$(half_conns "$(last_rps c)")"
+run_half c_half authgate "http://127.0.0.1:$P_AG/graphql" "$C" "$AG_PID" "$(last_rps c)"
+head -1 "$C" >"$WORK/keys/c1.txt"
+run_wrk c1 authgate "http://127.0.0.1:$P_AG/graphql" "$WORK/keys/c1.txt" "$AG_PID"
 stop_pid "$AG_PID"
 
 log "Envoy jwt_authn: (b) tokens without its JWT cache, (a) token with it"
@@ -314,12 +335,13 @@ stop_pid "$AG_PID"
 {
     echo "machine: $(nproc) CPUs, $(awk -F': ' '/model name/ {print $2; exit}' /proc/cpuinfo), $(uname -sr)"
     echo "placement: servers on CPU $SERVER_CPU (one worker each), wrk on CPU $LOAD_CPU (one thread);" \
-        "$CONNS connections, ${DURATION}s per run; half-rate runs pace each connection with ${HALF_DELAY_MS} ms gaps"
+        "$CONNS connections, ${WARMUP}s warm-up then ${DURATION}s per run; half-rate runs pace each connection with ${HALF_DELAY_MS} ms gaps, connections calibrated to half the maximum"
     echo "versions: $("$AUTHGATE" --version), $(nginx -v 2>&1), envoy $("$ENVOY" --version | grep -o 'version: [^ ]*' | cut -d' ' -f2), $(wrk -v 2>&1 | head -1 | cut -d' ' -f1-2)"
 } >"$WORK/machine.txt"
 
 python3 scripts/bench/report.py "$WORK"
 if [ "${BENCH_DOCS:-0}" = 1 ]; then
+    mkdir -p docs
     cp "$WORK/bench.png" docs/benchmarks.png
     cp "$WORK/report.md" docs/benchmarks-latest.md
     log "copied the chart and report into docs/"
