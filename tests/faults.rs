@@ -11,18 +11,10 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use common::{
-    MockServer, Route, Service, fd_count, jwks_doc, metric, mint, sockets_to, status_kib,
+    JWKS_PATH, MockServer, Route, Service, fd_count, jwk_from_url_config, jwks_doc, metric, mint,
+    sockets_to, status_kib,
 };
 use serde_json::json;
-
-const JWKS_PATH: &str = "/.well-known/jwks.json";
-
-fn jwt_config(mock: &MockServer) -> String {
-    format!(
-        "kind: AuthConfig\nversion: v4\ndefinition:\n  mode:\n    jwt:\n      key:\n        jwkFromUrl: '{}{JWKS_PATH}'\n      tokenLocation:\n        type: BearerAuthorization\n      claimsConfig:\n        namespace:\n          claimsFormat: Json\n          location: /claims.jwt.hasura.io\n",
-        mock.base()
-    )
-}
 
 fn webhook_config(mock: &MockServer) -> String {
     format!(
@@ -106,7 +98,7 @@ async fn jwks_flapping_under_load_fails_no_decision() {
         .push(("Cache-Control".into(), "public, max-age=1".into()));
     mock.set(JWKS_PATH, keys);
     let svc = Service::start(
-        &jwt_config(&mock),
+        &jwk_from_url_config(&mock),
         &["--jwks-min-refresh-secs", "1", "--decision-cache-size", "0"],
         &[],
     );
@@ -339,17 +331,9 @@ async fn hanging_webhook_answers_within_the_budget_with_a_bounded_pool() {
 // ---------------------------------------------------------------------------------------------------------------
 
 /// One request on a fresh connection; its status and how long it took.
-fn timed_get(port: u16) -> (Option<u16>, Duration) {
+fn timed_get(url: &str) -> (Option<u16>, Duration) {
     let t0 = Instant::now();
-    let status = (|| {
-        let mut s = TcpStream::connect(("127.0.0.1", port)).ok()?;
-        s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
-        s.write_all(b"GET /api HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
-            .ok()?;
-        let mut buf = String::new();
-        s.read_to_string(&mut buf).ok()?;
-        buf.split_whitespace().nth(1)?.parse().ok()
-    })();
+    let status = common::http_get_status(url);
     (status, t0.elapsed())
 }
 
@@ -401,7 +385,7 @@ fn idle_connections_and_slow_loris_do_not_starve_other_clients() {
                 }
             }
         }
-        let (status, took) = timed_get(svc.data);
+        let (status, took) = timed_get(&svc.url("/api"));
         if status == Some(200) {
             latencies.push(took);
         } else {
@@ -497,7 +481,7 @@ fn the_connection_cap_bounds_open_connections() {
     assert!(held >= CAP / 2, "the service held only {held} connections");
     drop(idle);
     let deadline = Instant::now() + Duration::from_secs(10);
-    while timed_get(svc.data).0 != Some(200) {
+    while timed_get(&svc.url("/api")).0 != Some(200) {
         assert!(
             Instant::now() < deadline,
             "not served after the idle connections closed"
@@ -575,7 +559,7 @@ fn megabyte_headers_are_refused_without_being_buffered() {
         "peak RSS grew from {hwm_before} KiB to {hwm_after} KiB for {CLIENTS} MiB of headers"
     );
     assert_eq!(
-        timed_get(port).0,
+        timed_get(&svc.url("/api")).0,
         Some(200),
         "the service stopped answering"
     );
@@ -724,17 +708,21 @@ fn denial_log_lines_are_rate_limited_and_the_rest_counted() {
         JWKS_PATH,
         Route::json(200, &jwks_doc(&[json!({"key": "rsa1", "kid": "k1"})])),
     );
-    let svc = Service::start(&jwt_config(&mock), &["--deny-log-per-sec", "5"], &[]);
+    let svc = Service::start(
+        &jwk_from_url_config(&mock),
+        &["--deny-log-per-sec", "5"],
+        &[],
+    );
     ready(&svc);
     let started = Instant::now();
     for _ in 0..500 {
-        assert_eq!(timed_get(svc.data).0, Some(401));
+        assert_eq!(timed_get(&svc.url("/api")).0, Some(401));
     }
     // Wall-clock seconds the burst touched (the limit's windows are whole seconds).
     let seconds = started.elapsed().as_secs() + 2;
     // Into a fresh second, then one more denial: its line carries the count of the suppressed ones.
     std::thread::sleep(Duration::from_millis(1100));
-    assert_eq!(timed_get(svc.data).0, Some(401));
+    assert_eq!(timed_get(&svc.url("/api")).0, Some(401));
     let deadline = Instant::now() + Duration::from_secs(5);
     let lines = loop {
         let log = svc.log();

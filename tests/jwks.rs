@@ -10,31 +10,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use common::{MockServer, Route, Service, jwks_doc, metric, mint};
+use common::{JWKS_PATH, MockServer, Route, Service, jwk_from_url_config, jwks_doc, metric, mint};
 use serde_json::{Value, json};
-
-const JWKS_PATH: &str = "/.well-known/jwks.json";
-
-/// A v4 AuthConfig whose only mode is JWT with `jwkFromUrl` pointing at the mock.
-fn config(mock: &MockServer) -> String {
-    format!(
-        r#"kind: AuthConfig
-version: v4
-definition:
-  mode:
-    jwt:
-      key:
-        jwkFromUrl: '{}{JWKS_PATH}'
-      tokenLocation:
-        type: BearerAuthorization
-      claimsConfig:
-        namespace:
-          claimsFormat: Json
-          location: /claims.jwt.hasura.io
-"#,
-        mock.base()
-    )
-}
 
 fn claims() -> Value {
     json!({
@@ -72,7 +49,7 @@ fn rsa1_k1() -> Value {
 
 /// Start the binary against the mock and wait until it is ready (its key set loaded).
 fn start_ready(mock: &MockServer, flags: &[&str]) -> Service {
-    let svc = Service::start(&config(mock), flags, &[]);
+    let svc = Service::start(&jwk_from_url_config(mock), flags, &[]);
     assert!(
         svc.wait_ready(Duration::from_secs(10)),
         "authgate never became ready; log:\n{}",
@@ -222,7 +199,7 @@ fn assert_fetches_every_two_seconds(cache_control: &str, flags: &[&str]) {
         Duration::from_millis(5000),
         Duration::from_secs(15),
     );
-    let svc = Service::start(&config(&mock), flags, &[]);
+    let svc = Service::start(&jwk_from_url_config(&mock), flags, &[]);
     let times = watcher.join().expect("watcher thread");
     let g = gaps(&times);
     // Intervals of 2 s ± 10 % (1.8–2.2 s): fetches at ~0, ~2, ~4 within the 5 s window (not ~5 with 1 s, not
@@ -435,7 +412,11 @@ async fn last_good_key_set_keeps_serving_while_the_endpoint_is_down() {
 // ---------------------------------------------------------------------------------------------------------------
 
 async fn recovers_after_failing_at_start(mock: MockServer) {
-    let svc = Service::start(&config(&mock), &["--jwks-refresh-secs", "1"], &[]);
+    let svc = Service::start(
+        &jwk_from_url_config(&mock),
+        &["--jwks-refresh-secs", "1"],
+        &[],
+    );
     // Give the first fetch (and a retry) time to fail.
     assert!(
         eventually(Duration::from_secs(5), || mock.count(JWKS_PATH) >= 1).await,

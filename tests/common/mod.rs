@@ -363,6 +363,31 @@ pub fn mint(spec: &Value) -> String {
     format!("{input}.{sig}")
 }
 
+/// Where the tests serve a JWKS on their mock.
+pub const JWKS_PATH: &str = "/.well-known/jwks.json";
+
+/// A v4 AuthConfig whose only mode is JWT with `jwkFromUrl` pointing at `mock`'s [`JWKS_PATH`] and the Hasura
+/// claims under `/claims.jwt.hasura.io`.
+pub fn jwk_from_url_config(mock: &MockServer) -> String {
+    format!(
+        r#"kind: AuthConfig
+version: v4
+definition:
+  mode:
+    jwt:
+      key:
+        jwkFromUrl: '{}{JWKS_PATH}'
+      tokenLocation:
+        type: BearerAuthorization
+      claimsConfig:
+        namespace:
+          claimsFormat: Json
+          location: /claims.jwt.hasura.io
+"#,
+        mock.base()
+    )
+}
+
 /// A JWKS document from vectors-style key entries.
 pub fn jwks_doc(keys: &[Value]) -> Value {
     let mut out = Vec::new();
