@@ -1,11 +1,13 @@
 //! Micro benchmarks of the hot path: a decision answered from the decision cache, a decision for an uncached RS256
-//! token (signature verified every time), and the bare `jsonwebtoken::decode` of the same token for comparison.
+//! token (signature verified every time), a cached denial rendered as its HTTP answer, and the bare
+//! `jsonwebtoken::decode` of the same token for comparison.
 //! Run with `cargo bench --bench decision`.
 
 use std::sync::Arc;
 
 use authgate::authn::request::AuthRequest;
 use authgate::config::{LoadOptions, load_str_with_env};
+use authgate::contracts::forward::render;
 use authgate::gate::{Gate, GateSettings};
 use authgate::metrics::Metrics;
 use base64::Engine;
@@ -48,6 +50,15 @@ fn token() -> String {
     let key = EncodingKey::from_rsa_pem(PRIVATE.as_bytes()).expect("committed key");
     let sig = jsonwebtoken::crypto::sign(input.as_bytes(), &key, Algorithm::RS256).expect("sign");
     format!("{input}.{sig}")
+}
+
+/// The same token with one signature character changed (still well-formed base64url, so a signature failure).
+fn tamper_signature(token: &str) -> String {
+    let mut bytes = token.as_bytes().to_vec();
+    let sig_start = token.rfind('.').map_or(0, |i| i + 1);
+    let mid = sig_start + (token.len() - sig_start) / 2;
+    bytes[mid] = if bytes[mid] == b'A' { b'B' } else { b'A' };
+    String::from_utf8(bytes).expect("ASCII token")
 }
 
 fn gate(cache_size: usize, rt: &tokio::runtime::Runtime) -> Arc<Gate> {
@@ -100,6 +111,28 @@ fn bench(c: &mut Criterion) {
             let d = rt.block_on(cached.decide(&req));
             assert!(d.cache_hit);
             d
+        })
+    });
+
+    // A client retrying a token with a bad signature: the denial comes from the cache and is rendered as the HTTP
+    // answer (status, headers, JSON error body) every time.
+    let bad_auth = format!("Bearer {}", tamper_signature(&tok));
+    let bad_headers: Vec<(&str, &[u8])> = vec![
+        ("host", b"auth.internal:8080"),
+        ("authorization", bad_auth.as_bytes()),
+    ];
+    let bad_req = AuthRequest {
+        method: "GET",
+        uri: "/",
+        headers: &bad_headers,
+    };
+    let first = rt.block_on(cached.decide(&bad_req));
+    assert_eq!(first.status(), 401, "the tampered token must be denied");
+    c.bench_function("decision/cached_denial_rendered", |b| {
+        b.iter(|| {
+            let d = rt.block_on(cached.decide(&bad_req));
+            assert_eq!(d.status(), 401);
+            render(&d)
         })
     });
 

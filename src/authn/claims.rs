@@ -3,6 +3,7 @@
 //! `Internal Error - ` lose the prefix: we deny them with `401`, they are the token's fault.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use serde::Deserialize;
 use serde_json::Value;
@@ -32,7 +33,7 @@ struct NamespaceClaims {
     custom: BTreeMap<String, Value>,
 }
 
-fn invalid(msg: impl Into<String>) -> Deny {
+fn invalid(msg: impl Into<Arc<str>>) -> Deny {
     Deny::new(Reason::InvalidClaims, msg)
 }
 

@@ -348,7 +348,7 @@ mod tests {
         let dup = parse_header(&tok(r#"{"alg":"RS256","alg":"none"}"#), false).unwrap_err();
         assert_eq!(dup.reason, Reason::MalformedToken);
         assert_eq!(
-            parse_header("abc", false).unwrap_err().message,
+            &*parse_header("abc", false).unwrap_err().message,
             "JWT validation error: InvalidToken"
         );
     }

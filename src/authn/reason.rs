@@ -2,6 +2,8 @@
 //! code (the `extensions.code` of the error body and the `reason` metrics label) and whether a denial for this reason
 //! may be cached.
 
+use std::sync::Arc;
+
 /// Why a request was denied or could not be decided.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Reason {
@@ -133,15 +135,16 @@ pub struct Deny {
     pub reason: Reason,
     /// HTTP status (usually `reason.status()`).
     pub status: u16,
-    /// The message (the reference engine's text where it has one).
-    pub message: String,
+    /// The message (the reference engine's text where it has one). Shared, so a cached denial is cloned without
+    /// copying its text.
+    pub message: Arc<str>,
     /// A `WWW-Authenticate` value to pass on (from a webhook), overriding the default.
     pub www_authenticate: Option<String>,
 }
 
 impl Deny {
     /// A denial with the reason's status.
-    pub fn new(reason: Reason, message: impl Into<String>) -> Self {
+    pub fn new(reason: Reason, message: impl Into<Arc<str>>) -> Self {
         Self {
             reason,
             status: reason.status(),

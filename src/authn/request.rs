@@ -42,14 +42,54 @@ impl<'a> AuthRequest<'a> {
 
 /// A header value as text when it is visible ASCII (and TAB), as `http::HeaderValue::to_str` accepts.
 pub fn visible_ascii(v: &[u8]) -> Option<&str> {
-    // One pass the compiler can vectorise; visible ASCII is valid UTF-8, which `from_utf8` then confirms quickly.
-    if v.iter()
-        .filter(|&&b| !matches!(b, b'\t' | 0x20..=0x7e))
-        .count()
-        == 0
-    {
+    // Visible ASCII is valid UTF-8, which `from_utf8` then confirms quickly.
+    if all_bytes(v, |b| matches!(b, b'\t' | 0x20..=0x7e)) {
         std::str::from_utf8(v).ok()
     } else {
         None
+    }
+}
+
+/// Whether every byte satisfies `ok`. Runs over every token on every request, so it works in 32-byte blocks whose
+/// verdicts are OR-ed without a branch per byte: the compiler turns a block into a few vector instructions, where a
+/// per-byte early exit or a count of bad bytes (widened to 64-bit lanes) runs several times slower.
+#[inline]
+pub fn all_bytes(v: &[u8], ok: impl Fn(u8) -> bool) -> bool {
+    let mut blocks = v.chunks_exact(32);
+    for block in &mut blocks {
+        if block.iter().fold(false, |bad, &b| bad | !ok(b)) {
+            return false;
+        }
+    }
+    blocks.remainder().iter().all(|&b| ok(b))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn all_bytes_finds_a_bad_byte_at_any_position_and_length() {
+        let ok = |b: u8| (0x21..=0x7e).contains(&b);
+        for len in 0..100 {
+            let good = vec![b'a'; len];
+            assert!(all_bytes(&good, ok), "len {len}");
+            for pos in 0..len {
+                for bad in [b' ', 0u8, 0x7f, 0x80, 0xff] {
+                    let mut v = good.clone();
+                    v[pos] = bad;
+                    assert!(!all_bytes(&v, ok), "len {len}, {bad:#x} at {pos}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn visible_ascii_allows_tab_and_space_only_among_controls() {
+        assert_eq!(visible_ascii(b"Bearer a.b\tc"), Some("Bearer a.b\tc"));
+        assert_eq!(visible_ascii(b""), Some(""));
+        assert_eq!(visible_ascii(b"a\nb"), None);
+        assert_eq!(visible_ascii("é".as_bytes()), None);
+        assert_eq!(visible_ascii(b"x\x7f"), None);
     }
 }

@@ -122,7 +122,7 @@ impl Session {
     }
 }
 
-fn invalid_claims(msg: impl Into<String>) -> Deny {
+fn invalid_claims(msg: impl Into<Arc<str>>) -> Deny {
     Deny::new(Reason::InvalidClaims, msg)
 }
 

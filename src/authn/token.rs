@@ -1,7 +1,7 @@
 //! Token extraction from the configured location (reference §3.1, with the fixes of policy §3).
 
 use super::reason::{Deny, Reason};
-use super::request::{AuthRequest, visible_ascii};
+use super::request::{AuthRequest, all_bytes, visible_ascii};
 use crate::config::compiled::TokenLocation;
 
 const BEARER_FORMAT: &str = "Error in parsing the Authorization header: The `Authorization` header is expected to be in the format of `Bearer <JWT>`";
@@ -114,12 +114,7 @@ fn bearer_fast(raw: &[u8]) -> Option<&str> {
     }
     let tok_start = 6 + t[6..].iter().position(|c| !is_ws(c))?;
     let token = &t[tok_start..];
-    if token
-        .iter()
-        .filter(|&&b| !(0x21..=0x7e).contains(&b))
-        .count()
-        != 0
-    {
+    if !all_bytes(token, |b| (0x21..=0x7e).contains(&b)) {
         return None;
     }
     std::str::from_utf8(token).ok()

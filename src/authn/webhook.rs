@@ -223,7 +223,7 @@ pub struct WebhookClient {
     metrics: Arc<Metrics>,
 }
 
-fn unavailable(msg: impl Into<String>) -> Deny {
+fn unavailable(msg: impl Into<Arc<str>>) -> Deny {
     Deny::new(Reason::WebhookUnavailable, msg)
 }
 

@@ -6,7 +6,6 @@ use actix_web::http::header::{
     CACHE_CONTROL, CONTENT_TYPE, HeaderName, HeaderValue, RETRY_AFTER, WWW_AUTHENTICATE,
 };
 use actix_web::{HttpRequest, HttpResponse, web};
-use serde_json::json;
 
 use crate::authn::reason::{Deny, Reason};
 use crate::authn::request::{AuthRequest, visible_ascii};
@@ -91,21 +90,96 @@ pub fn render(d: &Decision) -> HttpResponse {
             let mut r = HttpResponse::build(status);
             r.insert_header((CACHE_CONTROL, "no-store"));
             if e.status == 401 {
-                let www = e.www_authenticate.clone().unwrap_or_else(|| {
-                    if matches!(e.reason, Reason::MissingToken | Reason::WebhookDenied) {
-                        "Bearer".to_owned()
-                    } else {
-                        "Bearer error=\"invalid_token\"".to_owned()
+                let www = match &e.www_authenticate {
+                    Some(w) => {
+                        HeaderValue::from_str(w).unwrap_or(HeaderValue::from_static("Bearer"))
                     }
-                });
+                    None if matches!(e.reason, Reason::MissingToken | Reason::WebhookDenied) => {
+                        HeaderValue::from_static("Bearer")
+                    }
+                    None => HeaderValue::from_static("Bearer error=\"invalid_token\""),
+                };
                 r.insert_header((WWW_AUTHENTICATE, www));
             }
             if e.status == 503 {
                 r.insert_header((RETRY_AFTER, "5"));
             }
             r.insert_header((CONTENT_TYPE, "application/json"));
-            let body = json!({"data": null, "errors": [{"message": e.message, "extensions": {"code": e.reason.code()}}]});
-            r.body(body.to_string())
+            r.body(error_body(e))
+        }
+    }
+}
+
+/// The GraphQL-style error body, `{"data":null,"errors":[{"message":…,"extensions":{"code":…}}]}`, written
+/// directly: it is built on every denial, and a client spraying bad tokens makes that the hot path.
+fn error_body(e: &Deny) -> String {
+    let code = e.reason.code();
+    let mut out = String::with_capacity(64 + e.message.len() + code.len());
+    out.push_str(r#"{"data":null,"errors":[{"message":"#);
+    push_json_string(&mut out, &e.message);
+    out.push_str(r#","extensions":{"code":"#);
+    push_json_string(&mut out, code);
+    out.push_str("}}]}");
+    out
+}
+
+/// Append `s` as a JSON string literal (RFC 8259 §7: quote, backslash and control characters escaped).
+fn push_json_string(out: &mut String, s: &str) {
+    out.push('"');
+    let mut start = 0;
+    for (i, b) in s.bytes().enumerate() {
+        let esc: &str = match b {
+            b'"' => "\\\"",
+            b'\\' => "\\\\",
+            b'\n' => "\\n",
+            b'\r' => "\\r",
+            b'\t' => "\\t",
+            0..=0x1f => "",
+            _ => continue,
+        };
+        out.push_str(&s[start..i]);
+        if esc.is_empty() {
+            const HEX: &[u8; 16] = b"0123456789abcdef";
+            out.push_str("\\u00");
+            out.push(char::from(HEX[usize::from(b >> 4)]));
+            out.push(char::from(HEX[usize::from(b & 0xf)]));
+        } else {
+            out.push_str(esc);
+        }
+        start = i + 1;
+    }
+    out.push_str(&s[start..]);
+    out.push('"');
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn error_body_is_json_with_the_message_and_code_verbatim() {
+        let messages = [
+            "Could not verify JWT: JWSError JWSInvalidSignature",
+            "",
+            "quote \" backslash \\ slash / done",
+            "lines\nand\r\ttabs",
+            "controls \u{0}\u{1}\u{1f} and del \u{7f}",
+            "unicode é ✓ 𝄞 and \u{2028} separators",
+        ];
+        for m in messages {
+            let d = Deny::new(Reason::InvalidSignature, m);
+            let body = error_body(&d);
+            let v: serde_json::Value =
+                serde_json::from_str(&body).unwrap_or_else(|e| panic!("not JSON ({e}): {body}"));
+            assert_eq!(
+                v,
+                serde_json::json!({"data": null, "errors": [{"message": m, "extensions": {"code": Reason::InvalidSignature.code()}}]}),
+                "{body}"
+            );
+            assert!(
+                !body.bytes().any(|b| b < 0x20),
+                "a raw control character in {body:?}"
+            );
         }
     }
 }
