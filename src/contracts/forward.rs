@@ -8,7 +8,7 @@ use actix_web::http::header::{
 use actix_web::{HttpRequest, HttpResponse, web};
 
 use crate::authn::reason::{Deny, Reason};
-use crate::authn::request::{AuthRequest, visible_ascii};
+use crate::authn::request::{AuthRequest, all_bytes, visible_ascii};
 use crate::gate::{Decision, Gate};
 
 /// The original method and URL for logs, from the headers of the proxy in use, else the request line.
@@ -126,6 +126,12 @@ fn error_body(e: &Deny) -> String {
 /// Append `s` as a JSON string literal (RFC 8259 §7: quote, backslash and control characters escaped).
 fn push_json_string(out: &mut String, s: &str) {
     out.push('"');
+    if all_bytes(s.as_bytes(), |b| b >= 0x20 && b != b'"' && b != b'\\') {
+        // The usual message: nothing to escape.
+        out.push_str(s);
+        out.push('"');
+        return;
+    }
     let mut start = 0;
     for (i, b) in s.bytes().enumerate() {
         let esc: &str = match b {
