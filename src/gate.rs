@@ -114,7 +114,8 @@ pub struct Decision {
     pub result: Result<Allowed, Deny>,
     /// Client `x-hasura-*` headers the session does not set (allow only).
     pub headers_to_remove: Vec<String>,
-    /// Whether the answer came from the decision cache.
+    /// Whether an allow came from the decision cache. Always `false` for a denial, cached or not; the
+    /// `authgate_decision_cache_hits_total` counter counts both.
     pub cache_hit: bool,
 }
 
