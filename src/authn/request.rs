@@ -51,8 +51,9 @@ pub fn visible_ascii(v: &[u8]) -> Option<&str> {
 }
 
 /// Whether every byte satisfies `ok`. Runs over every token on every request, so it works in 32-byte blocks whose
-/// verdicts are OR-ed without a branch per byte: the compiler turns a block into a few vector instructions, where a
-/// per-byte early exit or a count of bad bytes (widened to 64-bit lanes) runs several times slower.
+/// verdicts are OR-ed without a branch per byte, which the compiler turns into a few vector instructions per block.
+/// The count of bad bytes it replaced was vectorised with 64-bit counters, four bytes a step, and took about a third
+/// of the time of a cached denial (perf annotate of `decision/cached_denial_rendered`).
 #[inline]
 pub fn all_bytes(v: &[u8], ok: impl Fn(u8) -> bool) -> bool {
     let mut blocks = v.chunks_exact(32);
