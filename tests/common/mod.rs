@@ -33,12 +33,27 @@ pub fn public_jwk(name: &str) -> Value {
     serde_json::from_str(&read_key(name, "jwk.json")).expect("committed JWK parses")
 }
 
-/// A free loopback port (bound and released).
+/// A free loopback port (bound and released), never one this test process has handed out before. Tests run in
+/// parallel, and the kernel can give a just-released port to the next caller; Caddy listens with `SO_REUSEPORT`, so
+/// two proxies handed the same port would both start and share its connections between two test stacks (the likely
+/// cause of a failure seen once: a Bearer request answered 401 while this stack's authgate logged a request without
+/// a token, as another test's cookie-configured stack would send).
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("free port")
+    static HANDED_OUT: Mutex<std::collections::BTreeSet<u16>> =
+        Mutex::new(std::collections::BTreeSet::new());
+    for _ in 0..1000 {
+        let port = TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .map(|a| a.port())
+            .expect("free port");
+        let mut seen = HANDED_OUT
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if seen.insert(port) {
+            return port;
+        }
+    }
+    panic!("no loopback port that was not handed out before in 1000 tries");
 }
 
 // ---------------------------------------------------------------------------------------------------------------
