@@ -311,7 +311,7 @@ impl Gate {
 
     /// Whether a config is loaded, every key set it needs is held, and no shutdown is under way.
     pub fn is_ready(&self) -> bool {
-        if self.draining.load(Ordering::Relaxed) {
+        if self.is_draining() {
             return false;
         }
         let Some(active) = self.active.load_full() else {
@@ -331,6 +331,11 @@ impl Gate {
     /// Start a graceful shutdown: readiness turns false; decisions go on.
     pub fn start_draining(&self) {
         self.draining.store(true, Ordering::Relaxed);
+    }
+
+    /// Whether a graceful shutdown has started.
+    pub fn is_draining(&self) -> bool {
+        self.draining.load(Ordering::Relaxed)
     }
 
     /// Decide one request, and count it.

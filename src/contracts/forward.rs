@@ -1,10 +1,10 @@
 //! The HTTP contract shared by NGINX `auth_request`, Traefik ForwardAuth, Caddy `forward_auth`, HAProxy and Envoy /
 //! Istio `ext_authz` (HTTP): any method, any path; the answer is the status and headers of policy §6.
 
-use actix_web::http::StatusCode;
 use actix_web::http::header::{
     CACHE_CONTROL, CONTENT_TYPE, HeaderName, HeaderValue, RETRY_AFTER, WWW_AUTHENTICATE,
 };
+use actix_web::http::{ConnectionType, StatusCode};
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde::Serialize;
 
@@ -43,7 +43,14 @@ pub async fn decide(req: HttpRequest, gate: web::Data<Gate>) -> HttpResponse {
         headers: &headers,
     };
     let decision = gate.decide(&areq).await;
-    render(&decision)
+    let mut resp = render(&decision);
+    if gate.is_draining() {
+        // Shutting down: close each keep-alive connection after its answer, so the peer (a proxy's upstream pool,
+        // often pinned to this pod by kube-proxy's conntrack) reconnects while the listener is still open and
+        // lands on a ready replica, instead of racing the listener's close with its next request.
+        resp.head_mut().set_connection_type(ConnectionType::Close);
+    }
+    resp
 }
 
 /// Render a decision as the HTTP answer.
