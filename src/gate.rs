@@ -36,7 +36,7 @@ pub struct GateSettings {
     pub cache_size: usize,
     /// Longest life of a cached allow, in seconds (also the noAuth `max-age`).
     pub cache_ttl: u64,
-    /// Life of a cached permanent denial, in seconds.
+    /// Shortest life of a cached permanent denial, in seconds; each lives up to half as long again (spread by token).
     pub deny_cache_ttl: u64,
     /// JWKS tunables.
     pub jwks: JwksSettings,
@@ -485,7 +485,9 @@ impl Gate {
                 Ok(_) => exp.map_or(now + self.settings.cache_ttl, |e| {
                     e.min(now + self.settings.cache_ttl)
                 }),
-                Err(d) if d.reason.is_permanent() => now + self.settings.deny_cache_ttl,
+                Err(d) if d.reason.is_permanent() => {
+                    deny_valid_until(now, self.settings.deny_cache_ttl, &key)
+                }
                 Err(_) => 0,
             };
             if valid_until > now {
@@ -653,6 +655,13 @@ fn identity_from_claims(
 }
 
 /// SHA-256 over everything that decides a JWT identity: config generation, mode, token.
+/// Until when a permanent denial stays cached: `ttl` plus up to half of it again, spread by the token's cache key.
+/// A client spraying many bad tokens at once would otherwise have all of them expire, and be verified again, in the
+/// same second; spread over half a TTL, the re-verifications no longer arrive as one burst that stalls a worker.
+fn deny_valid_until(now: u64, ttl: u64, key: &[u8; 32]) -> u64 {
+    now + ttl + u64::from(key[0]) * (ttl / 2) / 255
+}
+
 fn cache_key(generation: u64, mode: usize, token: &str) -> [u8; 32] {
     let mut ctx = digest::Context::new(&digest::SHA256);
     ctx.update(&generation.to_le_bytes());
@@ -666,7 +675,23 @@ fn cache_key(generation: u64, mode: usize, token: &str) -> [u8; 32] {
 
 #[cfg(test)]
 mod tests {
-    use super::DenyLogLimit;
+    use super::{DenyLogLimit, cache_key, deny_valid_until};
+
+    #[test]
+    fn cached_denials_expire_spread_over_half_a_ttl() {
+        let now = 1_000;
+        let ends: Vec<u64> = (0..10_000)
+            .map(|i| deny_valid_until(now, 10, &cache_key(1, 0, &format!("bad-token-{i}"))))
+            .collect();
+        assert!(ends.iter().all(|&e| (now + 10..=now + 15).contains(&e)));
+        // Every second of the window gets a share; none gets most of them.
+        for second in now + 10..=now + 14 {
+            let n = ends.iter().filter(|&&e| e == second).count();
+            assert!((1_000..=3_000).contains(&n), "{n} expire at {second}");
+        }
+        assert_eq!(deny_valid_until(now, 1, &[255; 32]), now + 1);
+        assert_eq!(deny_valid_until(now, 0, &[255; 32]), now);
+    }
 
     #[test]
     fn denial_lines_are_limited_per_second_and_the_rest_reported() {
