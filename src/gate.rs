@@ -654,7 +654,6 @@ fn identity_from_claims(
     })
 }
 
-/// SHA-256 over everything that decides a JWT identity: config generation, mode, token.
 /// Until when a permanent denial stays cached: `ttl` plus up to half of it again, spread by the token's cache key.
 /// A client spraying many bad tokens at once would otherwise have all of them expire, and be verified again, in the
 /// same second; spread over half a TTL, the re-verifications no longer arrive as one burst that stalls a worker.
@@ -662,6 +661,7 @@ fn deny_valid_until(now: u64, ttl: u64, key: &[u8; 32]) -> u64 {
     now + ttl + u64::from(key[0]) * (ttl / 2) / 255
 }
 
+/// SHA-256 over everything that decides a JWT identity: config generation, mode, token.
 fn cache_key(generation: u64, mode: usize, token: &str) -> [u8; 32] {
     let mut ctx = digest::Context::new(&digest::SHA256);
     ctx.update(&generation.to_le_bytes());
