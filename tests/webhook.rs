@@ -1422,6 +1422,35 @@ async fn a_thousand_concurrent_decisions_respect_the_connection_bound() {
     }
 }
 
+/// Item 19 (issue 11): the descriptor checks never skip in silence. With `/proc` unreadable (here: a process that
+/// does not exist), the probe fails the test under CI and announces a skip elsewhere; this process's own `/proc`
+/// reads (under CI it must).
+#[test]
+fn item19_unreadable_proc_fails_under_ci_and_is_a_loud_skip_elsewhere() {
+    let no_such_pid = u32::MAX;
+    let under_ci = std::panic::catch_unwind(|| {
+        common::proc_probes_with(no_such_pid, "the descriptor checks", true)
+    });
+    let panic = under_ci.expect_err("under CI an unreadable /proc must fail the test");
+    let msg = panic
+        .downcast_ref::<String>()
+        .cloned()
+        .or_else(|| panic.downcast_ref::<&str>().map(|s| (*s).to_owned()))
+        .unwrap_or_default();
+    assert!(
+        msg.contains("CI is set") && msg.contains("the descriptor checks cannot run"),
+        "{msg}"
+    );
+    assert!(!common::proc_probes_with(
+        no_such_pid,
+        "the descriptor checks",
+        false
+    ));
+    if common::under_ci() {
+        assert!(proc_probes(std::process::id(), "this test's own /proc"));
+    }
+}
+
 fn tail(svc: &Service) -> String {
     svc.log()
         .lines()
@@ -1629,4 +1658,55 @@ async fn item21_a_server_closing_idle_kept_alive_connections_fails_nothing() {
          second apart cannot share one"
     );
     assert_token_allowed(&svc).await;
+}
+
+/// Item 21 (issue 11): the race a server's idle timeout leaves open. The hook closes a kept-alive connection just as
+/// authgate sends a request on it (the request left, no answer came): the decision must not fail for it. The call is
+/// made again, once, on a new connection.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn item21_a_request_crossing_the_servers_idle_close_is_sent_again() {
+    for method in ["GET", "POST"] {
+        let mock = MockServer::start_keep_alive(Duration::from_secs(30));
+        mock.set(HOOK, Route::json(200, &allow_body()));
+        let svc = Service::start(&v4(method, &format!("{}{HOOK}", mock.base()), None), &[], &[]);
+        assert!(svc.wait_ready(Duration::from_secs(10)), "log:\n{}", svc.log());
+        let http = client();
+        assert_allowed(&ask_with(&http, &svc, &[("authorization", "Bearer first")]).await);
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        mock.drop_reused(1);
+        let a = ask_with(&http, &svc, &[("authorization", "Bearer second")]).await;
+        assert_eq!(
+            a.status,
+            200,
+            "{method}: the request that met the server's close failed the decision: {}",
+            a.body
+        );
+        assert_allowed(&a);
+        let tokens: Vec<String> = hook_calls(&mock)
+            .iter()
+            .map(|r| {
+                if method == "GET" {
+                    r.header("authorization").unwrap_or_default().to_owned()
+                } else {
+                    body_headers(r)
+                        .get("authorization")
+                        .and_then(Value::as_str)
+                        .unwrap_or_default()
+                        .to_owned()
+                }
+            })
+            .collect();
+        assert_eq!(
+            tokens,
+            ["Bearer first", "Bearer second", "Bearer second"],
+            "{method}: sent, dropped by the server, sent again"
+        );
+        assert_eq!(mock.accepts(), 2, "{method}: the second attempt on a new connection");
+        let scrape = svc.metrics();
+        assert_eq!(
+            metric(&scrape, "authgate_webhook_requests_total{result=\"allow\"}"),
+            Some(2.0),
+            "{method}: one call per decision: {scrape}"
+        );
+    }
 }

@@ -342,18 +342,18 @@ impl WebhookClient {
             .acquire()
             .await
             .map_err(|_| unavailable("webhook client closed"))?;
-        let method = match hook.method {
-            HookMethod::Get => reqwest::Method::GET,
-            HookMethod::Post => reqwest::Method::POST,
+        let sent = match self.send(mode, hook).await {
+            // The request went out on a connection that closed before any answer: most likely a kept-alive one the
+            // hook's idle timer closed as the request reached it (a race no pool can rule out). Send it once more,
+            // on a new connection, within the same timeout; the hook only decides, so a repeat is harmless. A
+            // refused connect or a timeout is not retried.
+            Err(e) if e.is_request() && !e.is_connect() && !e.is_timeout() => {
+                tracing::debug!(error = %e, "webhook connection closed before an answer; sending again");
+                self.send(mode, hook).await
+            }
+            sent => sent,
         };
-        let mut rb = self.http.request(method, mode.url.clone());
-        for (n, v) in &hook.headers {
-            rb = rb.header(n.as_str(), v.as_bytes());
-        }
-        if let Some(b) = &hook.body {
-            rb = rb.body(b.clone());
-        }
-        let mut resp = rb.send().await.map_err(|e| {
+        let mut resp = sent.map_err(|e| {
             unavailable(format!(
                 "Error while making the authentication HTTP request to the webhook - {e}"
             ))
@@ -406,6 +406,28 @@ impl WebhookClient {
         }
         let identity = identity_from_answer(&body, emulation_by)?;
         Ok(HookAnswer { identity, max_age })
+    }
+}
+
+impl WebhookClient {
+    /// Send the request once and wait for the answer's head.
+    async fn send(
+        &self,
+        mode: &WebhookMode,
+        hook: &HookRequest,
+    ) -> Result<reqwest::Response, reqwest::Error> {
+        let method = match hook.method {
+            HookMethod::Get => reqwest::Method::GET,
+            HookMethod::Post => reqwest::Method::POST,
+        };
+        let mut rb = self.http.request(method, mode.url.clone());
+        for (n, v) in &hook.headers {
+            rb = rb.header(n.as_str(), v.as_bytes());
+        }
+        if let Some(b) = &hook.body {
+            rb = rb.body(b.clone());
+        }
+        rb.send().await
     }
 }
 

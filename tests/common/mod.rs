@@ -112,6 +112,8 @@ struct MockState {
     routes: HashMap<String, Route>,
     received: Vec<Received>,
     up: bool,
+    /// Requests still to be dropped when they arrive on a kept-alive connection ([`MockServer::drop_reused`]).
+    drop_reused: usize,
 }
 
 /// Requests being handled right now (read, not yet answered), and the most seen at once.
@@ -234,6 +236,13 @@ impl MockServer {
             .insert(path.to_owned(), route);
     }
 
+    /// Keep-alive mode: the next `n` requests that arrive on a connection which already served one are read,
+    /// recorded, and answered by closing the connection. This is what a client sees when a server's idle timer
+    /// fires just as a request on an idle kept-alive connection reaches it: the request was sent, no answer comes.
+    pub fn drop_reused(&self, n: usize) {
+        self.state.lock().expect("mock lock").drop_reused = n;
+    }
+
     /// Simulate the endpoint being down (connections are reset without an answer).
     pub fn set_up(&self, up: bool) {
         self.state.lock().expect("mock lock").up = up;
@@ -272,18 +281,26 @@ fn handle(
     };
     let mut reader = BufReader::new(read_half);
     let mut stream = stream;
-    let mut first = true;
+    let mut reused = false;
     loop {
         // The first request is expected at once; a later one within the idle time, else the server closes.
-        let wait = match (first, keep_alive) {
-            (false, Some(idle)) => idle,
+        let wait = match (reused, keep_alive) {
+            (true, Some(idle)) => idle,
             _ => Duration::from_secs(5),
         };
-        first = false;
         if stream.set_read_timeout(Some(wait)).is_err() {
             return;
         }
-        match serve_one(&mut reader, &mut stream, state, in_flight, keep_alive.is_some()) {
+        let served = serve_one(
+            &mut reader,
+            &mut stream,
+            state,
+            in_flight,
+            keep_alive.is_some(),
+            reused,
+        );
+        reused = true;
+        match served {
             Served::KeepOpen => {}
             // Returning drops both handles of the socket, which closes it.
             Served::Close => return,
@@ -303,6 +320,7 @@ fn serve_one(
     state: &Arc<Mutex<MockState>>,
     in_flight: &InFlight,
     keep_alive: bool,
+    reused: bool,
 ) -> Served {
     let mut line = String::new();
     if reader.read_line(&mut line).is_err() || line.is_empty() {
@@ -345,7 +363,7 @@ fn serve_one(
         return Served::Close;
     }
     in_flight.enter();
-    let (route, up) = {
+    let (route, up, drop) = {
         let mut s = state.lock().expect("mock lock");
         s.received.push(Received {
             method,
@@ -354,8 +372,16 @@ fn serve_one(
             body,
         });
         let key = path.split('?').next().unwrap_or_default();
-        (s.routes.get(key).cloned(), s.up)
+        let drop = reused && s.drop_reused > 0;
+        if drop {
+            s.drop_reused -= 1;
+        }
+        (s.routes.get(key).cloned(), s.up, drop)
     };
+    if drop {
+        in_flight.leave();
+        return Served::Close;
+    }
     if !up {
         in_flight.leave();
         // Reset without an answer. A failed shutdown leaves the close to the drop, which ends the connection too.
@@ -776,11 +802,16 @@ pub fn under_ci() -> bool {
 /// (the checks that need them) cannot run: under CI that fails the test here, since a check skipped in silence
 /// passes whatever the code does; elsewhere (a sandbox without `/proc`) the skip is announced and `false` returned.
 pub fn proc_probes(pid: u32, what: &str) -> bool {
+    proc_probes_with(pid, what, under_ci())
+}
+
+/// [`proc_probes`] with the CI verdict given (so that both behaviours can be tested in one run).
+pub fn proc_probes_with(pid: u32, what: &str, ci: bool) -> bool {
     if fd_count(pid).is_some() && sockets_to(pid, 1).is_some() {
         return true;
     }
     let why = format!("/proc/{pid}/fd or /proc/{pid}/net/tcp is not readable, so {what} cannot run");
-    assert!(!under_ci(), "{why} (CI is set: a skipped check is a failure)");
+    assert!(!ci, "{why} (CI is set: a skipped check is a failure)");
     eprintln!("SKIPPED: {why}");
     false
 }
