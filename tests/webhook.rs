@@ -9,8 +9,8 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use common::{
-    JWKS_PATH, MockServer, NO_CONTENT_LENGTH, Received, Route, Service, fd_count, jwk_from_url_config,
-    jwks_doc, metric, mint, proc_probes, sockets_to,
+    JWKS_PATH, MockServer, NO_CONTENT_LENGTH, Received, Route, Service, fd_count,
+    jwk_from_url_config, jwks_doc, metric, mint, proc_probes, sockets_to,
 };
 use reqwest::header::HeaderMap;
 use serde_json::{Value, json};
@@ -533,12 +533,7 @@ async fn item11_explicit_forward_list_is_honoured_exactly() {
         assert_allowed(&a);
         let r = only_call(&mock);
         let want: Vec<&str> = if forwarded { vec![TP] } else { vec![] };
-        assert_eq!(
-            values(&r, "traceparent"),
-            want,
-            "{label}: {:?}",
-            r.headers
-        );
+        assert_eq!(values(&r, "traceparent"), want, "{label}: {:?}", r.headers);
         if label.contains("explicit list") {
             for n in ["tracestate", "x-custom"] {
                 assert!(r.header(n).is_none(), "{label}: {n}: {:?}", r.headers);
@@ -612,7 +607,11 @@ async fn item9_framing_headers_never_reach_the_hook_even_when_listed() {
         "proxy-authorization",
         "proxy-connection",
     ] {
-        assert!(r.header(n).is_none(), "{n} reached the hook: {:?}", r.headers);
+        assert!(
+            r.header(n).is_none(),
+            "{n} reached the hook: {:?}",
+            r.headers
+        );
     }
     assert_eq!(
         values(&r, "host"),
@@ -621,7 +620,9 @@ async fn item9_framing_headers_never_reach_the_hook_even_when_listed() {
         r.headers
     );
     assert!(
-        values(&r, "connection").iter().all(|v| !v.eq_ignore_ascii_case("close")),
+        values(&r, "connection")
+            .iter()
+            .all(|v| !v.eq_ignore_ascii_case("close")),
         "the client's Connection reached the hook: {:?}",
         r.headers
     );
@@ -640,7 +641,10 @@ fn raw_exchange(port: u16, request: &[u8], limit: Duration) -> String {
     let mut buf = Vec::new();
     // A timeout ends the read with what arrived so far; the caller checks the status.
     if let Err(e) = s.read_to_end(&mut buf) {
-        eprintln!("reading the answer ended with {e} after {} bytes", buf.len());
+        eprintln!(
+            "reading the answer ended with {e} after {} bytes",
+            buf.len()
+        );
     }
     String::from_utf8_lossy(&buf).into_owned()
 }
@@ -1402,7 +1406,10 @@ async fn a_thousand_concurrent_decisions_respect_the_connection_bound() {
         peak_hook_sockets.load(Ordering::Relaxed)
     );
     if let (Some(base), Some((taken, failed))) = (baseline, samples) {
-        assert_eq!(failed, 0, "{failed} of the /proc samples could not be read ({taken} were)");
+        assert_eq!(
+            failed, 0,
+            "{failed} of the /proc samples could not be read ({taken} were)"
+        );
         assert!(taken > 0, "the load ended before /proc was sampled once");
         let peak = peak_fds.load(Ordering::Relaxed);
         // At most one inbound connection per client request, plus the hook connections, plus slack.
@@ -1575,11 +1582,24 @@ async fn assert_token_allowed(svc: &Service) {
 async fn item21_webhook_client_reuses_a_kept_alive_connection() {
     let mock = MockServer::start_keep_alive(Duration::from_secs(30));
     mock.set(HOOK, Route::json(200, &allow_body()));
-    let svc = Service::start(&v4("GET", &format!("{}{HOOK}", mock.base()), None), &[], &[]);
-    assert!(svc.wait_ready(Duration::from_secs(10)), "log:\n{}", svc.log());
+    let svc = Service::start(
+        &v4("GET", &format!("{}{HOOK}", mock.base()), None),
+        &[],
+        &[],
+    );
+    assert!(
+        svc.wait_ready(Duration::from_secs(10)),
+        "log:\n{}",
+        svc.log()
+    );
     let http = client();
     for i in 0..20 {
-        let a = ask_with(&http, &svc, &[("authorization", &format!("Bearer user-{i}"))]).await;
+        let a = ask_with(
+            &http,
+            &svc,
+            &[("authorization", &format!("Bearer user-{i}"))],
+        )
+        .await;
         assert_allowed(&a);
         // The connection goes back to the pool once its answer is read, a moment after the decision.
         tokio::time::sleep(Duration::from_millis(10)).await;
@@ -1617,8 +1637,16 @@ async fn item21_a_server_closing_idle_kept_alive_connections_fails_nothing() {
     let idle = Duration::from_millis(400);
     let mock = MockServer::start_keep_alive(idle);
     mock.set(HOOK, Route::json(200, &allow_body()));
-    let svc = Service::start(&v4("POST", &format!("{}{HOOK}", mock.base()), None), &[], &[]);
-    assert!(svc.wait_ready(Duration::from_secs(10)), "log:\n{}", svc.log());
+    let svc = Service::start(
+        &v4("POST", &format!("{}{HOOK}", mock.base()), None),
+        &[],
+        &[],
+    );
+    assert!(
+        svc.wait_ready(Duration::from_secs(10)),
+        "log:\n{}",
+        svc.log()
+    );
     let http = client();
     for round in 0..3 {
         for i in 0..2 {
@@ -1668,16 +1696,23 @@ async fn item21_a_request_crossing_the_servers_idle_close_is_sent_again() {
     for method in ["GET", "POST"] {
         let mock = MockServer::start_keep_alive(Duration::from_secs(30));
         mock.set(HOOK, Route::json(200, &allow_body()));
-        let svc = Service::start(&v4(method, &format!("{}{HOOK}", mock.base()), None), &[], &[]);
-        assert!(svc.wait_ready(Duration::from_secs(10)), "log:\n{}", svc.log());
+        let svc = Service::start(
+            &v4(method, &format!("{}{HOOK}", mock.base()), None),
+            &[],
+            &[],
+        );
+        assert!(
+            svc.wait_ready(Duration::from_secs(10)),
+            "log:\n{}",
+            svc.log()
+        );
         let http = client();
         assert_allowed(&ask_with(&http, &svc, &[("authorization", "Bearer first")]).await);
         tokio::time::sleep(Duration::from_millis(20)).await;
         mock.drop_reused(1);
         let a = ask_with(&http, &svc, &[("authorization", "Bearer second")]).await;
         assert_eq!(
-            a.status,
-            200,
+            a.status, 200,
             "{method}: the request that met the server's close failed the decision: {}",
             a.body
         );
@@ -1701,7 +1736,11 @@ async fn item21_a_request_crossing_the_servers_idle_close_is_sent_again() {
             ["Bearer first", "Bearer second", "Bearer second"],
             "{method}: sent, dropped by the server, sent again"
         );
-        assert_eq!(mock.accepts(), 2, "{method}: the second attempt on a new connection");
+        assert_eq!(
+            mock.accepts(),
+            2,
+            "{method}: the second attempt on a new connection"
+        );
         let scrape = svc.metrics();
         assert_eq!(
             metric(&scrape, "authgate_webhook_requests_total{result=\"allow\"}"),

@@ -468,7 +468,9 @@ pub fn identity_from_answer(body: &[u8], emulation_by: Option<&str>) -> Result<I
         if vars.iter().any(|(n, _)| *n == key) {
             return Err(Deny::new(
                 Reason::InvalidClaims,
-                format!("session variables in the webhook response collide after lower-casing: {key}"),
+                format!(
+                    "session variables in the webhook response collide after lower-casing: {key}"
+                ),
             ));
         }
         vars.push((key, v));
@@ -720,8 +722,14 @@ mod tests {
                 assert_ne!(h1, h2, "{name} must still be sent ({:?})", m.method);
             }
             // A header that is not one of them is in the key.
-            let a = [("authorization", b"Bearer t".as_slice()), ("x-tenant", b"a")];
-            let b = [("authorization", b"Bearer t".as_slice()), ("x-tenant", b"b")];
+            let a = [
+                ("authorization", b"Bearer t".as_slice()),
+                ("x-tenant", b"a"),
+            ];
+            let b = [
+                ("authorization", b"Bearer t".as_slice()),
+                ("x-tenant", b"b"),
+            ];
             assert_ne!(
                 fp(&build_request(&m, &request(&a))),
                 fp(&build_request(&m, &request(&b))),
@@ -747,7 +755,8 @@ mod tests {
             "proxy-connection",
             "proxy-authenticate",
         ];
-        let mut client: Vec<(&str, &[u8])> = framing.iter().map(|n| (*n, b"9".as_slice())).collect();
+        let mut client: Vec<(&str, &[u8])> =
+            framing.iter().map(|n| (*n, b"9".as_slice())).collect();
         client.push(("authorization", b"Bearer t"));
         let mut names: Vec<&'static str> = framing.to_vec();
         names.push("authorization");
@@ -755,14 +764,23 @@ mod tests {
             let mut custom = list(&names);
             if let Some(h) = custom.headers.as_mut() {
                 h.additional = vec![
-                    (HeaderName::from_static("content-length"), HeaderValue::from_static("9")),
-                    (HeaderName::from_static("host"), HeaderValue::from_static("elsewhere")),
+                    (
+                        HeaderName::from_static("content-length"),
+                        HeaderValue::from_static("9"),
+                    ),
+                    (
+                        HeaderName::from_static("host"),
+                        HeaderValue::from_static("elsewhere"),
+                    ),
                 ];
             }
             let h = build_request(&mode(method, Some(custom)), &request(&client));
             let sent = names_of(&h);
             for n in framing {
-                assert!(!sent.contains(&n), "{n} was forwarded ({method:?}): {sent:?}");
+                assert!(
+                    !sent.contains(&n),
+                    "{n} was forwarded ({method:?}): {sent:?}"
+                );
             }
             assert!(sent.contains(&"authorization"), "{sent:?}");
         }
@@ -776,11 +794,17 @@ mod tests {
     fn item11_an_explicit_forward_list_is_honoured_exactly() {
         let client: [(&str, &[u8]); 4] = [
             ("authorization", b"Bearer t"),
-            ("traceparent", b"00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"),
+            (
+                "traceparent",
+                b"00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+            ),
             ("tracestate", b"k=v"),
             ("x-custom", b"c"),
         ];
-        let h = build_request(&mode(HookMethod::Get, Some(list(&["authorization"]))), &request(&client));
+        let h = build_request(
+            &mode(HookMethod::Get, Some(list(&["authorization"]))),
+            &request(&client),
+        );
         assert_eq!(names_of(&h), vec!["authorization"]);
         // A config without `headers` forwards no client header at all.
         let none = HookCustom {
@@ -794,7 +818,10 @@ mod tests {
         assert_eq!(names_of(&h), vec!["content-type"]);
         // Listed, it is forwarded, once.
         let h = build_request(
-            &mode(HookMethod::Get, Some(list(&["authorization", "traceparent"]))),
+            &mode(
+                HookMethod::Get,
+                Some(list(&["authorization", "traceparent"])),
+            ),
             &request(&client),
         );
         assert_eq!(names_of(&h), vec!["authorization", "traceparent"]);
@@ -824,7 +851,8 @@ mod tests {
         }
         // TAB is allowed in a value (not in a role).
         assert!(
-            identity_from_answer(br#"{"x-hasura-role":"user","x-hasura-org":"a\tb"}"#, None).is_ok()
+            identity_from_answer(br#"{"x-hasura-role":"user","x-hasura-org":"a\tb"}"#, None)
+                .is_ok()
         );
     }
 }

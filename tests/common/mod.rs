@@ -810,7 +810,8 @@ pub fn proc_probes_with(pid: u32, what: &str, ci: bool) -> bool {
     if fd_count(pid).is_some() && sockets_to(pid, 1).is_some() {
         return true;
     }
-    let why = format!("/proc/{pid}/fd or /proc/{pid}/net/tcp is not readable, so {what} cannot run");
+    let why =
+        format!("/proc/{pid}/fd or /proc/{pid}/net/tcp is not readable, so {what} cannot run");
     assert!(!ci, "{why} (CI is set: a skipped check is a failure)");
     eprintln!("SKIPPED: {why}");
     false
