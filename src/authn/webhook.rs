@@ -447,21 +447,24 @@ fn cache_max_age(v: &str) -> Option<u64> {
 /// collide once trimmed and lower-cased (an exact repeat included), a control character in a value or the role — is
 /// invalid claims (`401`), as it is in a token (policy §6, §11): the hook answered, and what it said is malformed.
 pub fn identity_from_answer(body: &[u8], emulation_by: Option<&str>) -> Result<Identity, Deny> {
-    let v: Value =
-        serde_json::from_slice(body).map_err(|e| unavailable(format!("Reqwest error: {e}")))?;
+    // serde_json's own `Value` keeps the last of two equal keys; the strict parser refuses them, at any depth (a
+    // value rendered as JSON must not mean two things either). A repeated key is the only data error it raises;
+    // anything else is text that is not JSON.
+    let v = match serde_json::from_slice::<StrictValue>(body) {
+        Ok(StrictValue(v)) => v,
+        Err(e) if e.classify() == serde_json::error::Category::Data => {
+            return Err(Deny::new(
+                Reason::InvalidClaims,
+                format!("the webhook response repeats a key: {e}"),
+            ));
+        }
+        Err(e) => return Err(unavailable(format!("Reqwest error: {e}"))),
+    };
     let Value::Object(obj) = v else {
         return Err(unavailable(
             "Reqwest error: the webhook response is not a JSON object",
         ));
     };
-    // serde_json keeps the last of two equal keys; the strict parser refuses them (at any depth: a value rendered
-    // as JSON must not mean two things either). The text parsed above, so a failure here is a repeated key.
-    if let Err(e) = serde_json::from_slice::<StrictValue>(body) {
-        return Err(Deny::new(
-            Reason::InvalidClaims,
-            format!("the webhook response repeats a key: {e}"),
-        ));
-    }
     let mut vars: Vec<(String, Value)> = Vec::with_capacity(obj.len());
     for (k, v) in obj {
         let key = k.trim().to_lowercase();
