@@ -12,6 +12,7 @@ use tokio::sync::Semaphore;
 use super::reason::{Deny, Reason};
 use super::request::{AuthRequest, visible_ascii};
 use super::session::{Identity, Roles, render};
+use super::strict_json::StrictValue;
 use crate::config::compiled::{Forward, HookHeaders, HookMethod, WebhookMode};
 use crate::metrics::Metrics;
 
@@ -33,17 +34,44 @@ const IGNORED: [&str; 14] = [
     "user-agent",
 ];
 
-/// Hop-by-hop headers: never sent to the hook as HTTP headers whatever the config says (they describe our
-/// connection with the proxy, not the client's request).
-const HOP_BY_HOP: [&str; 7] = [
+/// Hop-by-hop and framing headers: never sent to the hook as HTTP headers, whatever the config says, not even when
+/// an explicit `forward` list or `additional` names them. They describe our connection with the proxy and the
+/// client's body, not the client: a client's `content-length: 9` on a GET would make the hook wait for a body that
+/// never comes, `host` would address another virtual host, `expect` asks for an interim answer. The client for the
+/// hook sets the ones its own request needs. Every `proxy-*` header is in this set too ([`never_forwarded`]).
+const NEVER_FORWARDED: [&str; 9] = [
+    "connection",
+    "content-length",
+    "expect",
+    "host",
     "keep-alive",
-    "proxy-connection",
     "te",
     "trailer",
     "transfer-encoding",
     "upgrade",
-    "connection",
 ];
+
+/// Whether `name` (lower-case) is a hop-by-hop or framing header ([`NEVER_FORWARDED`], or `proxy-*`).
+fn never_forwarded(name: &str) -> bool {
+    NEVER_FORWARDED.contains(&name) || name.starts_with("proxy-")
+}
+
+/// Client headers that identify one request rather than the client: request ids and trace context, which a
+/// tracing proxy (Envoy, an AWS or Google load balancer) sets anew on every request. They are forwarded as
+/// configured, but left out of the answer cache's key; with them in it, no two requests behind Envoy would ever
+/// share a cached answer. A hook must not decide on them and also send `max-age`.
+fn identifies_one_request(name: &str) -> bool {
+    matches!(
+        name,
+        "x-request-id"
+            | "traceparent"
+            | "tracestate"
+            | "b3"
+            | "x-amzn-trace-id"
+            | "x-cloud-trace-context"
+    ) || name.starts_with("x-b3-")
+        || name.starts_with("x-envoy-")
+}
 
 /// Largest hook answer read.
 pub const MAX_BODY: usize = 1024 * 1024;
@@ -53,31 +81,46 @@ pub const MAX_BODY: usize = 1024 * 1024;
 pub struct HookRequest {
     /// GET or POST.
     pub method: HookMethod,
-    /// HTTP headers.
+    /// HTTP headers, one per name.
     pub headers: Vec<(HeaderName, HeaderValue)>,
     /// POST body.
     pub body: Option<Vec<u8>>,
+    /// The POST body's `headers` object, one value per name, for the cache key.
+    body_headers: Option<Vec<(String, String)>>,
 }
 
 impl HookRequest {
-    /// Everything that decides the hook's answer, for the cache key.
+    /// Everything that decides the hook's answer, for the cache key: the method, the headers sorted by name, the
+    /// body's headers sorted by name, each without the headers that identify one request. Header order says
+    /// nothing about the client (actix's header map iterates in a different order from request to request), so
+    /// two requests that differ only in it share one key.
     pub fn fingerprint(&self, out: &mut Vec<u8>) {
-        out.push(u8::from(self.method == HookMethod::Post));
-        // Trace context differs on every request and never changes the hook's answer: leaving it out of the key
-        // is what makes the cache useful behind tracing proxies.
-        for (n, v) in self
-            .headers
-            .iter()
-            .filter(|(n, _)| n != "traceparent" && n != "tracestate")
-        {
-            out.extend_from_slice(n.as_str().as_bytes());
-            out.push(0);
-            out.extend_from_slice(v.as_bytes());
-            out.push(0);
+        fn pairs<'a>(out: &mut Vec<u8>, mut kv: Vec<(&'a str, &'a [u8])>) {
+            kv.retain(|(n, _)| !identifies_one_request(n));
+            // Names are unique (one value per name), so sorting by name alone is total.
+            kv.sort_unstable_by(|a, b| a.0.cmp(b.0));
+            for (n, v) in kv {
+                out.extend_from_slice(n.as_bytes());
+                out.push(0);
+                out.extend_from_slice(v);
+                out.push(0);
+            }
         }
+        out.push(u8::from(self.method == HookMethod::Post));
+        pairs(
+            out,
+            self.headers
+                .iter()
+                .map(|(n, v)| (n.as_str(), v.as_bytes()))
+                .collect(),
+        );
         out.push(1);
-        if let Some(b) = &self.body {
-            out.extend_from_slice(b);
+        if let Some(b) = &self.body_headers {
+            out.push(2);
+            pairs(
+                out,
+                b.iter().map(|(n, v)| (n.as_str(), v.as_bytes())).collect(),
+            );
         }
     }
 }
@@ -120,7 +163,7 @@ fn as_http_headers(
 ) -> Vec<(HeaderName, HeaderValue)> {
     let mut out: Vec<(HeaderName, HeaderValue)> = pairs
         .into_iter()
-        .filter(|(n, _)| !HOP_BY_HOP.contains(&n.as_str()))
+        .filter(|(n, _)| !never_forwarded(n))
         .filter_map(|(n, v)| {
             Some((
                 HeaderName::from_bytes(n.as_bytes()).ok()?,
@@ -129,27 +172,41 @@ fn as_http_headers(
         })
         .collect();
     for (n, v) in additional {
+        if never_forwarded(n.as_str()) {
+            continue;
+        }
         out.retain(|(k, _)| k != n);
         out.push((n.clone(), v.clone()));
     }
     out
 }
 
-fn as_body(pairs: Vec<(String, &[u8])>, additional: &[(HeaderName, HeaderValue)]) -> Vec<u8> {
-    let mut map = Map::new();
+/// The POST body's `headers` object, one value per name (additional overriding).
+fn as_body(
+    pairs: Vec<(String, &[u8])>,
+    additional: &[(HeaderName, HeaderValue)],
+) -> Vec<(String, String)> {
+    let mut out: Vec<(String, String)> = Vec::with_capacity(pairs.len() + additional.len());
+    // A value that is not visible ASCII is sent as "" (the reference's newest behaviour).
     for (n, v) in pairs {
-        // A value that is not visible ASCII is sent as "" (the reference's newest behaviour).
-        map.insert(
-            n,
-            Value::String(visible_ascii(v).unwrap_or_default().to_owned()),
-        );
+        out.push((n, visible_ascii(v).unwrap_or_default().to_owned()));
     }
     for (n, v) in additional {
-        map.insert(
+        out.retain(|(k, _)| k != n.as_str());
+        out.push((
             n.as_str().to_owned(),
-            Value::String(v.to_str().unwrap_or_default().to_owned()),
-        );
+            v.to_str().unwrap_or_default().to_owned(),
+        ));
     }
+    out
+}
+
+/// `{"headers": {...}}`.
+fn body_bytes(headers: &[(String, String)]) -> Vec<u8> {
+    let map: Map<String, Value> = headers
+        .iter()
+        .map(|(n, v)| (n.clone(), Value::String(v.clone())))
+        .collect();
     serde_json::json!({ "headers": map })
         .to_string()
         .into_bytes()
@@ -184,14 +241,9 @@ pub fn build_request(mode: &WebhookMode, req: &AuthRequest<'_>) -> HookRequest {
             (headers, body)
         }
     };
+    // No client header goes to the hook unless the config forwards it, trace context included: a client's
+    // `traceparent` is the client's, not ours to pass on past an explicit list.
     let mut headers = headers;
-    // Trace context goes through even when the forward list does not name it.
-    if let Some(tp) = req.last("traceparent")
-        && !headers.iter().any(|(n, _)| n == "traceparent")
-        && let Ok(v) = HeaderValue::from_bytes(tp)
-    {
-        headers.push((HeaderName::from_static("traceparent"), v));
-    }
     if body.is_some() {
         headers.retain(|(n, _)| n != http::header::CONTENT_TYPE);
         headers.push((
@@ -202,7 +254,8 @@ pub fn build_request(mode: &WebhookMode, req: &AuthRequest<'_>) -> HookRequest {
     HookRequest {
         method: mode.method,
         headers,
-        body,
+        body: body.as_deref().map(body_bytes),
+        body_headers: body,
     }
 }
 
@@ -289,18 +342,18 @@ impl WebhookClient {
             .acquire()
             .await
             .map_err(|_| unavailable("webhook client closed"))?;
-        let method = match hook.method {
-            HookMethod::Get => reqwest::Method::GET,
-            HookMethod::Post => reqwest::Method::POST,
+        let sent = match self.send(mode, hook).await {
+            // The request went out on a connection that closed before any answer: most likely a kept-alive one the
+            // hook's idle timer closed as the request reached it (a race no pool can rule out). Send it once more,
+            // on a new connection, within the same timeout; the hook only decides, so a repeat is harmless. A
+            // refused connect or a timeout is not retried.
+            Err(e) if e.is_request() && !e.is_connect() && !e.is_timeout() => {
+                tracing::debug!(error = %e, "webhook connection closed before an answer; sending again");
+                self.send(mode, hook).await
+            }
+            sent => sent,
         };
-        let mut rb = self.http.request(method, mode.url.clone());
-        for (n, v) in &hook.headers {
-            rb = rb.header(n.as_str(), v.as_bytes());
-        }
-        if let Some(b) = &hook.body {
-            rb = rb.body(b.clone());
-        }
-        let mut resp = rb.send().await.map_err(|e| {
+        let mut resp = sent.map_err(|e| {
             unavailable(format!(
                 "Error while making the authentication HTTP request to the webhook - {e}"
             ))
@@ -356,6 +409,28 @@ impl WebhookClient {
     }
 }
 
+impl WebhookClient {
+    /// Send the request once and wait for the answer's head.
+    async fn send(
+        &self,
+        mode: &WebhookMode,
+        hook: &HookRequest,
+    ) -> Result<reqwest::Response, reqwest::Error> {
+        let method = match hook.method {
+            HookMethod::Get => reqwest::Method::GET,
+            HookMethod::Post => reqwest::Method::POST,
+        };
+        let mut rb = self.http.request(method, mode.url.clone());
+        for (n, v) in &hook.headers {
+            rb = rb.header(n.as_str(), v.as_bytes());
+        }
+        if let Some(b) = &hook.body {
+            rb = rb.body(b.clone());
+        }
+        rb.send().await
+    }
+}
+
 /// `max-age=N` (N > 0) from the hook's `Cache-Control`; `no-store`/`no-cache`/`private`-less answers still only
 /// count when they carry a positive max-age.
 fn cache_max_age(v: &str) -> Option<u64> {
@@ -367,10 +442,24 @@ fn cache_max_age(v: &str) -> Option<u64> {
     }
 }
 
-/// The hook's 200 body → identity (reference §4.2).
+/// The hook's 200 body → identity (reference §4.2). A body that is not a JSON object, or has no string
+/// `x-hasura-role`, is an unusable answer (`503`); an object whose session variables cannot be sent — two keys that
+/// collide once trimmed and lower-cased (an exact repeat included), a control character in a value or the role — is
+/// invalid claims (`401`), as it is in a token (policy §6, §11): the hook answered, and what it said is malformed.
 pub fn identity_from_answer(body: &[u8], emulation_by: Option<&str>) -> Result<Identity, Deny> {
-    let v: Value =
-        serde_json::from_slice(body).map_err(|e| unavailable(format!("Reqwest error: {e}")))?;
+    // serde_json's own `Value` keeps the last of two equal keys; the strict parser refuses them, at any depth (a
+    // value rendered as JSON must not mean two things either). A repeated key is the only data error it raises;
+    // anything else is text that is not JSON.
+    let v = match serde_json::from_slice::<StrictValue>(body) {
+        Ok(StrictValue(v)) => v,
+        Err(e) if e.classify() == serde_json::error::Category::Data => {
+            return Err(Deny::new(
+                Reason::InvalidClaims,
+                format!("the webhook response repeats a key: {e}"),
+            ));
+        }
+        Err(e) => return Err(unavailable(format!("Reqwest error: {e}"))),
+    };
     let Value::Object(obj) = v else {
         return Err(unavailable(
             "Reqwest error: the webhook response is not a JSON object",
@@ -380,9 +469,12 @@ pub fn identity_from_answer(body: &[u8], emulation_by: Option<&str>) -> Result<I
     for (k, v) in obj {
         let key = k.trim().to_lowercase();
         if vars.iter().any(|(n, _)| *n == key) {
-            return Err(unavailable(format!(
-                "the webhook response repeats the session variable {key}"
-            )));
+            return Err(Deny::new(
+                Reason::InvalidClaims,
+                format!(
+                    "session variables in the webhook response collide after lower-casing: {key}"
+                ),
+            ));
         }
         vars.push((key, v));
     }
@@ -399,13 +491,12 @@ pub fn identity_from_answer(body: &[u8], emulation_by: Option<&str>) -> Result<I
             ));
         }
     };
+    // Checked before emulation: the role is sent as `x-hasura-role` either way.
+    let roles = Roles::new(&role, std::slice::from_ref(&role))?;
     if emulation_by == Some(role.as_str()) {
         return Ok(Identity::Emulation { role });
     }
-    let rendered =
-        render(vars.iter().map(|(k, v)| (k.as_str(), v))).map_err(|d| unavailable(d.message))?;
-    let roles =
-        Roles::new(&role, std::slice::from_ref(&role)).map_err(|d| unavailable(d.message))?;
+    let rendered = render(vars.iter().map(|(k, v)| (k.as_str(), v)))?;
     Ok(Identity::Specific {
         roles,
         vars: rendered,
@@ -509,5 +600,262 @@ mod tests {
         assert_eq!(cache_max_age("public, max-age=60"), Some(60));
         assert_eq!(cache_max_age("no-store, max-age=60"), None);
         assert_eq!(cache_max_age("max-age=0"), None);
+    }
+
+    fn fp(h: &HookRequest) -> Vec<u8> {
+        let mut out = Vec::new();
+        h.fingerprint(&mut out);
+        out
+    }
+
+    fn request<'a>(headers: &'a [(&'a str, &'a [u8])]) -> AuthRequest<'a> {
+        AuthRequest {
+            method: "GET",
+            uri: "/",
+            headers,
+        }
+    }
+
+    fn list(names: &[&'static str]) -> HookCustom {
+        HookCustom {
+            headers: Some(HookHeaders {
+                forward: Forward::List(names.iter().map(|n| HeaderName::from_static(n)).collect()),
+                additional: Vec::new(),
+            }),
+            body_headers: None,
+        }
+    }
+
+    /// GET forwarding `*`, POST with every header in the body, and both at once.
+    fn every_kind_of_mode() -> Vec<WebhookMode> {
+        let star = || HookHeaders {
+            forward: Forward::All,
+            additional: Vec::new(),
+        };
+        vec![
+            mode(HookMethod::Get, None),
+            mode(HookMethod::Post, None),
+            mode(
+                HookMethod::Post,
+                Some(HookCustom {
+                    headers: Some(star()),
+                    body_headers: Some(star()),
+                }),
+            ),
+        ]
+    }
+
+    #[test]
+    fn item2_header_order_alone_does_not_change_the_cache_key() {
+        let forward: Vec<(&str, &[u8])> = vec![
+            ("authorization", b"Bearer t"),
+            ("x-a", b"1"),
+            ("x-multi", b"first"),
+            ("cookie", b"c=1"),
+            ("x-multi", b"last"),
+            ("x-b", b"2"),
+            ("x-c", b"3"),
+        ];
+        // Other orders that keep the two x-multi values in arrival order: every rotation of the other headers,
+        // forwards and backwards, with the first x-multi at a different place each time.
+        let others: Vec<_> = forward
+            .iter()
+            .filter(|(n, _)| *n != "x-multi")
+            .copied()
+            .collect();
+        let mut orders: Vec<Vec<(&str, &[u8])>> = Vec::new();
+        for shift in 0..others.len() {
+            for backwards in [false, true] {
+                let mut o = others.clone();
+                if backwards {
+                    o.reverse();
+                }
+                o.rotate_left(shift);
+                o.insert(shift, ("x-multi", b"first"));
+                o.push(("x-multi", b"last"));
+                orders.push(o);
+            }
+        }
+        for m in every_kind_of_mode() {
+            let want = fp(&build_request(&m, &request(&forward)));
+            for o in &orders {
+                assert_eq!(
+                    fp(&build_request(&m, &request(o))),
+                    want,
+                    "{:?} {o:?}",
+                    m.method
+                );
+            }
+            // The last value of a repeated header is part of the key: the order of one name's values counts.
+            let swapped: Vec<(&str, &[u8])> = forward
+                .iter()
+                .map(|&(n, v)| match v {
+                    b"first" => (n, b"last".as_slice()),
+                    b"last" => (n, b"first".as_slice()),
+                    _ => (n, v),
+                })
+                .collect();
+            assert_ne!(fp(&build_request(&m, &request(&swapped))), want);
+        }
+    }
+
+    #[test]
+    fn item2_per_request_ids_are_forwarded_but_left_out_of_the_cache_key() {
+        let per_request = [
+            "x-request-id",
+            "traceparent",
+            "tracestate",
+            "b3",
+            "x-b3-traceid",
+            "x-b3-spanid",
+            "x-envoy-attempt-count",
+            "x-envoy-external-address",
+            "x-amzn-trace-id",
+            "x-cloud-trace-context",
+        ];
+        for m in every_kind_of_mode() {
+            for name in per_request {
+                let one = [("authorization", b"Bearer t".as_slice()), (name, b"one")];
+                let two = [(name, b"two".as_slice()), ("authorization", b"Bearer t")];
+                let (h1, h2) = (
+                    build_request(&m, &request(&one)),
+                    build_request(&m, &request(&two)),
+                );
+                assert_eq!(fp(&h1), fp(&h2), "{name} is in the key ({:?})", m.method);
+                assert_ne!(h1, h2, "{name} must still be sent ({:?})", m.method);
+            }
+            // A header that is not one of them is in the key.
+            let a = [
+                ("authorization", b"Bearer t".as_slice()),
+                ("x-tenant", b"a"),
+            ];
+            let b = [
+                ("authorization", b"Bearer t".as_slice()),
+                ("x-tenant", b"b"),
+            ];
+            assert_ne!(
+                fp(&build_request(&m, &request(&a))),
+                fp(&build_request(&m, &request(&b))),
+                "{:?}",
+                m.method
+            );
+        }
+    }
+
+    #[test]
+    fn item9_hop_by_hop_and_framing_headers_are_never_forwarded() {
+        let framing = [
+            "connection",
+            "content-length",
+            "expect",
+            "host",
+            "keep-alive",
+            "te",
+            "trailer",
+            "transfer-encoding",
+            "upgrade",
+            "proxy-authorization",
+            "proxy-connection",
+            "proxy-authenticate",
+        ];
+        let mut client: Vec<(&str, &[u8])> =
+            framing.iter().map(|n| (*n, b"9".as_slice())).collect();
+        client.push(("authorization", b"Bearer t"));
+        let mut names: Vec<&'static str> = framing.to_vec();
+        names.push("authorization");
+        for method in [HookMethod::Get, HookMethod::Post] {
+            let mut custom = list(&names);
+            if let Some(h) = custom.headers.as_mut() {
+                h.additional = vec![
+                    (
+                        HeaderName::from_static("content-length"),
+                        HeaderValue::from_static("9"),
+                    ),
+                    (
+                        HeaderName::from_static("host"),
+                        HeaderValue::from_static("elsewhere"),
+                    ),
+                ];
+            }
+            let h = build_request(&mode(method, Some(custom)), &request(&client));
+            let sent = names_of(&h);
+            for n in framing {
+                assert!(
+                    !sent.contains(&n),
+                    "{n} was forwarded ({method:?}): {sent:?}"
+                );
+            }
+            assert!(sent.contains(&"authorization"), "{sent:?}");
+        }
+    }
+
+    fn names_of(h: &HookRequest) -> Vec<&str> {
+        h.headers.iter().map(|(n, _)| n.as_str()).collect()
+    }
+
+    #[test]
+    fn item11_an_explicit_forward_list_is_honoured_exactly() {
+        let client: [(&str, &[u8]); 4] = [
+            ("authorization", b"Bearer t"),
+            (
+                "traceparent",
+                b"00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+            ),
+            ("tracestate", b"k=v"),
+            ("x-custom", b"c"),
+        ];
+        let h = build_request(
+            &mode(HookMethod::Get, Some(list(&["authorization"]))),
+            &request(&client),
+        );
+        assert_eq!(names_of(&h), vec!["authorization"]);
+        // A config without `headers` forwards no client header at all.
+        let none = HookCustom {
+            headers: None,
+            body_headers: None,
+        };
+        let h = build_request(&mode(HookMethod::Post, Some(none)), &request(&client));
+        assert_eq!(names_of(&h), vec!["content-type"]);
+        // The legacy POST sends the client's headers in the body, not as headers.
+        let h = build_request(&mode(HookMethod::Post, None), &request(&client));
+        assert_eq!(names_of(&h), vec!["content-type"]);
+        // Listed, it is forwarded, once.
+        let h = build_request(
+            &mode(
+                HookMethod::Get,
+                Some(list(&["authorization", "traceparent"])),
+            ),
+            &request(&client),
+        );
+        assert_eq!(names_of(&h), vec!["authorization", "traceparent"]);
+    }
+
+    #[test]
+    fn item11_answer_with_a_control_character_or_colliding_keys_is_invalid_claims() {
+        let cases: [&[u8]; 8] = [
+            br#"{"x-hasura-role":"user","x-hasura-user-id":"4\n2"}"#,
+            br#"{"x-hasura-role":"user","x-hasura-org":"a\u007fb"}"#,
+            br#"{"x-hasura-role":"us\u0000er"}"#,
+            br#"{"x-hasura-role":"us\ter"}"#,
+            br#"{"x-hasura-role":"user","X-Hasura-User-Id":"1","x-hasura-user-id":"2"}"#,
+            br#"{"x-hasura-role":"user","X-Hasura-Role":"admin"}"#,
+            br#"{"x-hasura-role":"user"," x-hasura-role":"admin"}"#,
+            br#"{"x-hasura-role":"user","x-hasura-role":"admin"}"#,
+        ];
+        for body in cases {
+            let e = identity_from_answer(body, None).expect_err("must be refused");
+            assert_eq!(
+                (e.reason, e.status),
+                (Reason::InvalidClaims, 401),
+                "{}: {}",
+                String::from_utf8_lossy(body),
+                e.message
+            );
+        }
+        // TAB is allowed in a value (not in a role).
+        assert!(
+            identity_from_answer(br#"{"x-hasura-role":"user","x-hasura-org":"a\tb"}"#, None)
+                .is_ok()
+        );
     }
 }

@@ -112,6 +112,8 @@ struct MockState {
     routes: HashMap<String, Route>,
     received: Vec<Received>,
     up: bool,
+    /// Requests still to be dropped when they arrive on a kept-alive connection ([`MockServer::drop_reused`]).
+    drop_reused: usize,
 }
 
 /// Requests being handled right now (read, not yet answered), and the most seen at once.
@@ -131,16 +133,34 @@ impl InFlight {
     }
 }
 
-/// A real HTTP/1.1 server on 127.0.0.1 (one thread per connection, `Connection: close`).
+/// A real HTTP/1.1 server on 127.0.0.1 (one thread per connection). By default every answer says
+/// `Connection: close` and the connection ends with it; [`MockServer::start_keep_alive`] keeps connections open.
 pub struct MockServer {
     pub port: u16,
     state: Arc<Mutex<MockState>>,
     stop: Arc<AtomicBool>,
     in_flight: Arc<InFlight>,
+    accepts: Arc<AtomicUsize>,
 }
 
+/// How long the server waits between requests on one connection: `None` answers `Connection: close` after the
+/// first; `Some(idle)` keeps the connection for the next request and closes it once idle that long.
+type KeepAlive = Option<Duration>;
+
 impl MockServer {
+    /// A server that closes every connection after its first answer (`Connection: close`).
     pub fn start() -> Self {
+        Self::start_with(None)
+    }
+
+    /// A keep-alive server: answers carry no `Connection: close`, and a connection serves request after request
+    /// until the client closes it, a request says `Connection: close`, an answer is close-delimited, or no new
+    /// request arrives within `idle` (then the server closes it, as servers with an idle timeout do).
+    pub fn start_keep_alive(idle: Duration) -> Self {
+        Self::start_with(Some(idle))
+    }
+
+    fn start_with(keep_alive: KeepAlive) -> Self {
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind mock");
         let port = listener.local_addr().expect("addr").port();
         let state = Arc::new(Mutex::new(MockState {
@@ -149,16 +169,26 @@ impl MockServer {
         }));
         let stop = Arc::new(AtomicBool::new(false));
         let in_flight = Arc::new(InFlight::default());
-        let (st, sp, inf) = (state.clone(), stop.clone(), in_flight.clone());
+        let accepts = Arc::new(AtomicUsize::new(0));
+        let (st, sp, inf, acc) = (
+            state.clone(),
+            stop.clone(),
+            in_flight.clone(),
+            accepts.clone(),
+        );
         listener.set_nonblocking(true).expect("nonblocking");
         std::thread::spawn(move || {
             while !sp.load(Ordering::Relaxed) {
                 match listener.accept() {
                     Ok((stream, _)) => {
+                        acc.fetch_add(1, Ordering::SeqCst);
                         let (st, inf) = (st.clone(), inf.clone());
-                        // The accepted socket must block (it may inherit non-blocking mode from the listener).
-                        let _ = stream.set_nonblocking(false);
-                        std::thread::spawn(move || handle(stream, &st, &inf));
+                        // The accepted socket must block (it may inherit non-blocking mode from the listener). A
+                        // socket that cannot is closed at once: the client sees a reset, never a silent hang.
+                        if stream.set_nonblocking(false).is_err() {
+                            continue;
+                        }
+                        std::thread::spawn(move || handle(stream, &st, &inf, keep_alive));
                     }
                     Err(_) => std::thread::sleep(Duration::from_millis(2)),
                 }
@@ -169,7 +199,13 @@ impl MockServer {
             state,
             stop,
             in_flight,
+            accepts,
         }
+    }
+
+    /// TCP connections accepted since start (compare with the requests served to see connection reuse).
+    pub fn accepts(&self) -> usize {
+        self.accepts.load(Ordering::SeqCst)
     }
 
     /// Requests read and not yet answered, right now.
@@ -200,6 +236,13 @@ impl MockServer {
             .insert(path.to_owned(), route);
     }
 
+    /// Keep-alive mode: the next `n` requests that arrive on a connection which already served one are read,
+    /// recorded, and answered by closing the connection. This is what a client sees when a server's idle timer
+    /// fires just as a request on an idle kept-alive connection reaches it: the request was sent, no answer comes.
+    pub fn drop_reused(&self, n: usize) {
+        self.state.lock().expect("mock lock").drop_reused = n;
+    }
+
     /// Simulate the endpoint being down (connections are reset without an answer).
     pub fn set_up(&self, up: bool) {
         self.state.lock().expect("mock lock").up = up;
@@ -226,15 +269,69 @@ impl Drop for MockServer {
 /// Route header marker: answer without `Content-Length` (body delimited by closing the connection).
 pub const NO_CONTENT_LENGTH: &str = "x-mock-no-content-length";
 
-fn handle(stream: TcpStream, state: &Arc<Mutex<MockState>>, in_flight: &InFlight) {
-    let _ = stream.set_read_timeout(Some(Duration::from_secs(5)));
-    let mut reader = BufReader::new(match stream.try_clone() {
-        Ok(s) => s,
-        Err(_) => return,
-    });
+/// Serve one connection: one request, or (keep-alive) requests until the connection should end.
+fn handle(
+    stream: TcpStream,
+    state: &Arc<Mutex<MockState>>,
+    in_flight: &InFlight,
+    keep_alive: KeepAlive,
+) {
+    let Ok(read_half) = stream.try_clone() else {
+        return;
+    };
+    let mut reader = BufReader::new(read_half);
+    let mut stream = stream;
+    let mut reused = false;
+    loop {
+        // The first request is expected at once; a later one within the idle time, else the server closes.
+        let wait = match (reused, keep_alive) {
+            (true, Some(idle)) => idle,
+            _ => Duration::from_secs(5),
+        };
+        if stream.set_read_timeout(Some(wait)).is_err() {
+            return;
+        }
+        let served = serve_one(
+            &mut reader,
+            &mut stream,
+            state,
+            in_flight,
+            keep_alive.is_some(),
+            reused,
+        );
+        reused = true;
+        match served {
+            Served::KeepOpen => {}
+            // Returning drops both handles of the socket, which closes it.
+            Served::Close => return,
+        }
+    }
+}
+
+/// What the connection does after one request.
+enum Served {
+    KeepOpen,
+    Close,
+}
+
+fn serve_one(
+    reader: &mut BufReader<TcpStream>,
+    stream: &mut TcpStream,
+    state: &Arc<Mutex<MockState>>,
+    in_flight: &InFlight,
+    keep_alive: bool,
+    reused: bool,
+) -> Served {
     let mut line = String::new();
     if reader.read_line(&mut line).is_err() || line.is_empty() {
-        return;
+        return Served::Close;
+    }
+    // Read timeouts for the rest of the request are the usual 5 s, whatever the idle wait was.
+    if stream
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .is_err()
+    {
+        return Served::Close;
     }
     let mut parts = line.split_whitespace();
     let method = parts.next().unwrap_or_default().to_owned();
@@ -243,7 +340,7 @@ fn handle(stream: TcpStream, state: &Arc<Mutex<MockState>>, in_flight: &InFlight
     loop {
         let mut h = String::new();
         if reader.read_line(&mut h).is_err() {
-            return;
+            return Served::Close;
         }
         let h = h.trim_end();
         if h.is_empty() {
@@ -258,12 +355,15 @@ fn handle(stream: TcpStream, state: &Arc<Mutex<MockState>>, in_flight: &InFlight
         .find(|(n, _)| n == "content-length")
         .and_then(|(_, v)| v.parse().ok())
         .unwrap_or(0);
+    let client_closes = headers
+        .iter()
+        .any(|(n, v)| n == "connection" && v.eq_ignore_ascii_case("close"));
     let mut body = vec![0u8; len.min(10 << 20)];
     if reader.read_exact(&mut body).is_err() {
-        return;
+        return Served::Close;
     }
     in_flight.enter();
-    let (route, up) = {
+    let (route, up, drop) = {
         let mut s = state.lock().expect("mock lock");
         s.received.push(Received {
             method,
@@ -272,13 +372,21 @@ fn handle(stream: TcpStream, state: &Arc<Mutex<MockState>>, in_flight: &InFlight
             body,
         });
         let key = path.split('?').next().unwrap_or_default();
-        (s.routes.get(key).cloned(), s.up)
+        let drop = reused && s.drop_reused > 0;
+        if drop {
+            s.drop_reused -= 1;
+        }
+        (s.routes.get(key).cloned(), s.up, drop)
     };
-    let mut stream = stream;
+    if drop {
+        in_flight.leave();
+        return Served::Close;
+    }
     if !up {
         in_flight.leave();
+        // Reset without an answer. A failed shutdown leaves the close to the drop, which ends the connection too.
         let _ = stream.shutdown(std::net::Shutdown::Both);
-        return;
+        return Served::Close;
     }
     let route = route.unwrap_or_else(|| Route::raw(404, "not found"));
     if !route.delay.is_zero() {
@@ -293,7 +401,11 @@ fn handle(stream: TcpStream, state: &Arc<Mutex<MockState>>, in_flight: &InFlight
         .headers
         .iter()
         .any(|(n, _)| n.eq_ignore_ascii_case(NO_CONTENT_LENGTH));
-    let mut out = format!("HTTP/1.1 {} X\r\nConnection: close\r\n", route.status);
+    let keep_open = keep_alive && !close_delimited && !client_closes;
+    let mut out = format!("HTTP/1.1 {} X\r\n", route.status);
+    if !keep_open {
+        out.push_str("Connection: close\r\n");
+    }
     if !close_delimited {
         out.push_str(&format!("Content-Length: {}\r\n", route.body.len()));
     }
@@ -303,9 +415,15 @@ fn handle(stream: TcpStream, state: &Arc<Mutex<MockState>>, in_flight: &InFlight
         }
     }
     out.push_str("\r\n");
-    let _ = stream.write_all(out.as_bytes());
-    let _ = stream.write_all(&route.body);
-    let _ = stream.flush();
+    let written = stream
+        .write_all(out.as_bytes())
+        .and_then(|()| stream.write_all(&route.body))
+        .and_then(|()| stream.flush());
+    if keep_open && written.is_ok() {
+        Served::KeepOpen
+    } else {
+        Served::Close
+    }
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -674,6 +792,30 @@ pub fn client() -> reqwest::Client {
 // ---------------------------------------------------------------------------------------------------------------
 // Process probes (/proc)
 // ---------------------------------------------------------------------------------------------------------------
+
+/// Whether the test runs under CI (`CI` set, and not `false` or `0`): there a check that cannot run is a failure.
+pub fn under_ci() -> bool {
+    std::env::var_os("CI").is_some_and(|v| !v.is_empty() && v != "false" && v != "0")
+}
+
+/// Whether the `/proc` probes below can read `pid` (its descriptors and its TCP table). When they cannot, `what`
+/// (the checks that need them) cannot run: under CI that fails the test here, since a check skipped in silence
+/// passes whatever the code does; elsewhere (a sandbox without `/proc`) the skip is announced and `false` returned.
+pub fn proc_probes(pid: u32, what: &str) -> bool {
+    proc_probes_with(pid, what, under_ci())
+}
+
+/// [`proc_probes`] with the CI verdict given (so that both behaviours can be tested in one run).
+pub fn proc_probes_with(pid: u32, what: &str, ci: bool) -> bool {
+    if fd_count(pid).is_some() && sockets_to(pid, 1).is_some() {
+        return true;
+    }
+    let why =
+        format!("/proc/{pid}/fd or /proc/{pid}/net/tcp is not readable, so {what} cannot run");
+    assert!(!ci, "{why} (CI is set: a skipped check is a failure)");
+    eprintln!("SKIPPED: {why}");
+    false
+}
 
 /// Open descriptors of `pid`.
 pub fn fd_count(pid: u32) -> Option<usize> {
