@@ -5,6 +5,7 @@
 //! Every run clears the environment, so "valid" means "loads with no environment variables set" and
 //! `valueFromEnv` fixtures cannot be satisfied by accident.
 
+use std::collections::BTreeMap;
 use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -75,6 +76,39 @@ fn temp_dir(test: &str) -> PathBuf {
     dir
 }
 
+/// Every file in `dir`, sorted by name: what a fixtures run is counted against.
+fn folder_files(dir: &Path) -> Vec<PathBuf> {
+    let mut out: Vec<PathBuf> = std::fs::read_dir(dir)
+        .unwrap_or_else(|e| panic!("cannot list {}: {e}", dir.display()))
+        .map(|entry| entry.expect("directory entry").path())
+        .collect();
+    out.sort();
+    out
+}
+
+/// Check that `ran` (how many times each file was run through `check`) names every one of `configs` (the config
+/// files of the folder listing) exactly once.
+fn assert_each_ran_once(dir: &Path, ran: &BTreeMap<PathBuf, usize>, configs: &[PathBuf]) {
+    let twice: Vec<_> = ran.iter().filter(|(_, n)| **n != 1).collect();
+    assert!(
+        twice.is_empty(),
+        "fixtures checked more than once: {twice:?}"
+    );
+    let missed: Vec<_> = configs.iter().filter(|c| !ran.contains_key(*c)).collect();
+    assert!(
+        missed.is_empty(),
+        "{} of the {} config files in {} were not checked: {missed:?}",
+        missed.len(),
+        configs.len(),
+        dir.display()
+    );
+    assert_eq!(
+        ran.len(),
+        configs.len(),
+        "checked files outside the folder listing"
+    );
+}
+
 /// `check FILE` must exit 0 and print `FILE: ok`.
 fn check_loads(file: &Path) -> Result<(), String> {
     let out = authgate([OsStr::new("check"), file.as_os_str()]);
@@ -101,13 +135,25 @@ fn check_loads(file: &Path) -> Result<(), String> {
 
 #[test]
 fn valid_configs_load() {
-    let files = config_files(&fixtures("valid"));
-    assert!(
-        files.len() >= 14,
-        "expected at least 14 valid fixtures, found {}",
-        files.len()
+    let dir = fixtures("valid");
+    // The folder holds configs only: every file in it is one to load.
+    let all = folder_files(&dir);
+    let files = config_files(&dir);
+    assert_eq!(
+        files,
+        all,
+        "{} holds files that are not configs",
+        dir.display()
     );
-    let failures: Vec<String> = files.iter().filter_map(|f| check_loads(f).err()).collect();
+    let mut ran = BTreeMap::new();
+    let mut failures = Vec::new();
+    for file in &files {
+        *ran.entry(file.clone()).or_default() += 1;
+        if let Err(e) = check_loads(file) {
+            failures.push(e);
+        }
+    }
+    assert_each_ran_once(&dir, &ran, &all);
     assert!(
         failures.is_empty(),
         "{} valid fixtures failed:\n{}",
@@ -119,12 +165,17 @@ fn valid_configs_load() {
 #[test]
 fn invalid_configs_are_rejected_with_the_expected_messages() {
     let dir = fixtures("invalid");
+    // The folder holds pairs: a config and its `.expected` (checked both ways here and in
+    // `every_expected_file_belongs_to_a_config`), so half its files are configs to check.
+    let all = folder_files(&dir);
     let files = config_files(&dir);
-    assert!(
-        files.len() >= 16,
-        "expected at least 16 invalid fixtures, found {}",
-        files.len()
+    assert_eq!(
+        all.len(),
+        2 * files.len(),
+        "{} must hold one `.expected` per config and nothing else: {all:?}",
+        dir.display()
     );
+    let mut ran = BTreeMap::new();
     let mut failures = Vec::new();
     for file in &files {
         let expected_path = file.with_extension("expected");
@@ -135,6 +186,7 @@ fn invalid_configs_are_rejected_with_the_expected_messages() {
         assert!(!needles.is_empty(), "{} is empty", expected_path.display());
 
         let out = authgate([OsStr::new("check"), file.as_os_str()]);
+        *ran.entry(file.clone()).or_default() += 1;
         let text = combined(&out);
         if out.status.code() != Some(1) {
             failures.push(format!(
@@ -153,6 +205,7 @@ fn invalid_configs_are_rejected_with_the_expected_messages() {
             }
         }
     }
+    assert_each_ran_once(&dir, &ran, &files);
     assert!(
         failures.is_empty(),
         "{} invalid-fixture checks failed:\n{}",

@@ -1,17 +1,62 @@
-//! Every `load:` case of the conformance vectors, run through the real `authgate check` binary.
+//! Every `load:` case of the conformance vectors, run through the real `authgate check` binary, each exactly once:
+//! the run is checked against the case ids counted from the file, so a case the runner skips (or runs twice) fails
+//! the test instead of shrinking it.
 
+use std::collections::{BTreeMap, BTreeSet};
 use std::process::Command;
 
 use serde_json::Value;
 
+const VECTORS: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/tests/fixtures/vectors/public.yaml"
+);
+
+/// The cases of the vectors file, after checking that the parser saw every case the text holds: one `- id:` line
+/// per case (the file's layout, see its README), each id once.
 fn vectors() -> Vec<Value> {
-    let text = std::fs::read_to_string(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/tests/fixtures/vectors/public.yaml"
-    ))
-    .expect("vectors file is committed");
+    let text = std::fs::read_to_string(VECTORS).expect("vectors file is committed");
     let doc: Value = serde_saphyr::from_str(&text).expect("vectors parse");
-    doc["cases"].as_array().expect("cases list").clone()
+    let cases = doc["cases"].as_array().expect("cases list").clone();
+    let in_text = lines_starting("- id:");
+    assert_eq!(
+        cases.len(),
+        in_text,
+        "{VECTORS} has {in_text} `- id:` lines but {} parsed cases",
+        cases.len()
+    );
+    let ids: BTreeSet<&str> = cases
+        .iter()
+        .map(|c| c["id"].as_str().expect("every case has a string id"))
+        .collect();
+    assert_eq!(
+        ids.len(),
+        cases.len(),
+        "case ids in {VECTORS} are not unique"
+    );
+    cases
+}
+
+/// Lines of the vectors file that start with `prefix`: a count taken from the text, beside the parser's.
+fn lines_starting(prefix: &str) -> usize {
+    let text = std::fs::read_to_string(VECTORS).expect("vectors file is committed");
+    text.lines().filter(|l| l.starts_with(prefix)).count()
+}
+
+/// A case is exactly one of `load`, `request` + `expect`, or `steps` (the README's layout); true for `load`.
+fn is_load_case(case: &Value) -> bool {
+    let id = case["id"].as_str().unwrap_or("?");
+    let kinds = [
+        case.get("load").is_some(),
+        case.get("request").is_some() && case.get("expect").is_some(),
+        case.get("steps").is_some(),
+    ];
+    assert_eq!(
+        kinds.iter().filter(|k| **k).count(),
+        1,
+        "{id}: a case is exactly one of load / request+expect / steps"
+    );
+    kinds[0]
 }
 
 fn strings(v: &Value) -> Vec<String> {
@@ -28,9 +73,21 @@ fn strings(v: &Value) -> Vec<String> {
 #[test]
 fn load_cases_of_the_vectors() {
     let dir = tempdir();
-    let mut ran = 0;
+    let cases = vectors();
+    let want: BTreeSet<String> = cases
+        .iter()
+        .filter(|c| is_load_case(c))
+        .map(|c| c["id"].as_str().unwrap_or("?").to_owned())
+        .collect();
+    assert_eq!(
+        want.len(),
+        lines_starting("  load:"),
+        "load cases parsed vs `  load:` lines in {VECTORS}"
+    );
+    // How many times each case was run through `authgate check`.
+    let mut ran: BTreeMap<String, usize> = BTreeMap::new();
     let mut failures = Vec::new();
-    for case in vectors() {
+    for case in &cases {
         let Some(load) = case.get("load") else {
             continue;
         };
@@ -45,6 +102,7 @@ fn load_cases_of_the_vectors() {
             }
         }
         let out = cmd.output().expect("run authgate check");
+        *ran.entry(id.to_owned()).or_default() += 1;
         let text = format!(
             "{}{}",
             String::from_utf8_lossy(&out.stdout),
@@ -70,9 +128,23 @@ fn load_cases_of_the_vectors() {
                 }
             }
         }
-        ran += 1;
     }
-    assert!(ran >= 27, "only {ran} load cases found");
+    let twice: Vec<_> = ran.iter().filter(|(_, n)| **n != 1).collect();
+    assert!(twice.is_empty(), "cases run more than once: {twice:?}");
+    let missed: Vec<_> = want.iter().filter(|id| !ran.contains_key(*id)).collect();
+    assert!(
+        missed.is_empty(),
+        "{} of the {} load cases in the file were not run: {missed:?}",
+        missed.len(),
+        want.len()
+    );
+    assert_eq!(
+        ran.len(),
+        want.len(),
+        "ran {} load cases, the file has {}",
+        ran.len(),
+        want.len()
+    );
     assert!(
         failures.is_empty(),
         "{} failing load cases:\n{}",

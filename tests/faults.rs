@@ -1,43 +1,21 @@
-//! Fault tests against the real `authgate serve` binary on loopback (issue 7): a JWKS endpoint flapping under load,
-//! a webhook that hangs, ten thousand idle connections beside slow-loris clients, megabyte headers, and SIGTERM
-//! under load. Every loop is bounded by a deadline.
+//! Fault tests against the real `authgate serve` binary on loopback (issue 7): the connection cap, megabyte
+//! headers, and a denial flood that must not flood the log. Every loop is bounded by a deadline. The fault tests
+//! that are load or timing tests (a JWKS endpoint flapping under load, a webhook that hangs, ten thousand idle
+//! connections beside slow-loris clients, SIGTERM under load) are in tests/timing.rs, where they run alone.
 
 mod common;
 
-use std::collections::HashSet;
 use std::io::{Read, Write};
 use std::net::TcpStream;
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use common::{
-    JWKS_PATH, MockServer, Route, Service, fd_count, jwk_from_url_config, jwks_doc, metric, mint,
-    sockets_to, status_kib,
+    JWKS_PATH, MockServer, Route, Service, fd_count, jwk_from_url_config, jwks_doc, metric,
+    status_kib,
 };
 use serde_json::json;
 
-fn webhook_config(mock: &MockServer) -> String {
-    format!(
-        "kind: AuthConfig\nversion: v4\ndefinition:\n  mode:\n    webhook:\n      method: GET\n      url:\n        value: {}/hook\n",
-        mock.base()
-    )
-}
-
 const NOAUTH: &str = "kind: AuthConfig\nversion: v4\ndefinition:\n  mode:\n    noAuth:\n      role: guest\n      sessionVariables: {}\n";
-
-fn token(i: usize) -> String {
-    mint(
-        &json!({"alg": "RS256", "sign_with": "rsa1", "kid": "k1", "exp_in": 3600, "claims": {
-            "jti": format!("t-{i}"),
-            "claims.jwt.hasura.io": {
-                "x-hasura-allowed-roles": ["user"],
-                "x-hasura-default-role": "user",
-                "x-hasura-user-id": i.to_string()
-            }
-        }}),
-    )
-}
 
 fn ready(svc: &Service) {
     assert!(
@@ -47,302 +25,8 @@ fn ready(svc: &Service) {
     );
 }
 
-/// Raise this process's soft descriptor limit to its hard limit (children inherit it), with util-linux `prlimit`.
-fn raise_fd_limit() {
-    let pid = std::process::id().to_string();
-    let hard = std::process::Command::new("prlimit")
-        .args([
-            "--pid",
-            &pid,
-            "--nofile",
-            "--output",
-            "HARD",
-            "--noheadings",
-        ])
-        .output()
-        .ok()
-        .and_then(|o| String::from_utf8(o.stdout).ok())
-        .map(|s| s.trim().to_owned())
-        .unwrap_or_default();
-    if !hard.is_empty() {
-        let _ = std::process::Command::new("prlimit")
-            .args(["--pid", &pid, &format!("--nofile={hard}:{hard}")])
-            .status();
-    }
-}
-
-fn soft_fd_limit() -> usize {
-    std::fs::read_to_string("/proc/self/limits")
-        .ok()
-        .and_then(|l| {
-            l.lines()
-                .find(|l| l.starts_with("Max open files"))
-                .and_then(|l| l.split_whitespace().nth(3).map(str::to_owned))
-        })
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(1024)
-}
-
 // ---------------------------------------------------------------------------------------------------------------
-// JWKS flapping
-// ---------------------------------------------------------------------------------------------------------------
-
-/// The JWKS endpoint goes up and down every second for 30 s while clients send distinct valid tokens with the
-/// decision cache off (every decision verifies a signature): not one decision fails, because a cached key set
-/// exists; the refreshes really did run and really did fail half the time.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn jwks_flapping_under_load_fails_no_decision() {
-    const FLAP: Duration = Duration::from_secs(30);
-    let mock = MockServer::start();
-    let mut keys = common::Route::json(200, &jwks_doc(&[json!({"key": "rsa1", "kid": "k1"})]));
-    keys.headers
-        .push(("Cache-Control".into(), "public, max-age=1".into()));
-    mock.set(JWKS_PATH, keys);
-    let svc = Service::start(
-        &jwk_from_url_config(&mock),
-        &["--jwks-min-refresh-secs", "1", "--decision-cache-size", "0"],
-        &[],
-    );
-    ready(&svc);
-    let tokens: Arc<Vec<String>> = Arc::new((0..400).map(token).collect());
-
-    let deadline = Instant::now() + FLAP;
-    let failures = Arc::new(Mutex::new(Vec::<String>::new()));
-    let ok = Arc::new(AtomicUsize::new(0));
-    let mut load = Vec::new();
-    for w in 0..4 {
-        let (tokens, failures, ok, url) = (
-            tokens.clone(),
-            failures.clone(),
-            ok.clone(),
-            svc.url("/graphql"),
-        );
-        load.push(tokio::spawn(async move {
-            let http = common::client();
-            let mut i = w;
-            while Instant::now() < deadline {
-                let t = &tokens[i % tokens.len()];
-                i += 4;
-                match http
-                    .get(&url)
-                    .header("authorization", format!("Bearer {t}"))
-                    .send()
-                    .await
-                {
-                    Ok(r) if r.status() == 200 => {
-                        ok.fetch_add(1, Ordering::Relaxed);
-                    }
-                    Ok(r) => {
-                        let status = r.status();
-                        let body = r.text().await.unwrap_or_default();
-                        failures
-                            .lock()
-                            .expect("lock")
-                            .push(format!("{status}: {body}"));
-                    }
-                    Err(e) => failures.lock().expect("lock").push(e.to_string()),
-                }
-            }
-        }));
-    }
-    // Flap: down for a second, up for a second, until the deadline.
-    let mut up = true;
-    while Instant::now() < deadline {
-        tokio::time::sleep(Duration::from_secs(1)).await;
-        up = !up;
-        mock.set_up(up);
-    }
-    mock.set_up(true);
-    for t in load {
-        t.await.expect("load task");
-    }
-
-    let failures = failures.lock().expect("lock").clone();
-    let scrape = svc.metrics();
-    let refreshed =
-        metric(&scrape, "authgate_jwks_refresh_total{result=\"success\"}").unwrap_or(0.0);
-    let failed: f64 = scrape
-        .lines()
-        .filter(|l| {
-            l.starts_with("authgate_jwks_refresh_total{") && !l.contains("result=\"success\"")
-        })
-        .filter_map(|l| l.rsplit_once(' ')?.1.parse::<f64>().ok())
-        .sum();
-    let decided = ok.load(Ordering::Relaxed);
-    eprintln!(
-        "flapping: {decided} decisions allowed, {} failed; JWKS refreshes ok {refreshed}, failed {failed}",
-        failures.len()
-    );
-    assert!(
-        failures.is_empty(),
-        "{} decisions failed while a cached key set existed, first: {:?}",
-        failures.len(),
-        failures.first()
-    );
-    assert!(
-        decided >= 1000,
-        "too little load to mean anything: {decided}"
-    );
-    assert!(
-        refreshed >= 5.0 && failed >= 5.0,
-        "the endpoint did not really flap under refreshes (ok {refreshed}, failed {failed})"
-    );
-}
-
-// ---------------------------------------------------------------------------------------------------------------
-// A webhook that hangs
-// ---------------------------------------------------------------------------------------------------------------
-
-/// The hook accepts connections and never answers. 300 concurrent decisions, 16 calls allowed at once, a 1 s
-/// timeout: every decision is a `503` within the budget (the wait for a call slot counts against it), the service
-/// holds a bounded number of sockets to the hook and closes the abandoned ones, health is answered throughout, and
-/// once the hook answers again the freed slots serve allowed decisions. (The hook itself may count more than 16
-/// requests in flight: it keeps sleeping on requests whose client has already given up.)
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn hanging_webhook_answers_within_the_budget_with_a_bounded_pool() {
-    const N: usize = 300;
-    const MAX: usize = 16;
-    let mock = MockServer::start();
-    let mut hang = Route::json(200, &json!({"x-hasura-role": "user"}));
-    hang.delay = Duration::from_secs(20);
-    mock.set("/hook", hang);
-    let svc = Service::start(
-        &webhook_config(&mock),
-        &[
-            "--webhook-timeout",
-            "1",
-            "--webhook-max-connections",
-            &MAX.to_string(),
-        ],
-        &[],
-    );
-    ready(&svc);
-    let pid = svc.pid();
-
-    let stop = Arc::new(AtomicBool::new(false));
-    let peak_sockets = Arc::new(AtomicUsize::new(0));
-    let health_failures = Arc::new(AtomicUsize::new(0));
-    let sampler = {
-        let (stop, peak_sockets, health_failures, port, health) = (
-            stop.clone(),
-            peak_sockets.clone(),
-            health_failures.clone(),
-            mock.port,
-            svc.admin_url("/healthz"),
-        );
-        std::thread::spawn(move || {
-            let deadline = Instant::now() + Duration::from_secs(30);
-            while !stop.load(Ordering::Relaxed) && Instant::now() < deadline {
-                if let Some(n) = sockets_to(pid, port) {
-                    peak_sockets.fetch_max(n, Ordering::Relaxed);
-                }
-                if common::http_get_status(&health) != Some(200) {
-                    health_failures.fetch_add(1, Ordering::Relaxed);
-                }
-                std::thread::sleep(Duration::from_millis(20));
-            }
-        })
-    };
-
-    let http = reqwest::Client::builder()
-        .no_proxy()
-        .timeout(Duration::from_secs(15))
-        .build()
-        .expect("client");
-    let mut tasks = Vec::with_capacity(N);
-    for i in 0..N {
-        let (http, url) = (http.clone(), svc.url("/"));
-        tasks.push(tokio::spawn(async move {
-            let t0 = Instant::now();
-            let resp = http
-                .get(url)
-                .header("authorization", format!("Bearer user-{i}"))
-                .send()
-                .await
-                .map_err(|e| e.to_string())?;
-            Ok::<_, String>((resp.status().as_u16(), t0.elapsed()))
-        }));
-    }
-    let mut slowest = Duration::ZERO;
-    let mut statuses = std::collections::BTreeMap::new();
-    let mut errors = Vec::new();
-    for t in tasks {
-        match t.await {
-            Ok(Ok((status, took))) => {
-                *statuses.entry(status).or_insert(0usize) += 1;
-                slowest = slowest.max(took);
-            }
-            Ok(Err(e)) => errors.push(e),
-            Err(e) => errors.push(e.to_string()),
-        }
-    }
-    stop.store(true, Ordering::Relaxed);
-    let _ = sampler.join();
-    let peak = peak_sockets.load(Ordering::Relaxed);
-    eprintln!(
-        "hanging hook: statuses {statuses:?}, slowest {slowest:?}, hook max in flight {}, peak sockets to hook {peak}",
-        mock.max_in_flight()
-    );
-    assert!(errors.is_empty(), "requests failed: {:?}", errors.first());
-    assert_eq!(
-        statuses.get(&503).copied(),
-        Some(N),
-        "every decision is a 503: {statuses:?}"
-    );
-    // The budget is the 1 s webhook timeout; allow for a loaded 2-core machine.
-    assert!(
-        slowest < Duration::from_millis(3000),
-        "slowest answer took {slowest:?} with a 1 s timeout"
-    );
-    // The bound is on the service's side: at most MAX calls at once. A call that timed out is abandoned and its slot
-    // freed at once; its connection is closed by the client's connection task a moment later, and a connect that lost
-    // the race to a freed pooled connection is finished in the background into the idle pool (at most MAX idle). So
-    // on a loaded 2-core machine the sockets can exceed MAX for a while (CI once saw 40 with 16 slots). They stay
-    // bounded by a small multiple of the slots — never by the 300 decisions (one socket each would be 300) or the
-    // hook's 20 s hang — and drain back to the idle bound after the storm.
-    assert!(
-        peak <= 4 * MAX,
-        "the service held {peak} sockets to the hook at once (bound {MAX} calls): abandoned calls pile up"
-    );
-    let settle = Instant::now() + Duration::from_secs(3);
-    let mut left = sockets_to(pid, mock.port).unwrap_or(usize::MAX);
-    while left > MAX && Instant::now() < settle {
-        tokio::time::sleep(Duration::from_millis(50)).await;
-        left = sockets_to(pid, mock.port).unwrap_or(usize::MAX);
-    }
-    assert!(
-        left <= MAX,
-        "{left} sockets to the hanging hook were still open 3 s after the storm: abandoned calls are not closed"
-    );
-    assert!(
-        peak >= MAX / 2,
-        "the bound was never approached ({peak} sockets): the test measured nothing"
-    );
-    assert_eq!(
-        health_failures.load(Ordering::Relaxed),
-        0,
-        "health was not answered during the storm"
-    );
-
-    // The hook recovers: slots freed by the timeouts serve allowed decisions again.
-    mock.set("/hook", Route::json(200, &json!({"x-hasura-role": "user"})));
-    let mut allowed = 0;
-    for i in 0..(2 * MAX) {
-        let r = http
-            .get(svc.url("/"))
-            .header("authorization", format!("Bearer again-{i}"))
-            .send()
-            .await
-            .expect("request");
-        if r.status() == 200 {
-            allowed += 1;
-        }
-    }
-    assert_eq!(allowed, 2 * MAX, "the pool did not recover after the hang");
-}
-
-// ---------------------------------------------------------------------------------------------------------------
-// Idle connections, slow loris, huge headers
+// The connection cap, huge headers
 // ---------------------------------------------------------------------------------------------------------------
 
 /// One request on a fresh connection; its status and how long it took.
@@ -350,128 +34,6 @@ fn timed_get(url: &str) -> (Option<u16>, Duration) {
     let t0 = Instant::now();
     let status = common::http_get_status(url);
     (status, t0.elapsed())
-}
-
-/// 10,000 connections that never send a byte and 200 slow-loris clients trickling a header one byte every 500 ms:
-/// meanwhile every other client is answered promptly, the service's memory stays bounded, and the service itself
-/// closes the loris connections when its 10 s request-head timeout passes.
-#[test]
-fn idle_connections_and_slow_loris_do_not_starve_other_clients() {
-    const IDLE: usize = 10_000;
-    const LORIS: usize = 200;
-    raise_fd_limit();
-    let limit = soft_fd_limit();
-    assert!(
-        limit >= IDLE + LORIS + 1000,
-        "this test (and the service it starts) needs {} descriptors; the limit is {limit}",
-        IDLE + LORIS + 1000
-    );
-    let svc = Service::start(NOAUTH, &[], &[]);
-    ready(&svc);
-    let pid = svc.pid();
-    let rss_before = status_kib(pid, "VmRSS").unwrap_or(0);
-
-    let mut idle = Vec::with_capacity(IDLE);
-    for _ in 0..IDLE {
-        idle.push(TcpStream::connect(("127.0.0.1", svc.data)).expect("idle connect"));
-    }
-    let mut loris = Vec::with_capacity(LORIS);
-    for _ in 0..LORIS {
-        let mut s = TcpStream::connect(("127.0.0.1", svc.data)).expect("loris connect");
-        s.write_all(b"GET / HTTP/1.1\r\nHost: x\r\nX-Slow: ")
-            .expect("loris start");
-        loris.push(s);
-    }
-    let started = Instant::now();
-
-    // Trickle one byte per loris connection every 500 ms, while others are served.
-    let mut latencies = Vec::new();
-    let mut failures = 0;
-    let mut peak_rss = 0;
-    let mut peak_fds = 0;
-    let mut closed_by_server = [false; LORIS];
-    let mut last_trickle = Instant::now();
-    while started.elapsed() < Duration::from_secs(14) {
-        if last_trickle.elapsed() >= Duration::from_millis(500) {
-            last_trickle = Instant::now();
-            for (i, s) in loris.iter_mut().enumerate() {
-                if !closed_by_server[i] && s.write_all(b"a").is_err() {
-                    closed_by_server[i] = true;
-                }
-            }
-        }
-        let (status, took) = timed_get(&svc.url("/api"));
-        if status == Some(200) {
-            latencies.push(took);
-        } else {
-            failures += 1;
-        }
-        peak_rss = peak_rss.max(status_kib(pid, "VmRSS").unwrap_or(0));
-        peak_fds = peak_fds.max(fd_count(pid).unwrap_or(0));
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    // By now (14 s > the 10 s head timeout) the service has answered or closed every loris connection.
-    for (i, s) in loris.iter_mut().enumerate() {
-        let _ = s.set_read_timeout(Some(Duration::from_millis(200)));
-        let mut buf = [0u8; 256];
-        match s.read(&mut buf) {
-            Ok(0) | Err(_) if closed_by_server[i] => {}
-            Ok(0) => closed_by_server[i] = true,
-            Ok(n) => {
-                let head = String::from_utf8_lossy(&buf[..n]);
-                closed_by_server[i] = head.starts_with("HTTP/1.1 408");
-            }
-            Err(e) => {
-                closed_by_server[i] = matches!(
-                    e.kind(),
-                    std::io::ErrorKind::ConnectionReset | std::io::ErrorKind::BrokenPipe
-                );
-            }
-        }
-    }
-    let fds_after = fd_count(pid).unwrap_or(0);
-    drop(idle);
-    latencies.sort();
-    let p99 = latencies
-        .get(latencies.len().saturating_sub(1) * 99 / 100)
-        .copied()
-        .unwrap_or_default();
-    let max = latencies.last().copied().unwrap_or_default();
-    let closed = closed_by_server.iter().filter(|c| **c).count();
-    eprintln!(
-        "idle+loris: {} requests served, {failures} failed, p99 {p99:?}, max {max:?}; RSS {rss_before} KiB -> peak \
-         {peak_rss} KiB; fds peak {peak_fds}, after the timeout {fds_after}; loris closed by the service {closed}/{LORIS}",
-        latencies.len()
-    );
-    assert_eq!(failures, 0, "other clients were refused or timed out");
-    assert!(
-        latencies.len() >= 50,
-        "too few requests served: {}",
-        latencies.len()
-    );
-    assert!(
-        max < Duration::from_secs(1),
-        "a request waited {max:?} behind idle and slow clients"
-    );
-    assert!(
-        peak_fds >= IDLE / 2,
-        "the service never held the idle connections ({peak_fds} fds): the test measured nothing"
-    );
-    // Memory is linear in open connections with a small constant: actix-http gives each connection an 8 KiB read
-    // and an 8 KiB write buffer (about 10 KiB resident), and `--max-connections` caps how many there are.
-    let per_connection = peak_rss.saturating_sub(rss_before) / (IDLE + LORIS) as u64;
-    assert!(
-        per_connection <= 16,
-        "RSS grew from {rss_before} KiB to {peak_rss} KiB: {per_connection} KiB per open connection"
-    );
-    assert_eq!(
-        closed, LORIS,
-        "the service must close slow-loris connections after its request-head timeout"
-    );
-    assert!(
-        fds_after < IDLE / 2,
-        "idle connections that never sent a request were kept past the timeout ({fds_after} fds)"
-    );
 }
 
 /// `--max-connections` caps the open connections (and so their memory): past it, connections wait in the accept
@@ -482,18 +44,26 @@ fn the_connection_cap_bounds_open_connections() {
     let svc = Service::start(NOAUTH, &["--max-connections", &CAP.to_string()], &[]);
     ready(&svc);
     let pid = svc.pid();
-    let baseline = fd_count(pid).unwrap_or(0);
+    let fds = || fd_count(pid).expect("/proc/PID/fd of the service is readable");
+    let baseline = fds();
     let idle: Vec<TcpStream> = (0..3 * CAP)
         .map(|_| TcpStream::connect(("127.0.0.1", svc.data)).expect("connect"))
         .collect();
-    std::thread::sleep(Duration::from_millis(500));
-    let held = fd_count(pid).unwrap_or(0).saturating_sub(baseline);
-    // Two workers, the cap split between them.
-    assert!(
-        held <= CAP + 2,
-        "the service holds {held} connections with a cap of {CAP}"
-    );
-    assert!(held >= CAP / 2, "the service held only {held} connections");
+    // Watch the descriptors over a window rather than once: the bound must hold at every sample, and the service
+    // must have taken up to its cap (its workers accept at their own pace on a loaded machine).
+    let window = Instant::now() + Duration::from_secs(2);
+    let mut peak = 0;
+    while Instant::now() < window {
+        let held = fds().saturating_sub(baseline);
+        // Two workers, the cap split between them.
+        assert!(
+            held <= CAP + 2,
+            "the service holds {held} connections with a cap of {CAP}"
+        );
+        peak = peak.max(held);
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(peak >= CAP / 2, "the service held only {peak} connections");
     drop(idle);
     let deadline = Instant::now() + Duration::from_secs(10);
     while timed_get(&svc.url("/api")).0 != Some(200) {
@@ -513,7 +83,8 @@ fn megabyte_headers_are_refused_without_being_buffered() {
     let svc = Service::start(NOAUTH, &[], &[]);
     ready(&svc);
     let pid = svc.pid();
-    let hwm_before = status_kib(pid, "VmHWM").unwrap_or(0);
+    let hwm = || status_kib(pid, "VmHWM").expect("/proc/PID/status of the service is readable");
+    let hwm_before = hwm();
     let port = svc.data;
     let outcomes: Vec<String> = std::thread::scope(|scope| {
         let handles: Vec<_> = (0..CLIENTS)
@@ -553,7 +124,7 @@ fn megabyte_headers_are_refused_without_being_buffered() {
             .map(|h| h.join().unwrap_or_else(|_| "panicked".to_owned()))
             .collect()
     });
-    let hwm_after = status_kib(pid, "VmHWM").unwrap_or(0);
+    let hwm_after = hwm();
     let mut tally = std::collections::BTreeMap::new();
     for o in &outcomes {
         *tally.entry(o.as_str()).or_insert(0usize) += 1;
@@ -577,191 +148,6 @@ fn megabyte_headers_are_refused_without_being_buffered() {
         timed_get(&svc.url("/api")).0,
         Some(200),
         "the service stopped answering"
-    );
-}
-
-// ---------------------------------------------------------------------------------------------------------------
-// SIGTERM under load
-// ---------------------------------------------------------------------------------------------------------------
-
-/// Keep-alive clients hammer the service (each decision calls a 100 ms webhook) through SIGTERM until the process
-/// exits. Every decision that reached the service's webhook call got its answer back to the client. Once draining
-/// starts every answer carries `Connection: close`, so no client reuses a connection the service is about to
-/// close; the process exits soon after the shutdown delay rather than at the shutdown timeout. Failures are new
-/// connections refused after the listener closed, plus at most one per client caught in the kernel's accept
-/// queue when the listener closed (connected, request written, socket reset): the test checks by token that none
-/// of those requests reached the webhook, i.e. none was accepted and then dropped.
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn sigterm_under_load_drops_no_accepted_request() {
-    const CLIENTS: usize = 16;
-    let mock = MockServer::start();
-    let mut slow = Route::json(200, &json!({"x-hasura-role": "user"}));
-    slow.delay = Duration::from_millis(100);
-    mock.set("/hook", slow);
-    let mut svc = Service::start(
-        &webhook_config(&mock),
-        &[
-            "--shutdown-delay-secs",
-            "1",
-            "--shutdown-timeout-secs",
-            "20",
-        ],
-        &[],
-    );
-    ready(&svc);
-
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let exited = Arc::new(AtomicBool::new(false));
-    let ok = Arc::new(AtomicUsize::new(0));
-    let refused = Arc::new(AtomicUsize::new(0));
-    let other_errors = Arc::new(Mutex::new(Vec::<(String, String)>::new()));
-    let last_ok_ms = Arc::new(AtomicU64::new(0));
-    // Every 200 answer: (sent, answered) in ms since t0, and whether it said `Connection: close`.
-    let answers = Arc::new(Mutex::new(Vec::<(u64, u64, bool)>::new()));
-    let t0 = Instant::now();
-    let http = reqwest::Client::builder()
-        .no_proxy()
-        .timeout(Duration::from_secs(25))
-        .build()
-        .expect("client");
-    let mut tasks = Vec::new();
-    for c in 0..CLIENTS {
-        let (http, url, exited, ok, refused, other, last_ok) = (
-            http.clone(),
-            svc.url("/"),
-            exited.clone(),
-            ok.clone(),
-            refused.clone(),
-            other_errors.clone(),
-            last_ok_ms.clone(),
-        );
-        let answers = answers.clone();
-        tasks.push(tokio::spawn(async move {
-            let mut i = 0usize;
-            while !exited.load(Ordering::Relaxed) && Instant::now() < deadline {
-                i += 1;
-                let token = format!("Bearer c{c}-{i}");
-                let sent_ms = t0.elapsed().as_millis() as u64;
-                match http.get(&url).header("authorization", &token).send().await {
-                    Ok(r) if r.status() == 200 => {
-                        ok.fetch_add(1, Ordering::Relaxed);
-                        let done_ms = t0.elapsed().as_millis() as u64;
-                        last_ok.fetch_max(done_ms, Ordering::Relaxed);
-                        let close = r
-                            .headers()
-                            .get("connection")
-                            .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"close"));
-                        answers
-                            .lock()
-                            .expect("lock")
-                            .push((sent_ms, done_ms, close));
-                    }
-                    Ok(r) => other
-                        .lock()
-                        .expect("lock")
-                        .push((token, format!("status {}", r.status()))),
-                    Err(e) if e.is_connect() => {
-                        refused.fetch_add(1, Ordering::Relaxed);
-                        tokio::time::sleep(Duration::from_millis(20)).await;
-                    }
-                    Err(e) => other.lock().expect("lock").push((token, format!("{e:?}"))),
-                }
-            }
-        }));
-    }
-    tokio::time::sleep(Duration::from_secs(2)).await;
-    let ok_before = ok.load(Ordering::Relaxed);
-    let term_at = t0.elapsed();
-    svc.terminate();
-    let status = tokio::task::spawn_blocking(move || {
-        let s = svc.wait_exit(Duration::from_secs(25));
-        (s, svc)
-    })
-    .await
-    .expect("wait");
-    let exit_at = t0.elapsed();
-    exited.store(true, Ordering::Relaxed);
-    for t in tasks {
-        t.await.expect("client task");
-    }
-    let (exit_status, svc) = status;
-    let hook_calls = mock.count("/hook");
-    let ok = ok.load(Ordering::Relaxed);
-    let other = other_errors.lock().expect("lock").clone();
-    eprintln!(
-        "sigterm: {ok} allowed ({ok_before} before SIGTERM at {term_at:?}), last at {} ms, {} refused, {} other \
-         errors {:?}, hook calls {hook_calls}, exit {exit_status:?} at {exit_at:?}",
-        last_ok_ms.load(Ordering::Relaxed),
-        refused.load(Ordering::Relaxed),
-        other.len(),
-        &other[..other.len().min(3)]
-    );
-    assert!(
-        exit_status.is_some_and(|s| s.success()),
-        "the service did not exit cleanly: {exit_status:?}\n{}",
-        svc.log()
-    );
-    assert_eq!(
-        ok, hook_calls,
-        "a decision reached the webhook but its answer never reached the client"
-    );
-    // A request caught in the accept queue when the listener closed fails with a reset, not a refusal; it was
-    // never read. Anything else (a status other than 200, a request the webhook saw) is a dropped decision.
-    let seen: HashSet<String> = mock
-        .received()
-        .iter()
-        .filter_map(|r| r.header("authorization").map(str::to_owned))
-        .collect();
-    assert_eq!(
-        seen.len(),
-        hook_calls,
-        "the webhook did not see each client's token once"
-    );
-    let dropped: Vec<_> = other
-        .iter()
-        .filter(|(token, e)| e.starts_with("status") || seen.contains(token))
-        .collect();
-    assert!(
-        dropped.is_empty(),
-        "requests accepted and then cut or failed during shutdown: {dropped:?}"
-    );
-    assert!(
-        other.len() <= CLIENTS,
-        "more requests reset than clients racing the listener's close: {:?}",
-        &other[..other.len().min(5)]
-    );
-    let term_ms = term_at.as_millis() as u64;
-    let answers = answers.lock().expect("lock").clone();
-    let close_before = answers
-        .iter()
-        .filter(|&&(_, done, close)| close && done < term_ms)
-        .count();
-    assert_eq!(
-        close_before, 0,
-        "answers before SIGTERM asked to close the connection"
-    );
-    // Sent 200 ms or more after SIGTERM: the service has surely seen the signal by then.
-    let late: Vec<bool> = answers
-        .iter()
-        .filter(|&&(sent, _, _)| sent >= term_ms + 200)
-        .map(|&(_, _, close)| close)
-        .collect();
-    assert!(!late.is_empty(), "no request was answered while draining");
-    assert_eq!(
-        late.iter().filter(|&&close| !close).count(),
-        0,
-        "answers while draining kept the connection alive (of {})",
-        late.len()
-    );
-    assert!(
-        ok > ok_before,
-        "nothing was served during the shutdown delay"
-    );
-    // The delay is 1 s; the in-flight decisions take 100 ms. Not the 20 s timeout.
-    assert!(
-        exit_at - term_at < Duration::from_secs(6),
-        "shutdown took {:?}: keep-alive connections held the process open",
-        exit_at - term_at
     );
 }
 

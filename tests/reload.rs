@@ -1,17 +1,15 @@
 //! Hot reload of the config file (policy §9, §11), black-box against the real `authgate serve` on 127.0.0.1: a
 //! valid change takes effect quickly, an invalid one is ignored, logged and counted, the Kubernetes ConfigMap
-//! symlink swap is picked up, reloads under load fail no request, and a service whose config never loaded stays up
-//! and becomes ready once a valid config appears.
+//! symlink swap is picked up, and a service whose config never loaded stays up and becomes ready once a valid
+//! config appears. (A hundred reloads under load is a load test: it is in tests/timing.rs, where it runs alone.)
 
 mod common;
 
 use std::path::Path;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use common::{Service, http_get_status, metric, mint};
-use serde_json::{Value, json};
+use common::{Service, http_get_status, metric};
+use serde_json::Value;
 
 const RELOADS_OK: &str = "authgate_config_reloads_total{result=\"success\"}";
 const RELOADS_ERR: &str = "authgate_config_reloads_total{result=\"error\"}";
@@ -22,63 +20,6 @@ fn noauth(role: &str) -> String {
     )
 }
 
-/// HS256 with a fixed key; the session comes from the token's namespace claim (`x-hasura-user-id: "1"`).
-const HS_NAMESPACE: &str = "kind: AuthConfig
-version: v4
-definition:
-  mode:
-    jwt:
-      key:
-        fixed:
-          algorithm: HS256
-          key:
-            value: token
-      tokenLocation:
-        type: BearerAuthorization
-      claimsConfig:
-        namespace:
-          claimsFormat: Json
-          location: /claims.jwt.hasura.io
-";
-
-/// The same key, so the same token is allowed, but the session comes from literals (`x-hasura-user-id: "2"`).
-const HS_LITERALS: &str = "kind: AuthConfig
-version: v4
-definition:
-  mode:
-    jwt:
-      key:
-        fixed:
-          algorithm: HS256
-          key:
-            value: token
-      tokenLocation:
-        type: BearerAuthorization
-      claimsConfig:
-        locations:
-          x-hasura-default-role:
-            literal: user
-          x-hasura-allowed-roles:
-            literal:
-            - user
-          x-hasura-user-id:
-            literal: '2'
-";
-
-fn user_token() -> String {
-    mint(&json!({
-        "alg": "HS256",
-        "secret": "token",
-        "claims": {"claims.jwt.hasura.io": {
-            "x-hasura-allowed-roles": ["user"],
-            "x-hasura-default-role": "user",
-            "x-hasura-user-id": "1"
-        }},
-        "exp_in": 3600
-    }))
-}
-
-/// Replace `path` the way careful tools do: write a sibling temp file, then rename it over the path.
 fn write_atomic(path: &Path, text: &str) {
     let tmp = path.with_extension("yaml.tmp");
     std::fs::write(&tmp, text).expect("write temp config");
@@ -308,94 +249,6 @@ async fn a_configmap_style_symlink_swap_is_picked_up_within_one_second() {
         svc.log()
     );
     assert_eq!(counter_reaches(&client, &svc, RELOADS_OK, 2.0).await, 2.0);
-    assert_eq!(counter(&client, &svc, RELOADS_ERR).await, 0.0);
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn a_hundred_reloads_under_concurrent_requests_fail_no_request() {
-    let svc = Arc::new(started(HS_NAMESPACE, &["--reload-interval-ms", "10"]));
-    let token = Arc::new(user_token());
-    let client = common::client();
-    let (status, _, user) = decide(&client, &svc, Some(&token)).await.expect("decision");
-    assert_eq!((status, user.as_deref()), (200, Some("1")));
-
-    let stop = Arc::new(AtomicBool::new(false));
-    let sent = Arc::new(AtomicU64::new(0));
-    let hard_deadline = Instant::now() + Duration::from_secs(60);
-    let mut workers = Vec::new();
-    for _ in 0..4 {
-        let (svc, token, stop, sent) = (svc.clone(), token.clone(), stop.clone(), sent.clone());
-        workers.push(tokio::spawn(async move {
-            let client = common::client();
-            let mut problems = Vec::new();
-            let mut users = std::collections::BTreeSet::new();
-            while !stop.load(Ordering::Relaxed) && Instant::now() < hard_deadline {
-                sent.fetch_add(1, Ordering::Relaxed);
-                match decide(&client, &svc, Some(&token)).await {
-                    Ok((200, Some(role), Some(user)))
-                        if role == "user" && (user == "1" || user == "2") =>
-                    {
-                        users.insert(user);
-                    }
-                    other => problems.push(format!("{other:?}")),
-                }
-            }
-            (problems, users)
-        }));
-    }
-
-    // 100 reloads in a row, alternating the two configs; each one is waited for (the success counter).
-    let mut reloads_done = 0;
-    for i in 0..100u32 {
-        let next = if i % 2 == 0 {
-            HS_LITERALS
-        } else {
-            HS_NAMESPACE
-        };
-        write_atomic(&svc.config_path, next);
-        let want = f64::from(i + 2);
-        let deadline = Instant::now() + Duration::from_secs(2);
-        loop {
-            let got = counter(&client, &svc, RELOADS_OK).await;
-            if got >= want {
-                break;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "reload {i} not applied within 2 s (success counter {got}); log:\n{}",
-                svc.log()
-            );
-            tokio::time::sleep(Duration::from_millis(5)).await;
-        }
-        reloads_done += 1;
-    }
-    stop.store(true, Ordering::Relaxed);
-
-    let mut problems = Vec::new();
-    let mut users = std::collections::BTreeSet::new();
-    for w in workers {
-        let (p, u) = w.await.expect("request task");
-        problems.extend(p);
-        users.extend(u);
-    }
-    let sent = sent.load(Ordering::Relaxed);
-    assert_eq!(reloads_done, 100);
-    assert!(
-        problems.is_empty(),
-        "{} of {sent} requests failed or saw a mixed session during reloads, e.g. {:?}",
-        problems.len(),
-        &problems[..problems.len().min(5)]
-    );
-    assert!(
-        sent >= 200,
-        "only {sent} requests were sent during the reloads"
-    );
-    assert_eq!(
-        users.into_iter().collect::<Vec<_>>(),
-        vec!["1".to_owned(), "2".to_owned()],
-        "both configs must have answered during the run"
-    );
-    assert_eq!(counter(&client, &svc, RELOADS_OK).await, 101.0);
     assert_eq!(counter(&client, &svc, RELOADS_ERR).await, 0.0);
 }
 

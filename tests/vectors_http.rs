@@ -1,21 +1,81 @@
 //! Every request case of the conformance vectors (tests/fixtures/vectors/public.yaml), run against the real
 //! `authgate serve` on 127.0.0.1, with a real local JWKS server (and webhook server) where the case needs one.
+//! Every case runs exactly once and sends every request it names: the run is checked against the case ids and
+//! requests counted from the file, so a case the runner skips fails the test instead of shrinking it.
 
 mod common;
 
-use std::time::Duration;
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::{Duration, Instant};
 
 use common::{MockServer, Route, Service, jwks_doc, mint, now};
 use serde_json::Value;
 
+const VECTORS: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/tests/fixtures/vectors/public.yaml"
+);
+
+/// Lines of the vectors file that start with `prefix`: a count taken from the text, beside the parser's.
+fn lines_starting(prefix: &str) -> usize {
+    let text = std::fs::read_to_string(VECTORS).expect("vectors file is committed");
+    text.lines().filter(|l| l.starts_with(prefix)).count()
+}
+
+/// The cases of the vectors file, after checking that the parser saw every case the text holds: one `- id:` line
+/// per case (the file's layout, see its README), each id once.
 fn cases() -> Vec<Value> {
-    let text = std::fs::read_to_string(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/tests/fixtures/vectors/public.yaml"
-    ))
-    .expect("vectors file is committed");
+    let text = std::fs::read_to_string(VECTORS).expect("vectors file is committed");
     let doc: Value = serde_saphyr::from_str(&text).expect("vectors parse");
-    doc["cases"].as_array().expect("cases").clone()
+    let cases = doc["cases"].as_array().expect("cases").clone();
+    let in_text = lines_starting("- id:");
+    assert_eq!(
+        cases.len(),
+        in_text,
+        "{VECTORS} has {in_text} `- id:` lines but {} parsed cases",
+        cases.len()
+    );
+    let ids: BTreeSet<&str> = cases
+        .iter()
+        .map(|c| c["id"].as_str().expect("every case has a string id"))
+        .collect();
+    assert_eq!(
+        ids.len(),
+        cases.len(),
+        "case ids in {VECTORS} are not unique"
+    );
+    cases
+}
+
+/// The number of requests a runtime case sends (1 for `request` + `expect`, one per step for `steps`), or `None`
+/// for a `load` case. A case is exactly one of the three (the README's layout), and every step sends a request.
+fn requests_of(case: &Value) -> Option<usize> {
+    let id = case["id"].as_str().unwrap_or("?");
+    let kinds = [
+        case.get("load").is_some(),
+        case.get("request").is_some() && case.get("expect").is_some(),
+        case.get("steps").is_some(),
+    ];
+    assert_eq!(
+        kinds.iter().filter(|k| **k).count(),
+        1,
+        "{id}: a case is exactly one of load / request+expect / steps"
+    );
+    if kinds[0] {
+        return None;
+    }
+    let Some(steps) = case.get("steps") else {
+        return Some(1);
+    };
+    let steps = steps.as_array().expect("steps is a list");
+    assert!(!steps.is_empty(), "{id}: an empty steps list");
+    for (i, step) in steps.iter().enumerate() {
+        assert!(
+            step.get("request").is_some() && step.get("expect").is_some(),
+            "{id}[{i}]: every step has a request and an expect"
+        );
+    }
+    Some(steps.len())
 }
 
 const WEBHOOK_PATH: &str = "/validate-request";
@@ -294,7 +354,8 @@ fn check(
     p
 }
 
-async fn run_case(case: &Value) -> Vec<String> {
+/// Run one runtime case; returns the problems found and the number of requests sent.
+async fn run_case(case: &Value) -> (Vec<String>, usize) {
     let id = case["id"].as_str().unwrap_or("?");
     let mocks = Mocks::new(case);
     let env: Vec<(String, String)> = case
@@ -305,18 +366,22 @@ async fn run_case(case: &Value) -> Vec<String> {
         .map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_owned()))
         .collect();
     let config = mocks.fill(case["config"].as_str().expect("config"));
+    // `Service::start` returns once `/healthz` answers.
     let svc = Service::start(&config, &[], &env);
     let expect_ready = case.get("ready").and_then(Value::as_bool).unwrap_or(true);
     let mut problems = Vec::new();
+    let mut sent = 0;
     if expect_ready {
         if !svc.wait_ready(Duration::from_secs(10)) {
-            return vec![format!("{id}: never became ready; log:\n{}", svc.log())];
+            return (
+                vec![format!("{id}: never became ready; log:\n{}", svc.log())],
+                sent,
+            );
         }
-    } else {
-        std::thread::sleep(Duration::from_millis(400));
-        if common::http_get_status(&svc.admin_url("/readyz")) == Some(200) {
-            problems.push(format!("{id}: /readyz must not be ready"));
-        }
+    } else if let Some(after) = ready_within(&svc, NEVER_READY_WINDOW) {
+        problems.push(format!(
+            "{id}: /readyz answered 200 {after:?} after start; it must never be ready"
+        ));
     }
     let steps: Vec<Value> = match case.get("steps").and_then(Value::as_array) {
         Some(s) => s.clone(),
@@ -336,6 +401,7 @@ async fn run_case(case: &Value) -> Vec<String> {
             continue;
         };
         let answer = send(&svc, &mocks, req).await;
+        sent += 1;
         let method = req.get("method").and_then(Value::as_str).unwrap_or("GET");
         problems.extend(check(
             &format!("{id}[{i}]"),
@@ -380,7 +446,24 @@ async fn run_case(case: &Value) -> Vec<String> {
                 .join("\n")
         ));
     }
-    problems
+    (problems, sent)
+}
+
+/// How long a `ready: false` case is watched after `/healthz` answers: the config load and the JWKS fetch at start
+/// (an error status or a body that is not a key set, on loopback) take milliseconds, and the first retry of a failed
+/// fetch comes about a second later, so a service that wrongly turns ready does so inside this window.
+const NEVER_READY_WINDOW: Duration = Duration::from_millis(1500);
+
+/// Poll `/readyz` every 20 ms for `window`; the time since the first poll at which it answered 200, if it did.
+fn ready_within(svc: &Service, window: Duration) -> Option<Duration> {
+    let started = Instant::now();
+    while started.elapsed() < window {
+        if common::http_get_status(&svc.admin_url("/readyz")) == Some(200) {
+            return Some(started.elapsed());
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    None
 }
 
 fn check_webhook(id: &str, w: &Value, mocks: &Mocks) -> Vec<String> {
@@ -469,16 +552,50 @@ fn subset(want: &Value, got: &Value) -> bool {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn request_cases_of_the_vectors() {
-    let mut ran = 0;
+    let cases = cases();
+    // Requests each runtime case must send, by id, from the file.
+    let want: BTreeMap<String, usize> = cases
+        .iter()
+        .filter_map(|c| Some((c["id"].as_str()?.to_owned(), requests_of(c)?)))
+        .collect();
+    assert_eq!(
+        want.len(),
+        lines_starting("  request:") + lines_starting("  steps:"),
+        "runtime cases parsed vs `  request:` and `  steps:` lines in {VECTORS}"
+    );
+    // Per case run: how many times it ran, and the requests it sent.
+    let mut ran: BTreeMap<String, (usize, usize)> = BTreeMap::new();
     let mut failures = Vec::new();
-    for case in cases() {
+    for case in &cases {
         if case.get("load").is_some() {
             continue;
         }
-        failures.extend(run_case(&case).await);
-        ran += 1;
+        let id = case["id"].as_str().unwrap_or("?").to_owned();
+        let (problems, sent) = run_case(case).await;
+        failures.extend(problems);
+        let entry = ran.entry(id).or_default();
+        entry.0 += 1;
+        entry.1 += sent;
     }
-    assert!(ran >= 90, "only {ran} request cases ran");
+    let mut miscounted = Vec::new();
+    for (id, requests) in &want {
+        match ran.get(id) {
+            None => miscounted.push(format!("{id}: not run")),
+            Some(&(1, sent)) if sent == *requests => {}
+            Some((runs, sent)) => miscounted.push(format!(
+                "{id}: run {runs} times, sent {sent} requests, want once with {requests}"
+            )),
+        }
+    }
+    for id in ran.keys().filter(|id| !want.contains_key(*id)) {
+        miscounted.push(format!("{id}: run, but not a runtime case of the file"));
+    }
+    assert!(
+        miscounted.is_empty(),
+        "the run does not match the {} runtime cases of the file:\n{}",
+        want.len(),
+        miscounted.join("\n")
+    );
     assert!(
         failures.is_empty(),
         "{} problems:\n{}",
