@@ -819,11 +819,7 @@ async fn refused_connection_is_503() {
         "webhook_unavailable",
         "Error while making the authentication HTTP request to the webhook",
     );
-    assert!(
-        a.elapsed < Duration::from_secs(3),
-        "answered after {:?}",
-        a.elapsed
-    );
+    // How fast: tests/timing.rs (item20_refused_webhook_connection_is_answered_at_once), where nothing runs beside it.
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
