@@ -300,9 +300,12 @@ impl WebhookClient {
         if let Some(b) = &hook.body {
             rb = rb.body(b.clone());
         }
+        // `without_url`: reqwest's message would quote the URL, which can come from the environment and carry
+        // credentials; this text reaches the client's 503 body and the logs.
         let mut resp = rb.send().await.map_err(|e| {
             unavailable(format!(
-                "Error while making the authentication HTTP request to the webhook - {e}"
+                "Error while making the authentication HTTP request to the webhook - {}",
+                e.without_url()
             ))
         })?;
         let status = resp.status().as_u16();
@@ -342,7 +345,7 @@ impl WebhookClient {
         while let Some(chunk) = resp
             .chunk()
             .await
-            .map_err(|e| unavailable(format!("Reqwest error: {e}")))?
+            .map_err(|e| unavailable(format!("Reqwest error: {}", e.without_url())))?
         {
             if body.len() + chunk.len() > MAX_BODY {
                 return Err(unavailable(format!(
