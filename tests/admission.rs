@@ -60,7 +60,7 @@ fn review(uid: &str, text: Option<&str>, labelled: bool) -> Value {
 }
 
 struct Setup {
-    _svc: Service,
+    svc: Service,
     port: u16,
     cert_path: std::path::PathBuf,
     key_path: std::path::PathBuf,
@@ -68,6 +68,11 @@ struct Setup {
 }
 
 fn setup() -> (Setup, Vec<u8>) {
+    setup_with(NOAUTH, &[])
+}
+
+/// The service on `config`, with an admission listener and `env` added to its environment.
+fn setup_with(config: &str, env: &[(String, String)]) -> (Setup, Vec<u8>) {
     let pki = Pki::new();
     let dir = temp_dir("admission");
     let (cert, key, der) = pki.leaf();
@@ -81,7 +86,7 @@ fn setup() -> (Setup, Vec<u8>) {
         key_path.display().to_string(),
     );
     let svc = Service::start(
-        NOAUTH,
+        config,
         &[
             "--admission-listen",
             &addr,
@@ -90,11 +95,11 @@ fn setup() -> (Setup, Vec<u8>) {
             "--tls-key",
             &k,
         ],
-        &[],
+        env,
     );
     (
         Setup {
-            _svc: svc,
+            svc,
             port,
             cert_path,
             key_path,
@@ -224,4 +229,271 @@ async fn admission_reviews_over_tls() {
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+}
+
+/// A DSN-shaped secret: a user, a password, a host and a port that must never come back to whoever asked.
+const LEAK_DSN: &str = "postgres://dbadmin7:s3cr3tpass@pgprimary.internal:5432/x";
+/// A short HMAC secret (18 bytes: under the recommended 32, so it draws a warning).
+const LEAK_SECRET: &str = "hunter2-xq9-secret";
+/// An http(s) webhook URL with credentials in it (user info, and a key in the query, which reqwest would quote in
+/// an error): it loads, and it must not come back either.
+const LEAK_HOOK: &str = "http://dbadmin7:s3cr3tpass@127.0.0.1:1/hook?key=s3cr3tpass";
+
+fn leak_env() -> Vec<(String, String)> {
+    [
+        ("AUTHGATE_LEAK_DSN", LEAK_DSN),
+        ("AUTHGATE_LEAK_SECRET", LEAK_SECRET),
+        ("AUTHGATE_LEAK_HOOK", LEAK_HOOK),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v.to_owned()))
+    .collect()
+}
+
+fn hook_from_env(var: &str) -> String {
+    format!(
+        "kind: AuthConfig\nversion: v4\ndefinition:\n  mode:\n    webhook:\n      method: GET\n      url:\n        valueFromEnv: {var}\n"
+    )
+}
+
+fn fixed_from_env(alg: &str, var: &str) -> String {
+    format!(
+        "kind: AuthConfig\nversion: v4\ndefinition:\n  mode:\n    jwt:\n      key:\n        fixed:\n          algorithm: {alg}\n          key:\n            valueFromEnv: {var}\n      tokenLocation:\n        type: BearerAuthorization\n      claimsConfig:\n        namespace:\n          claimsFormat: Json\n          location: /claims.jwt.hasura.io\n"
+    )
+}
+
+/// Fails when `text` holds a secret value, a part of one (user, password, host, port, scheme) or a length of one
+/// (as any number in the text, or only as "N bytes" in a log, whose timestamps are full of numbers).
+fn assert_no_leak(what: &str, text: &str) {
+    assert_no_value(what, text);
+    let numbers: Vec<&str> = text
+        .split(|c: char| !c.is_ascii_digit())
+        .filter(|t| !t.is_empty())
+        .collect();
+    for len in [LEAK_DSN.len(), LEAK_SECRET.len(), LEAK_HOOK.len()] {
+        assert!(
+            !numbers.contains(&len.to_string().as_str()),
+            "{what} contains the length {len} of a secret:\n{text}"
+        );
+    }
+}
+
+fn assert_no_value(what: &str, text: &str) {
+    for part in [
+        LEAK_DSN,
+        "postgres",
+        "dbadmin7",
+        "s3cr3tpass",
+        "pgprimary",
+        "5432",
+        LEAK_SECRET,
+        "hunter2",
+        "xq9",
+        LEAK_HOOK,
+    ] {
+        assert!(!text.contains(part), "{what} contains {part:?}:\n{text}");
+    }
+}
+
+/// Item 1: an AdmissionReview (or `check`, or a reload in `serve`) whose AuthConfig reads a variable of the pod's
+/// environment learns at most a one-bit verdict about it (missing, not a URL, not a PEM, short), never the value,
+/// a part of it or its length; the messages still name the field and the variable.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn item1_admission_check_and_logs_never_echo_a_value_from_env() {
+    let served = fixed_from_env("HS256", "AUTHGATE_LEAK_SECRET");
+    let (s, _) = setup_with(&served, &leak_env());
+    wait_listening(s.port).await;
+    let c = client(&s.pki, s.port);
+
+    // (uid, config, allowed, what the answer must name)
+    let cases = [
+        (
+            "leak-a",
+            hook_from_env("AUTHGATE_LEAK_DSN"),
+            false,
+            "definition.mode.webhook.url.valueFromEnv",
+        ),
+        (
+            "leak-b",
+            hook_from_env("AUTHGATE_LEAK_SECRET"),
+            false,
+            "definition.mode.webhook.url.valueFromEnv",
+        ),
+        (
+            "leak-c",
+            fixed_from_env("RS256", "AUTHGATE_LEAK_DSN"),
+            false,
+            "definition.mode.jwt.key.fixed.key.valueFromEnv",
+        ),
+        (
+            "leak-d",
+            fixed_from_env("ES256", "AUTHGATE_LEAK_SECRET"),
+            false,
+            "definition.mode.jwt.key.fixed.key.valueFromEnv",
+        ),
+        (
+            "leak-e",
+            fixed_from_env("HS256", "AUTHGATE_LEAK_SECRET"),
+            true,
+            "definition.mode.jwt.key.fixed.key.valueFromEnv",
+        ),
+        ("leak-f", hook_from_env("AUTHGATE_LEAK_HOOK"), true, ""),
+    ];
+    for (uid, config, allowed, names) in &cases {
+        let (answer, _) = post(&c, s.port, review(uid, Some(config), true).to_string()).await;
+        assert_eq!(answer["response"]["uid"], *uid, "{answer}");
+        assert_eq!(answer["response"]["allowed"], *allowed, "{uid}: {answer}");
+        let text = answer.to_string();
+        assert_no_leak(&format!("the review answer {uid}"), &text);
+        assert!(text.contains(names), "{uid} must name {names}: {text}");
+        if !names.is_empty() {
+            let var = config
+                .lines()
+                .find_map(|l| l.trim().strip_prefix("valueFromEnv: "))
+                .expect("a valueFromEnv line");
+            assert!(text.contains(var), "{uid} must name {var}: {text}");
+        }
+    }
+    let (warned, _) = post(
+        &c,
+        s.port,
+        review("leak-e", Some(&cases[4].1), true).to_string(),
+    )
+    .await;
+    let warnings = warned["response"]["warnings"].to_string();
+    assert!(
+        warnings.contains("shorter than the recommended 32 bytes"),
+        "the short secret still draws its one-bit warning: {warned}"
+    );
+
+    // `authgate check`, text and JSON, on the same configs with the same environment.
+    let dir = temp_dir("leak-check");
+    let files: Vec<String> = cases
+        .iter()
+        .map(|(uid, config, _, _)| {
+            let f = dir.join(format!("{uid}.yaml"));
+            std::fs::write(&f, config).expect("write config");
+            f.display().to_string()
+        })
+        .collect();
+    for format in ["text", "json"] {
+        let out = std::process::Command::new(common::bin())
+            .arg("check")
+            .args(["--format", format])
+            .args(&files)
+            .envs(leak_env())
+            .output()
+            .expect("run authgate check");
+        assert_eq!(out.status.code(), Some(1), "some of the configs fail");
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(
+            text.contains("AUTHGATE_LEAK_DSN") && text.contains("AUTHGATE_LEAK_SECRET"),
+            "check names the variables: {text}"
+        );
+        assert_no_leak(&format!("authgate check --format {format}"), &text);
+    }
+
+    // `serve` logs: the served config drew the short-secret warning at start; now a rejected reload (the DSN as a
+    // webhook URL), then one that loads (credentials in an http URL) and a request that makes the hook fail.
+    let reloads = |result: &str| {
+        common::metric(
+            &s.svc.metrics(),
+            &format!("authgate_config_reloads_total{{result=\"{result}\"}}"),
+        )
+        .unwrap_or(0.0)
+    };
+    let wait_reloads = |result: &str, n: f64| {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while reloads(result) < n {
+            assert!(
+                Instant::now() < deadline,
+                "no {result} reload:\n{}",
+                s.svc.log()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    };
+    // Replaced by a rename, so the watcher never reads a half-written file.
+    let replace = |text: &str| {
+        let tmp = s.svc.config_path.with_extension("tmp");
+        std::fs::write(&tmp, text).expect("write config");
+        std::fs::rename(&tmp, &s.svc.config_path).expect("replace config");
+    };
+    replace(&hook_from_env("AUTHGATE_LEAK_DSN"));
+    wait_reloads("error", 1.0);
+    replace(&hook_from_env("AUTHGATE_LEAK_HOOK"));
+    wait_reloads("success", 2.0);
+    let resp = common::client()
+        .get(s.svc.url("/"))
+        .send()
+        .await
+        .expect("a decision");
+    assert_eq!(resp.status().as_u16(), 503, "the hook at port 1 is down");
+    let body = resp.text().await.expect("body");
+    assert_no_leak("the 503 answer of a failed webhook call", &body);
+    let log = s.svc.log();
+    assert!(
+        log.contains("AUTHGATE_LEAK_DSN") && log.contains("AUTHGATE_LEAK_SECRET"),
+        "the log names the variables:\n{log}"
+    );
+    assert_no_value("the serve log", &log);
+    for len in [LEAK_DSN.len(), LEAK_SECRET.len(), LEAK_HOOK.len()] {
+        assert!(
+            !log.contains(&format!("{len} bytes")),
+            "the serve log contains the length {len} of a secret:\n{log}"
+        );
+    }
+}
+
+/// Item 13: the admission listener answers while `/readyz` is not ready (here: a JWKS that never loads), so the
+/// chart's admission Service (publishNotReadyAddresses) can reach pods whose keys are down, and a fix to the
+/// AuthConfig is never refused because the current one is broken.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn item13_admission_answers_while_not_ready() {
+    let dead_jwks = "kind: AuthConfig\nversion: v4\ndefinition:\n  mode:\n    jwt:\n      key:\n        jwkFromUrl: http://127.0.0.1:1/jwks.json\n      tokenLocation:\n        type: BearerAuthorization\n      claimsConfig:\n        namespace:\n          claimsFormat: Json\n          location: /claims.jwt.hasura.io\n";
+    let (s, _) = setup_with(dead_jwks, &[]);
+    wait_listening(s.port).await;
+    let c = client(&s.pki, s.port);
+    let bad = NOAUTH.replace("role: admin", "role: admin\n      extra: 1");
+    // Over a window of 2 s: never ready, and every review answered, valid ones allowed and invalid ones denied.
+    let start = Instant::now();
+    let mut answered = 0;
+    let mut n = 0;
+    while start.elapsed() < Duration::from_secs(2) {
+        let ready = common::http_get_status(&s.svc.admin_url("/readyz"));
+        assert_ne!(
+            ready,
+            Some(200),
+            "a dead JWKS must keep /readyz unready:\n{}",
+            s.svc.log()
+        );
+        assert!(ready.is_some(), "the admin listener answers /readyz");
+        n += 1;
+        let (fix, _) = post(
+            &c,
+            s.port,
+            review(&format!("fix-{n}"), Some(NOAUTH), true).to_string(),
+        )
+        .await;
+        assert_eq!(fix["response"]["allowed"], true, "{fix}");
+        let (denied, _) = post(
+            &c,
+            s.port,
+            review(&format!("bad-{n}"), Some(&bad), true).to_string(),
+        )
+        .await;
+        assert_eq!(denied["response"]["allowed"], false, "{denied}");
+        answered += 2;
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(answered >= 4, "too few reviews in the window: {answered}");
+    assert_ne!(
+        common::http_get_status(&s.svc.admin_url("/readyz")),
+        Some(200),
+        "still unready at the end of the window"
+    );
 }

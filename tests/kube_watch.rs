@@ -321,8 +321,21 @@ fn configmap_watch_applies_changes_keeps_last_good_and_recovers() {
         "an invalid ConfigMap must not replace the good one"
     );
 
+    // The DELETED event must have been processed before the role is checked (a fixed sleep would pass whether or
+    // not it was): the watcher logs it.
+    let gone_logged = |svc: &Service| svc.log().matches("the ConfigMap is gone").count();
+    assert_eq!(gone_logged(&svc), 0, "no delete yet:\n{}", svc.log());
     api.delete();
-    std::thread::sleep(Duration::from_millis(300));
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while gone_logged(&svc) == 0 {
+        assert!(
+            Instant::now() < deadline,
+            "the DELETED event was not processed within 5 s:\n{}",
+            svc.log()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert_eq!(gone_logged(&svc), 1, "one DELETED event, one log line");
     assert_eq!(
         role(&svc).as_deref(),
         Some("editor"),

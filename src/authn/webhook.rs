@@ -348,14 +348,18 @@ impl WebhookClient {
             // on a new connection, within the same timeout; the hook only decides, so a repeat is harmless. A
             // refused connect or a timeout is not retried.
             Err(e) if e.is_request() && !e.is_connect() && !e.is_timeout() => {
+                let e = e.without_url();
                 tracing::debug!(error = %e, "webhook connection closed before an answer; sending again");
                 self.send(mode, hook).await
             }
             sent => sent,
         };
+        // `without_url`: reqwest's message would quote the URL, which can come from the environment and carry
+        // credentials; this text reaches the client's 503 body and the logs.
         let mut resp = sent.map_err(|e| {
             unavailable(format!(
-                "Error while making the authentication HTTP request to the webhook - {e}"
+                "Error while making the authentication HTTP request to the webhook - {}",
+                e.without_url()
             ))
         })?;
         let status = resp.status().as_u16();
@@ -395,7 +399,7 @@ impl WebhookClient {
         while let Some(chunk) = resp
             .chunk()
             .await
-            .map_err(|e| unavailable(format!("Reqwest error: {e}")))?
+            .map_err(|e| unavailable(format!("Reqwest error: {}", e.without_url())))?
         {
             if body.len() + chunk.len() > MAX_BODY {
                 return Err(unavailable(format!(

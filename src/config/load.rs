@@ -223,7 +223,19 @@ fn typed<T: DeserializeOwned>(value: Value, prefix: &str) -> Result<T, LoadError
         } else {
             format!("{prefix}.{inner}")
         };
-        LoadError::at(path, e.into_inner().to_string())
+        let mut message = e.into_inner().to_string();
+        // A v1/v2 webhook `url` is decoded as a URL here, and the url crate's message quotes the text
+        // (`invalid port number: "…"`); keep only the parser's reason (the URL may carry credentials, see
+        // `Resolved`), and nothing at all from a message of another shape that quotes something.
+        if path.ends_with(".webhook.url") && message.contains('"') {
+            message = match message.split_once(": \"") {
+                Some((reason, _)) if !reason.contains(':') => {
+                    format!("Invalid URL for auth webhook: {reason}")
+                }
+                _ => "Invalid URL for auth webhook".to_owned(),
+            };
+        }
+        LoadError::at(path, message)
     })
 }
 
@@ -363,7 +375,10 @@ impl Compiler<'_> {
     }
 
     fn webhook_v1(&mut self, h: AuthHookConfig, path: &str) -> WebhookMode {
-        self.check_hook_url(&h.url, &format!("{path}.url"));
+        if !is_hook_url(&h.url) {
+            self.errors
+                .push(LoadError::at(format!("{path}.url"), HOOK_URL_REQUIRED));
+        }
         let method = match h.method {
             AuthHookMethodV1::Get => HookMethod::Get,
             AuthHookMethodV1::Post => HookMethod::Post,
@@ -396,18 +411,39 @@ impl Compiler<'_> {
                 }),
             }
         });
-        let url = h.url;
         let url_path = format!("{path}.url");
-        let url = match self.env_value(url, &url_path) {
-            Some(text) => match Url::parse(&text) {
-                Ok(u) => {
-                    self.check_hook_url(&u, &url_path);
-                    u
+        let url = match self.env_value(h.url, &url_path) {
+            Some(Resolved { text, env: None }) => match Url::parse(&text) {
+                Ok(u) if is_hook_url(&u) => u,
+                Ok(_) => {
+                    self.errors
+                        .push(LoadError::at(&url_path, HOOK_URL_REQUIRED));
+                    placeholder_url()
                 }
+                // The parser's reason is one of a fixed set of texts ("invalid port number", ...) and never
+                // holds the input; the URL itself is not repeated (it may carry credentials).
                 Err(e) => {
                     self.errors.push(LoadError::at(
                         &url_path,
                         format!("Invalid URL for auth webhook: {e}"),
+                    ));
+                    placeholder_url()
+                }
+            },
+            // From the environment: one verdict, whatever went wrong, so that a review or a log line can never
+            // tell more about the variable than that it does not hold a webhook URL.
+            Some(Resolved {
+                text,
+                env: Some(var),
+            }) => match Url::parse(&text) {
+                Ok(u) if is_hook_url(&u) => u,
+                _ => {
+                    self.errors.push(LoadError::at(
+                        format!("{url_path}.valueFromEnv"),
+                        format!(
+                            "Invalid URL for auth webhook: environment variable {var} does not hold an http:// or \
+                             https:// URL with a host (its value is not shown)"
+                        ),
                     ));
                     placeholder_url()
                 }
@@ -418,15 +454,6 @@ impl Compiler<'_> {
             method,
             url,
             custom,
-        }
-    }
-
-    fn check_hook_url(&mut self, u: &Url, path: &str) {
-        if !matches!(u.scheme(), "http" | "https") || u.host().is_none() {
-            self.errors.push(LoadError::at(
-                path,
-                format!("Invalid URL for auth webhook: {u} (an http:// or https:// URL with a host is required)"),
-            ));
         }
     }
 
@@ -486,27 +513,52 @@ impl Compiler<'_> {
                 let algorithm = algorithm(f.algorithm);
                 // A missing environment variable was already reported by `env_value`.
                 let material = self.env_value(f.key, &kpath);
-                match material
-                    .as_deref()
-                    .map(|m| fixed_key(algorithm, m))
-                    .unwrap_or_else(|| {
-                        Ok(DecodingKey::from_secret(
-                            b"placeholder for a config that is rejected",
-                        ))
-                    }) {
+                let parsed = match &material {
+                    Some(m) => fixed_key(algorithm, &m.text),
+                    None => Ok(DecodingKey::from_secret(
+                        b"placeholder for a config that is rejected",
+                    )),
+                };
+                // Where a message about the key goes, and how it names the value: a literal key by its field, a key
+                // from the environment by its variable too. No message holds the key, a part of it or its length.
+                let (at, from) = match material.as_ref().and_then(|m| m.env.as_deref()) {
+                    Some(var) => (
+                        format!("{kpath}.valueFromEnv"),
+                        format!(" (environment variable {var})"),
+                    ),
+                    None => (kpath.clone(), String::new()),
+                };
+                match parsed {
                     Ok(key) => {
-                        let material = material.unwrap_or_default();
-                        if is_hmac(algorithm) && material.len() < MIN_HMAC_SECRET_BYTES {
+                        if is_hmac(algorithm)
+                            && material
+                                .as_ref()
+                                .is_some_and(|m| m.text.len() < MIN_HMAC_SECRET_BYTES)
+                        {
                             self.warnings.push(format!(
-                                "{kpath}: the {algorithm:?} secret is {} bytes; use at least {MIN_HMAC_SECRET_BYTES} \
-                                 random bytes (RFC 8725 §3.5)",
-                                material.len()
+                                "{at}: the {algorithm:?} secret{from} is shorter than the recommended \
+                                 {MIN_HMAC_SECRET_BYTES} bytes; use at least {MIN_HMAC_SECRET_BYTES} random bytes \
+                                 (RFC 8725 §3.5)"
                             ));
                         }
                         JwtKeySource::Fixed { algorithm, key }
                     }
-                    Err(msg) => {
-                        self.errors.push(LoadError::at(&kpath, msg));
+                    Err(problem) => {
+                        let msg = match (problem, material.as_ref().and_then(|m| m.env.as_deref()))
+                        {
+                            (KeyProblem::EmptySecret, _) => {
+                                format!("the {algorithm:?} secret{from} is empty")
+                            }
+                            // From the environment: one verdict for every way a PEM can be wrong.
+                            (KeyProblem::Pem(_), Some(_)) => format!(
+                                "not a valid public key PEM for {algorithm:?}{from}: the variable does not hold \
+                                 one (its value is not shown)"
+                            ),
+                            (KeyProblem::Pem(why), None) => {
+                                format!("not a valid public key PEM for {algorithm:?}: {why}")
+                            }
+                        };
+                        self.errors.push(LoadError::at(at, msg));
                         JwtKeySource::Fixed {
                             algorithm,
                             key: DecodingKey::from_secret(b""),
@@ -590,12 +642,15 @@ impl Compiler<'_> {
         }
     }
 
-    /// Resolve an `EnvironmentValue`; a missing variable is recorded as an error.
-    fn env_value(&mut self, v: EnvironmentValue, path: &str) -> Option<String> {
+    /// Resolve an `EnvironmentValue`; a missing variable is recorded as an error (naming the variable only).
+    fn env_value(&mut self, v: EnvironmentValue, path: &str) -> Option<Resolved> {
         match v {
-            EnvironmentValue::Value(s) => Some(s),
+            EnvironmentValue::Value(text) => Some(Resolved { text, env: None }),
             EnvironmentValue::ValueFromEnv(name) => match (self.env)(&name) {
-                Some(s) => Some(s),
+                Some(text) => Some(Resolved {
+                    text,
+                    env: Some(name),
+                }),
                 None => {
                     self.errors.push(LoadError::at(
                         format!("{path}.valueFromEnv"),
@@ -606,6 +661,26 @@ impl Compiler<'_> {
             },
         }
     }
+}
+
+/// A resolved `EnvironmentValue`. A value read from the environment (a pod's secrets, in a cluster) must never be
+/// repeated, in part or in length, by a load error or warning: `check`, the `serve` logs and the admission webhook's
+/// answers all carry them, and whoever can reach the admission port can write a config that names any variable.
+/// Messages about it name the field and the variable, and say at most one verdict (not set, not a URL, not a PEM,
+/// shorter than recommended).
+struct Resolved {
+    /// The value.
+    text: String,
+    /// The variable it came from; `None` for a literal `value`.
+    env: Option<String>,
+}
+
+/// The error for a webhook URL that parses but is not usable. The URL is not repeated: it may carry credentials.
+const HOOK_URL_REQUIRED: &str =
+    "Invalid URL for auth webhook: an http:// or https:// URL with a host is required";
+
+fn is_hook_url(u: &Url) -> bool {
+    matches!(u.scheme(), "http" | "https") && u.host().is_some()
 }
 
 fn check_envelope_keys(obj: &Map<String, Value>) -> Result<(), LoadError> {
@@ -664,11 +739,20 @@ fn is_hmac(a: Algorithm) -> bool {
     matches!(a, Algorithm::HS256 | Algorithm::HS384 | Algorithm::HS512)
 }
 
+/// Why a fixed key was refused. The texts are constants: none repeats the key or anything read from it.
+#[derive(Debug, PartialEq, Eq)]
+enum KeyProblem {
+    /// An empty HMAC secret.
+    EmptySecret,
+    /// Not a public key PEM for the algorithm, and why.
+    Pem(&'static str),
+}
+
 /// Parse a fixed key for its algorithm. PEM whose line breaks were removed is re-flowed first.
-fn fixed_key(alg: Algorithm, material: &str) -> Result<DecodingKey, String> {
+fn fixed_key(alg: Algorithm, material: &str) -> Result<DecodingKey, KeyProblem> {
     if is_hmac(alg) {
         if material.is_empty() {
-            return Err(format!("the {alg:?} secret is empty"));
+            return Err(KeyProblem::EmptySecret);
         }
         return Ok(DecodingKey::from_secret(material.as_bytes()));
     }
@@ -677,23 +761,20 @@ fn fixed_key(alg: Algorithm, material: &str) -> Result<DecodingKey, String> {
     let label_ok = pem.starts_with("-----BEGIN PUBLIC KEY-----")
         || pem.starts_with("-----BEGIN RSA PUBLIC KEY-----");
     if !label_ok {
-        return Err(format!(
-            "not a valid public key PEM for {alg:?}: expected -----BEGIN PUBLIC KEY-----"
-        ));
+        return Err(KeyProblem::Pem("expected -----BEGIN PUBLIC KEY-----"));
     }
     if let Some(want) = ec_curve_oid(alg)
         && !pem_der(&pem).is_some_and(|der| der.windows(want.len()).any(|w| w == want))
     {
-        return Err(format!(
-            "not a valid public key PEM for {alg:?}: the key is on another curve"
-        ));
+        return Err(KeyProblem::Pem("the key is on another curve"));
     }
     let res = match alg {
         Algorithm::ES256 | Algorithm::ES384 => DecodingKey::from_ec_pem(pem.as_bytes()),
         Algorithm::EdDSA => DecodingKey::from_ed_pem(pem.as_bytes()),
         _ => DecodingKey::from_rsa_pem(pem.as_bytes()),
     };
-    res.map_err(|e| format!("not a valid public key PEM for {alg:?}: {e}"))
+    // The decoder's error is left out: a PEM or base64 error can quote the input (a label, an offending byte).
+    res.map_err(|_| KeyProblem::Pem("the key does not parse"))
 }
 
 /// The DER OID of the curve an ECDSA algorithm requires.
@@ -791,6 +872,109 @@ mod tests {
     fn yaml_syntax_errors_carry_a_location() {
         let e = load("kind: AuthConfig\nversion: [v4\n").unwrap_err();
         assert!(e.0[0].location.is_some(), "{e:?}");
+    }
+
+    /// Item 1: what a config may learn about a variable of the environment (the admission port lets anyone write
+    /// one): that it is missing, or not a URL, not a PEM, short; never its value, a part of it or its length.
+    #[test]
+    fn item1_messages_never_hold_a_value_from_env() {
+        const DSN: &str = "postgres://dbadmin7:s3cr3tpass@pgprimary.internal:5432/x";
+        let env = |name: &str| match name {
+            "DSN" => Some(DSN.to_owned()),
+            "SHORT" => Some("hunter2-xq9-secret".to_owned()),
+            "BADPORT" => {
+                Some("https://dbadmin7:s3cr3tpass@pgprimary.internal:99999999/".to_owned())
+            }
+            "BADV6" => Some("https://[s3cr3tpass".to_owned()),
+            "PEMISH" => Some(
+                "-----BEGIN PUBLIC KEY-----\ns3cr3tpass$$\n-----END PRIVATE s3cr3tpass-----"
+                    .to_owned(),
+            ),
+            _ => None,
+        };
+        let hook = |url: &str| {
+            format!(
+                "kind: AuthConfig\nversion: v4\ndefinition:\n  mode:\n    webhook:\n      method: GET\n      url:\n        {url}\n"
+            )
+        };
+        let fixed = |alg: &str, key: &str| {
+            format!(
+                "kind: AuthConfig\nversion: v4\ndefinition:\n  mode:\n    jwt:\n      key:\n        fixed:\n          algorithm: {alg}\n          key:\n            {key}\n      tokenLocation:\n        type: BearerAuthorization\n      claimsConfig:\n        namespace:\n          claimsFormat: Json\n          location: /claims.jwt.hasura.io\n"
+            )
+        };
+        let v1_hook = |url: &str| {
+            format!(
+                "kind: AuthConfig\nversion: v1\ndefinition:\n  mode:\n    webhook:\n      url: '{url}'\n      method: Get\n"
+            )
+        };
+        let mut texts = Vec::new();
+        for var in ["DSN", "SHORT", "BADPORT", "BADV6", "PEMISH"] {
+            let from_env = format!("valueFromEnv: {var}");
+            for config in [
+                hook(&from_env),
+                fixed("RS256", &from_env),
+                fixed("ES256", &from_env),
+                fixed("EdDSA", &from_env),
+                fixed("HS256", &from_env),
+            ] {
+                let text = match load_str_with_env(&config, &LoadOptions::default(), &env) {
+                    Ok(l) => l.warnings.join("\n"),
+                    Err(e) => e.to_string(),
+                };
+                if !text.is_empty() {
+                    assert!(text.contains(var), "names the variable {var}: {text}");
+                }
+                texts.push(text);
+            }
+        }
+        // Literal values are not repeated either (they may carry credentials too).
+        for config in [
+            hook(&format!("value: '{DSN}'")),
+            hook("value: 'https://dbadmin7:s3cr3tpass@pgprimary.internal:99999999/'"),
+            v1_hook(DSN),
+            v1_hook("https://dbadmin7:s3cr3tpass@pgprimary.internal:99999999/"),
+            fixed("HS256", "value: hunter2-xq9-secret"),
+        ] {
+            let text = match load(&config) {
+                Ok(l) => l.warnings.join("\n"),
+                Err(e) => e.to_string(),
+            };
+            assert!(!text.is_empty(), "{config}");
+            texts.push(text);
+        }
+        for text in &texts {
+            for part in [
+                "postgres",
+                "dbadmin7",
+                "s3cr3tpass",
+                "pgprimary",
+                "5432",
+                "99999999",
+                "hunter2",
+                "$$",
+            ] {
+                assert!(!text.contains(part), "{part:?} in: {text}");
+            }
+            for len in [DSN.len(), "hunter2-xq9-secret".len()] {
+                assert!(
+                    !text.contains(&format!("{len} bytes")),
+                    "a length in: {text}"
+                );
+            }
+        }
+        let all = texts.join("\n");
+        assert!(
+            all.contains("shorter than the recommended 32 bytes"),
+            "{all}"
+        );
+        assert!(
+            all.contains("environment variable DSN does not hold an http:// or https:// URL"),
+            "{all}"
+        );
+        assert!(
+            all.contains("invalid port number"),
+            "a literal URL keeps the parser's reason: {all}"
+        );
     }
 
     #[test]

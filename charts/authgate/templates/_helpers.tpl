@@ -86,10 +86,17 @@ Names of the admission webhook's objects.
 {{- end }}
 
 {{/*
-DNS names the API server uses to reach the admission listener through the Service.
+The admission webhook's Service (it publishes not-ready pods; see service.yaml).
+*/}}
+{{- define "authgate.admissionServiceName" -}}
+{{- printf "%s-admission" (include "authgate.fullname" .) | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{/*
+DNS names the API server uses to reach the admission listener through its Service.
 */}}
 {{- define "authgate.webhookDNSNames" -}}
-{{- $svc := include "authgate.fullname" . }}
+{{- $svc := include "authgate.admissionServiceName" . }}
 {{- $ns := .Release.Namespace }}
 {{- list $svc (printf "%s.%s" $svc $ns) (printf "%s.%s.svc" $svc $ns) (printf "%s.%s.svc.cluster.local" $svc $ns) | toJson }}
 {{- end }}
