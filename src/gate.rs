@@ -699,6 +699,13 @@ mod tests {
     }
 
     #[test]
+    fn item10_huge_cache_ttls_saturate_instead_of_overflowing() {
+        // `--decision-cache-ttl` is an operator number that reaches this arithmetic on every request.
+        assert_eq!(deny_valid_until(1_000, u64::MAX, &[255; 32]), u64::MAX);
+        assert_eq!(deny_valid_until(u64::MAX - 5, 10, &[0; 32]), u64::MAX);
+    }
+
+    #[test]
     fn denial_lines_are_limited_per_second_and_the_rest_reported() {
         let limit = DenyLogLimit::default();
         let first: Vec<_> = (0..5).map(|_| limit.admit(3, 100)).collect();

@@ -600,7 +600,7 @@ async fn unusable_keys_in_a_fetched_jwks_are_ignored() {
         Some(1.0),
         "only the RSA key is usable"
     );
-    // An RSA key under 2048 bits cannot be built from the committed keys; src/jwks's unit tests cover the filter.
+    // RSA keys under 2048 bits: `item19_rsa_keys_under_2048_bits_are_dropped_from_a_fetched_jwks` below.
 }
 
 // ---------------------------------------------------------------------------------------------------------------

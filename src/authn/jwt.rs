@@ -15,6 +15,7 @@ use serde_json::Value;
 use super::reason::{Deny, Reason};
 use super::strict_json::StrictValue;
 use crate::config::compiled::JwtMode;
+use crate::config::load::MAX_ALLOWED_SKEW_SECS;
 
 /// Largest encoded JOSE header accepted (a Clerk header is under 100 bytes).
 const MAX_HEADER_B64: usize = 2048;
@@ -182,7 +183,9 @@ impl Verifier {
         let mut validations = HashMap::new();
         for alg in ALL_ALGS {
             let mut v = Validation::new(alg);
-            v.leeway = mode.leeway;
+            // jsonwebtoken computes `now - leeway` and `now + leeway` unchecked; the loader bounds `allowedSkew`, and
+            // this keeps a `JwtMode` built any other way from wrapping (or panicking) on every request.
+            v.leeway = mode.leeway.min(MAX_ALLOWED_SKEW_SECS);
             v.validate_nbf = true;
             v.validate_exp = true;
             let mut required = vec!["exp"];
@@ -203,7 +206,7 @@ impl Verifier {
         }
         Self {
             validations,
-            leeway: mode.leeway,
+            leeway: mode.leeway.min(MAX_ALLOWED_SKEW_SECS),
             issuer: mode.issuer.clone(),
             audience_configured: mode.audience.is_some(),
         }
@@ -551,6 +554,15 @@ mod tests {
         assert_eq!(
             verify_claims(&m, &early).unwrap_err().reason,
             Reason::IssuedInFuture
+        );
+        // A `JwtMode` not from the loader: a huge leeway is held to the same bound.
+        let huge = mode(None, None, u64::MAX);
+        let old = serde_json::json!({"exp": t - leeway - 5});
+        assert_eq!(verify_claims(&huge, &old).unwrap_err().reason, Reason::Expired);
+        let future = serde_json::json!({"exp": t + 600, "nbf": t + leeway + 5});
+        assert_eq!(
+            verify_claims(&huge, &future).unwrap_err().reason,
+            Reason::NotYetValid
         );
     }
 

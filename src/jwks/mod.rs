@@ -326,8 +326,12 @@ impl Drop for JwksSource {
 
 /// ±10 % so that replicas do not fetch in lockstep.
 fn jitter(d: Duration) -> Duration {
-    let f: f64 = rand::random_range(0.9..1.1);
-    // `mul_f64` panics past `Duration::MAX`, which a huge `--jwks-refresh-secs` reaches: keep such a period as is.
+    scale(d, rand::random_range(0.9..1.1))
+}
+
+/// `d × f`. `Duration::mul_f64` panics past `Duration::MAX`, which a huge `--jwks-refresh-secs` reaches: such a
+/// period is kept as it is.
+fn scale(d: Duration, f: f64) -> Duration {
     Duration::try_from_secs_f64(d.as_secs_f64() * f).unwrap_or(d)
 }
 
@@ -502,6 +506,17 @@ mod tests {
         );
         assert_eq!(parse_max_age("no-store"), Some(Duration::ZERO));
         assert_eq!(parse_max_age("public"), None);
+    }
+
+    #[test]
+    fn item10_jitter_of_a_huge_refresh_period_does_not_panic() {
+        // `--jwks-refresh-secs 18446744073709551615`: ±10 % of it is past `Duration::MAX`.
+        let huge = Duration::from_secs(u64::MAX);
+        assert_eq!(scale(huge, 1.1), huge);
+        assert!(jitter(huge) >= huge.mul_f64(0.5));
+        assert_eq!(scale(Duration::from_secs(100), 1.1), Duration::from_secs(110));
+        let d = jitter(Duration::from_secs(100));
+        assert!((Duration::from_secs(90)..=Duration::from_secs(110)).contains(&d), "{d:?}");
     }
 
     #[test]
