@@ -654,7 +654,11 @@ async fn item3_header_denials_are_served_from_the_denial_cache_in_jwks_mode() {
             with_header(&json!({"alg": "RS256", "kid": "k1", "jku": "https://evil.example/jwks"})),
             "unsupported_header",
         ),
-        ("header not base64", "e30*.e30.c2ln".to_owned(), "malformed_token"),
+        (
+            "header not base64",
+            "e30*.e30.c2ln".to_owned(),
+            "malformed_token",
+        ),
         (
             "header not JSON",
             "bm90IGpzb24.e30.c2ln".to_owned(),
@@ -667,7 +671,12 @@ async fn item3_header_denials_are_served_from_the_denial_cache_in_jwks_mode() {
         for i in 0..REPEAT {
             let a = decide_with(&client, &svc, token).await;
             assert_eq!(a.status, 401, "{what}, request {i}: {}", a.body);
-            assert_eq!(a.code().as_deref(), Some(*code), "{what}, request {i}: {}", a.body);
+            assert_eq!(
+                a.code().as_deref(),
+                Some(*code),
+                "{what}, request {i}: {}",
+                a.body
+            );
         }
         let (hits, misses) = cache_counts(&svc);
         assert_eq!(
@@ -782,16 +791,27 @@ async fn item11_wrongly_typed_exp_nbf_iat_are_malformed_token_in_body_and_metric
         let token = mint(&json!({"alg": "RS256", "sign_with": "rsa1", "kid": "k1", "claims": c}));
         let a = decide_with(&client, &svc, &token).await;
         assert_eq!(a.status, 401, "{what}: {}", a.body);
-        assert_eq!(a.code().as_deref(), Some("malformed_token"), "{what}: {}", a.body);
+        assert_eq!(
+            a.code().as_deref(),
+            Some("malformed_token"),
+            "{what}: {}",
+            a.body
+        );
     }
     let m = svc.metrics();
     assert_eq!(
-        metric(&m, r#"authgate_requests_total{decision="deny",reason="malformed_token"}"#),
+        metric(
+            &m,
+            r#"authgate_requests_total{decision="deny",reason="malformed_token"}"#
+        ),
         Some(cases.len() as f64),
         "{m}"
     );
     assert_eq!(
-        metric(&m, r#"authgate_requests_total{decision="deny",reason="invalid_signature"}"#),
+        metric(
+            &m,
+            r#"authgate_requests_total{decision="deny",reason="invalid_signature"}"#
+        ),
         Some(0.0),
         "{m}"
     );
@@ -808,7 +828,8 @@ async fn item19_rsa_keys_under_2048_bits_are_dropped_from_a_fetched_jwks() {
         &std::fs::read_to_string(format!("{fixtures}/rsa1024.jwk.json")).expect("weak JWK"),
     )
     .expect("weak JWK parses");
-    let weak_token = std::fs::read_to_string(format!("{fixtures}/rsa1024.jwt")).expect("weak token");
+    let weak_token =
+        std::fs::read_to_string(format!("{fixtures}/rsa1024.jwt")).expect("weak token");
     let weak_token = weak_token.trim();
     let mut doc = jwks_doc(&[rsa1_k1()]);
     doc["keys"]
@@ -822,7 +843,11 @@ async fn item19_rsa_keys_under_2048_bits_are_dropped_from_a_fetched_jwks() {
     let a = decide_with(&client, &svc, &rs256("rsa1", "k1")).await;
     assert_eq!(a.status, 200, "the RSA-2048 key: {}", a.body);
     let a = decide_with(&client, &svc, weak_token).await;
-    assert_eq!(a.status, 401, "token signed with the RSA-1024 key: {}", a.body);
+    assert_eq!(
+        a.status, 401,
+        "token signed with the RSA-1024 key: {}",
+        a.body
+    );
     assert_eq!(a.code().as_deref(), Some("unknown_kid"), "{}", a.body);
     assert_eq!(
         metric(&svc.metrics(), "authgate_jwks_keys"),

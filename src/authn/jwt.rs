@@ -478,7 +478,12 @@ mod tests {
         ] {
             let e = verify_claims(&m, &serde_json::json!({"exp": exp, "aud": aud}))
                 .expect_err(&format!("aud {aud} without a configured audience"));
-            assert_eq!(e.reason, Reason::InvalidAudience, "aud {aud}: {}", e.message);
+            assert_eq!(
+                e.reason,
+                Reason::InvalidAudience,
+                "aud {aud}: {}",
+                e.message
+            );
         }
     }
 
@@ -496,7 +501,12 @@ mod tests {
         ] {
             let e = verify_claims(&m, &serde_json::json!({"exp": exp, "aud": aud}))
                 .expect_err(&format!("aud {aud}"));
-            assert_eq!(e.reason, Reason::InvalidAudience, "aud {aud}: {}", e.message);
+            assert_eq!(
+                e.reason,
+                Reason::InvalidAudience,
+                "aud {aud}: {}",
+                e.message
+            );
         }
     }
 
@@ -549,7 +559,10 @@ mod tests {
         let ok = serde_json::json!({"exp": t - leeway + 5, "nbf": t + leeway - 5, "iat": t + leeway - 5});
         assert!(verify_claims(&m, &ok).is_ok());
         let late = serde_json::json!({"exp": t - leeway - 5});
-        assert_eq!(verify_claims(&m, &late).unwrap_err().reason, Reason::Expired);
+        assert_eq!(
+            verify_claims(&m, &late).unwrap_err().reason,
+            Reason::Expired
+        );
         let early = serde_json::json!({"exp": t + 600, "iat": t + leeway + 5});
         assert_eq!(
             verify_claims(&m, &early).unwrap_err().reason,
@@ -558,12 +571,14 @@ mod tests {
         // A `JwtMode` not from the loader: a huge leeway is held to the same bound.
         let huge = mode(None, None, u64::MAX);
         let old = serde_json::json!({"exp": t - leeway - 5});
-        assert_eq!(verify_claims(&huge, &old).unwrap_err().reason, Reason::Expired);
+        assert_eq!(
+            verify_claims(&huge, &old).unwrap_err().reason,
+            Reason::Expired
+        );
         let future = serde_json::json!({"exp": t + 600, "nbf": t + leeway + 5});
         assert_eq!(
             verify_claims(&huge, &future).unwrap_err().reason,
             Reason::NotYetValid
         );
     }
-
 }

@@ -601,7 +601,8 @@ impl Compiler<'_> {
         for (name, value) in &n.session_variables {
             let vpath = format!("{path}.sessionVariables.{name}");
             if let Err(d) = render(std::iter::once((name.as_str(), value))) {
-                self.errors.push(LoadError::at(vpath, d.message.to_string()));
+                self.errors
+                    .push(LoadError::at(vpath, d.message.to_string()));
                 continue;
             }
             let lower = name.to_lowercase();
@@ -896,7 +897,10 @@ mod tests {
             );
         }
         // Control: a tab in a session value is allowed (as in a token's claims).
-        let text = NOAUTH.replace("sessionVariables: {}", "sessionVariables: {x-hasura-a: \"a\\tb\"}");
+        let text = NOAUTH.replace(
+            "sessionVariables: {}",
+            "sessionVariables: {x-hasura-a: \"a\\tb\"}",
+        );
         assert!(load(&text).is_ok());
     }
 

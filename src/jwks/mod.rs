@@ -514,9 +514,15 @@ mod tests {
         let huge = Duration::from_secs(u64::MAX);
         assert_eq!(scale(huge, 1.1), huge);
         assert!(jitter(huge) >= huge.mul_f64(0.5));
-        assert_eq!(scale(Duration::from_secs(100), 1.1), Duration::from_secs(110));
+        assert_eq!(
+            scale(Duration::from_secs(100), 1.1),
+            Duration::from_secs(110)
+        );
         let d = jitter(Duration::from_secs(100));
-        assert!((Duration::from_secs(90)..=Duration::from_secs(110)).contains(&d), "{d:?}");
+        assert!(
+            (Duration::from_secs(90)..=Duration::from_secs(110)).contains(&d),
+            "{d:?}"
+        );
     }
 
     #[test]
