@@ -855,3 +855,115 @@ async fn item19_rsa_keys_under_2048_bits_are_dropped_from_a_fetched_jwks() {
         "the RSA-1024 key must not be in the set"
     );
 }
+
+/// Start the binary on the JWKS config edited by `edit`, serving rsa1 as `k1`, and wait until it is ready.
+fn start_ready_with(mock: &MockServer, edit: impl Fn(String) -> String) -> Service {
+    serve_keys(mock, &[rsa1_k1()], None);
+    let svc = Service::start(
+        &edit(jwk_from_url_config(mock)),
+        &["--jwks-refresh-secs", "600"],
+        &[],
+    );
+    assert!(
+        svc.wait_ready(Duration::from_secs(10)),
+        "authgate never became ready; log:\n{}",
+        svc.log()
+    );
+    svc
+}
+
+/// An rsa1/k1 token over the usual claims with `extra` merged in (a `null` in `extra` sets the claim to null).
+fn token_with(extra: &Value) -> String {
+    let mut c = claims();
+    for (k, v) in extra.as_object().expect("object") {
+        c[k] = v.clone();
+    }
+    mint(&json!({"alg": "RS256", "sign_with": "rsa1", "kid": "k1", "claims": c, "exp_in": 3600}))
+}
+
+/// Each `(what, token)` must be answered 401 with `code`.
+async fn assert_denied(svc: &Service, cases: &[(&str, String)], code: &str) {
+    let client = common::client();
+    for (what, token) in cases {
+        let a = decide_with(&client, svc, token).await;
+        assert_eq!(a.status, 401, "{what}: {}", a.body);
+        assert_eq!(a.code().as_deref(), Some(code), "{what}: {}", a.body);
+    }
+}
+
+/// Item 4: with no audience configured, a token carrying `aud` of any shape is `invalid_audience`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn item4_non_string_aud_is_invalid_audience_through_the_binary() {
+    let mock = MockServer::start();
+    let svc = start_ready_with(&mock, |c| c);
+    let a = decide(&svc, &token_with(&json!({}))).await;
+    assert_eq!(a.status, 200, "control, no aud: {}", a.body);
+    let cases = [
+        ("aud 5", token_with(&json!({"aud": 5}))),
+        ("aud [1,2]", token_with(&json!({"aud": [1, 2]}))),
+        ("aud {a:1}", token_with(&json!({"aud": {"a": 1}}))),
+    ];
+    assert_denied(&svc, &cases, "invalid_audience").await;
+}
+
+/// Item 5: `iss` must be a string equal to the configured issuer; an array holding it is refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn item5_iss_array_is_invalid_issuer_through_the_binary() {
+    const ISS: &str = "https://issuer.example";
+    let mock = MockServer::start();
+    let svc = start_ready_with(&mock, |c| {
+        c.replace("    jwt:\n", &format!("    jwt:\n      issuer: {ISS}\n"))
+    });
+    let a = decide(&svc, &token_with(&json!({"iss": ISS}))).await;
+    assert_eq!(a.status, 200, "control, iss a string: {}", a.body);
+    let cases = [
+        ("iss [ISS]", token_with(&json!({"iss": [ISS]}))),
+        (
+            "iss [evil, ISS]",
+            token_with(&json!({"iss": ["https://evil.example", ISS]})),
+        ),
+    ];
+    assert_denied(&svc, &cases, "invalid_issuer").await;
+}
+
+/// Item 6: `crit`, `jku`, `x5u`, `jwk`, `x5c` set to null are present, and refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn item6_null_crit_and_key_headers_are_refused_through_the_binary() {
+    let mock = MockServer::start();
+    let svc = start_ready_with(&mock, |c| c);
+    let cases: Vec<(&str, String)> = ["crit", "jku", "x5u", "jwk", "x5c"]
+        .into_iter()
+        .map(|name| {
+            let token = mint(&json!({
+                "alg": "RS256", "sign_with": "rsa1", "kid": "k1", "claims": claims(), "exp_in": 3600,
+                "header_extra": {name: null}
+            }));
+            (name, token)
+        })
+        .collect();
+    assert_denied(&svc, &cases, "unsupported_header").await;
+}
+
+/// Item 7: a `StringifiedJson` namespace is parsed as strictly as the token: a session variable given twice is
+/// `invalid_claims`, not resolved last-wins.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn item7_duplicate_keys_in_stringified_claims_are_invalid_through_the_binary() {
+    let mock = MockServer::start();
+    let svc = start_ready_with(&mock, |c| {
+        c.replace("claimsFormat: Json", "claimsFormat: StringifiedJson")
+    });
+    let ns = |inner: &str| token_with(&json!({"claims.jwt.hasura.io": inner}));
+    let ok = ns(
+        r#"{"x-hasura-default-role":"user","x-hasura-allowed-roles":["user"],"x-hasura-user-id":"1"}"#,
+    );
+    let a = decide(&svc, &ok).await;
+    assert_eq!(a.status, 200, "control: {}", a.body);
+    assert_eq!(a.header("x-hasura-user-id"), Some("1"));
+    let cases = [(
+        "x-hasura-user-id twice",
+        ns(
+            r#"{"x-hasura-default-role":"user","x-hasura-allowed-roles":["user"],"x-hasura-user-id":"1","x-hasura-user-id":"2"}"#,
+        ),
+    )];
+    assert_denied(&svc, &cases, "invalid_claims").await;
+}
