@@ -479,12 +479,13 @@ impl Gate {
             }
             self.metrics.cache_misses.inc();
         }
-        let (result, exp, epoch) = self.verify_jwt(active, j, token, now).await;
+        let (result, exp, epoch) = self.verify_jwt(active, j, token, now, epoch_now).await;
         if let (Some(cache), Some(key)) = (&self.cache, key) {
             let valid_until = match &result {
-                Ok(_) => exp.map_or(now + self.settings.cache_ttl, |e| {
-                    e.min(now + self.settings.cache_ttl)
-                }),
+                Ok(_) => {
+                    let ttl_end = now.saturating_add(self.settings.cache_ttl);
+                    exp.map_or(ttl_end, |e| e.min(ttl_end))
+                }
                 Err(d) if d.reason.is_permanent() => {
                     deny_valid_until(now, self.settings.deny_cache_ttl, &key)
                 }
@@ -539,7 +540,7 @@ impl Gate {
             .webhook
             .call(mode, &hook, active.config.role_emulation_by.as_deref())
             .await?;
-        let until = now + answer.max_age.unwrap_or(0).min(self.settings.cache_ttl);
+        let until = now.saturating_add(answer.max_age.unwrap_or(0).min(self.settings.cache_ttl));
         if let Some(cache) = &self.hook_cache
             && until > now
         {
@@ -554,17 +555,20 @@ impl Gate {
         Ok((answer.identity, until, false))
     }
 
-    /// Verify a token and build its identity. Returns the result, the token's `exp`, and the key-set epoch used.
+    /// Verify a token and build its identity. Returns the result, the token's `exp`, and the key-set epoch to
+    /// cache it under: the epoch of the key used, or, for a denial decided before any key was looked up (the token
+    /// header), `epoch_now`, the epoch the cache lookup was made under, so that the next identical request finds it.
     async fn verify_jwt(
         &self,
         active: &Active,
         j: &JwtActive,
         token: &str,
         now: u64,
+        epoch_now: u64,
     ) -> (Result<Identity, Deny>, Option<u64>, u64) {
         let header = match jwt::parse_header(token, j.jwks.is_some()) {
             Ok(h) => h,
-            Err(e) => return (Err(e), None, 0),
+            Err(e) => return (Err(e), None, epoch_now),
         };
         let found;
         let (key, algs, epoch) = match (&j.mode.key, &j.jwks) {
@@ -577,7 +581,7 @@ impl Gate {
                         Reason::MalformedToken,
                         "`kid` (Key ID) header claim not found in the header",
                     );
-                    return (Err(d), None, 0);
+                    return (Err(d), None, epoch_now);
                 };
                 match src.lookup_or_refresh(kid).await {
                     Lookup::Found(k, e) => {
@@ -658,7 +662,8 @@ fn identity_from_claims(
 /// A client spraying many bad tokens at once would otherwise have all of them expire, and be verified again, in the
 /// same second; spread over half a TTL, the re-verifications no longer arrive as one burst that stalls a worker.
 fn deny_valid_until(now: u64, ttl: u64, key: &[u8; 32]) -> u64 {
-    now + ttl + u64::from(key[0]) * (ttl / 2) / 255
+    let spread = u64::from(key[0]).saturating_mul(ttl / 2) / 255;
+    now.saturating_add(ttl).saturating_add(spread)
 }
 
 /// SHA-256 over everything that decides a JWT identity: config generation, mode, token.
@@ -691,6 +696,13 @@ mod tests {
         }
         assert_eq!(deny_valid_until(now, 1, &[255; 32]), now + 1);
         assert_eq!(deny_valid_until(now, 0, &[255; 32]), now);
+    }
+
+    #[test]
+    fn item10_huge_cache_ttls_saturate_instead_of_overflowing() {
+        // `--decision-cache-ttl` is an operator number that reaches this arithmetic on every request.
+        assert_eq!(deny_valid_until(1_000, u64::MAX, &[255; 32]), u64::MAX);
+        assert_eq!(deny_valid_until(u64::MAX - 5, 10, &[0; 32]), u64::MAX);
     }
 
     #[test]

@@ -522,5 +522,370 @@ async fn unusable_keys_in_a_fetched_jwks_are_ignored() {
         Some(1.0),
         "only the RSA key is usable"
     );
-    // An RSA key under 2048 bits cannot be built from the committed keys; src/jwks's unit tests cover the filter.
+    // RSA keys under 2048 bits: `item19_rsa_keys_under_2048_bits_are_dropped_from_a_fetched_jwks` below.
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// 9. Issue 11: the decision cache and a stale key set; token-header denials; claim types; weak keys
+// ---------------------------------------------------------------------------------------------------------------
+
+fn cache_counts(svc: &Service) -> (f64, f64) {
+    let m = svc.metrics();
+    (
+        metric(&m, "authgate_decision_cache_hits_total").unwrap_or(-1.0),
+        metric(&m, "authgate_decision_cache_misses_total").unwrap_or(-1.0),
+    )
+}
+
+/// A token with this JOSE header, the usual claims, and a signature that is never looked at.
+fn with_header(header: &Value) -> String {
+    use base64::Engine;
+    let b64 = |v: &Value| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(v.to_string());
+    let mut claims = claims();
+    claims["exp"] = (common::now() + 3600).into();
+    format!("{}.{}.c2lnbmF0dXJl", b64(header), b64(&claims))
+}
+
+/// Item 3: in JWKS mode, a denial decided from the token header alone (no `kid`, an unsupported `alg`, `crit`,
+/// `jku`, undecodable base64 or JSON) is served from the denial cache on the next identical request. It used to be
+/// stored under key-set epoch 0 and looked up under the current epoch, so it never hit.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn item3_header_denials_are_served_from_the_denial_cache_in_jwks_mode() {
+    let mock = MockServer::start();
+    serve_keys(&mock, &[rsa1_k1()], None);
+    let svc = start_ready(&mock, &["--jwks-refresh-secs", "600"]);
+    let client = common::client();
+    let cases = [
+        (
+            "no kid",
+            with_header(&json!({"alg": "RS256", "typ": "JWT"})),
+            "malformed_token",
+        ),
+        (
+            "alg none",
+            with_header(&json!({"alg": "none", "kid": "k1"})),
+            "invalid_algorithm",
+        ),
+        (
+            "crit",
+            with_header(&json!({"alg": "RS256", "kid": "k1", "crit": ["exp"]})),
+            "unsupported_header",
+        ),
+        (
+            "jku",
+            with_header(&json!({"alg": "RS256", "kid": "k1", "jku": "https://evil.example/jwks"})),
+            "unsupported_header",
+        ),
+        (
+            "header not base64",
+            "e30*.e30.c2ln".to_owned(),
+            "malformed_token",
+        ),
+        (
+            "header not JSON",
+            "bm90IGpzb24.e30.c2ln".to_owned(),
+            "malformed_token",
+        ),
+    ];
+    const REPEAT: usize = 4;
+    for (what, token, code) in &cases {
+        let (hits_before, misses_before) = cache_counts(&svc);
+        for i in 0..REPEAT {
+            let a = decide_with(&client, &svc, token).await;
+            assert_eq!(a.status, 401, "{what}, request {i}: {}", a.body);
+            assert_eq!(
+                a.code().as_deref(),
+                Some(*code),
+                "{what}, request {i}: {}",
+                a.body
+            );
+        }
+        let (hits, misses) = cache_counts(&svc);
+        assert_eq!(
+            (hits - hits_before, misses - misses_before),
+            ((REPEAT - 1) as f64, 1.0),
+            "{what}: {REPEAT} identical requests must be one miss and {} denial-cache hits \
+             (hits {hits_before} -> {hits}, misses {misses_before} -> {misses})",
+            REPEAT - 1
+        );
+    }
+    // Control: the same holds for a denial decided after the key lookup (bad signature).
+    let (hits_before, _) = cache_counts(&svc);
+    let forged = rs256("rsa2", "k1");
+    for _ in 0..REPEAT {
+        let a = decide_with(&client, &svc, &forged).await;
+        assert_eq!(a.code().as_deref(), Some("invalid_signature"), "{}", a.body);
+    }
+    assert_eq!(cache_counts(&svc).0 - hits_before, (REPEAT - 1) as f64);
+}
+
+/// Item 8: once the key set is older than its stale bound, a cached allow is no longer served: the same token gets
+/// the `503` that an uncached request gets, as it would after a key rotation. When the endpoint comes back, the
+/// token is verified again (a cache miss) and allowed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn item8_a_stale_key_set_invalidates_cached_allows() {
+    let mock = MockServer::start();
+    serve_keys(&mock, &[rsa1_k1()], None);
+    let svc = start_ready(
+        &mock,
+        &[
+            "--jwks-refresh-secs",
+            "1",
+            "--jwks-min-refresh-secs",
+            "1",
+            "--jwks-max-stale-secs",
+            "2",
+            "--decision-cache-ttl",
+            "600",
+        ],
+    );
+    let client = common::client();
+    let token = rs256("rsa1", "k1");
+    let a = decide_with(&client, &svc, &token).await;
+    assert_eq!(a.status, 200, "first request: {}", a.body);
+    let (hits_before, _) = cache_counts(&svc);
+    let a = decide_with(&client, &svc, &token).await;
+    assert_eq!(a.status, 200, "second request: {}", a.body);
+    assert_eq!(
+        cache_counts(&svc).0,
+        hits_before + 1.0,
+        "the second request must be a cache hit, or this test proves nothing"
+    );
+
+    mock.set_up(false);
+    assert!(
+        eventually(Duration::from_secs(8), || readyz(&svc) != Some(200)).await,
+        "the key set never went stale with --jwks-max-stale-secs 2; log:\n{}",
+        svc.log()
+    );
+    let (hits_stale, _) = cache_counts(&svc);
+    for i in 0..3 {
+        let a = decide_with(&client, &svc, &token).await;
+        assert_eq!(
+            a.status, 503,
+            "request {i} with a stale key set was answered from the cache: {}",
+            a.body
+        );
+        assert_eq!(a.code().as_deref(), Some("jwks_unavailable"), "{}", a.body);
+    }
+    assert_eq!(
+        cache_counts(&svc).0,
+        hits_stale,
+        "no cache hit while the key set is stale"
+    );
+
+    mock.set_up(true);
+    assert!(
+        eventually(Duration::from_secs(8), || readyz(&svc) == Some(200)).await,
+        "not ready again after the endpoint came back; log:\n{}",
+        svc.log()
+    );
+    let (_, misses_before) = cache_counts(&svc);
+    let a = decide_with(&client, &svc, &token).await;
+    assert_eq!(a.status, 200, "after recovery: {}", a.body);
+    assert_eq!(
+        cache_counts(&svc).1,
+        misses_before + 1.0,
+        "after recovery the token is verified again, not served from before the outage"
+    );
+}
+
+/// Item 11: a validly signed token whose `exp`, `nbf` or `iat` is not a number is `malformed_token` in the body and
+/// in the metrics label, not `invalid_signature`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn item11_wrongly_typed_exp_nbf_iat_are_malformed_token_in_body_and_metrics() {
+    let mock = MockServer::start();
+    serve_keys(&mock, &[rsa1_k1()], None);
+    let svc = start_ready(&mock, &["--jwks-refresh-secs", "600"]);
+    let client = common::client();
+    let exp = common::now() + 3600;
+    let cases = [
+        ("exp a string", json!({"exp": "tomorrow"})),
+        ("exp negative", json!({"exp": -1})),
+        ("nbf a string", json!({"exp": exp, "nbf": "now"})),
+        ("iat an object", json!({"exp": exp, "iat": {"t": 1}})),
+    ];
+    for (what, extra) in &cases {
+        let mut c = claims();
+        for (k, v) in extra.as_object().expect("object") {
+            c[k] = v.clone();
+        }
+        let token = mint(&json!({"alg": "RS256", "sign_with": "rsa1", "kid": "k1", "claims": c}));
+        let a = decide_with(&client, &svc, &token).await;
+        assert_eq!(a.status, 401, "{what}: {}", a.body);
+        assert_eq!(
+            a.code().as_deref(),
+            Some("malformed_token"),
+            "{what}: {}",
+            a.body
+        );
+    }
+    let m = svc.metrics();
+    assert_eq!(
+        metric(
+            &m,
+            r#"authgate_requests_total{decision="deny",reason="malformed_token"}"#
+        ),
+        Some(cases.len() as f64),
+        "{m}"
+    );
+    assert_eq!(
+        metric(
+            &m,
+            r#"authgate_requests_total{decision="deny",reason="invalid_signature"}"#
+        ),
+        Some(0.0),
+        "{m}"
+    );
+}
+
+/// Item 19: an RSA key under 2048 bits in a fetched JWKS is dropped. The committed RSA-1024 key
+/// (tests/fixtures/rsa1024) is served beside the usable RSA-2048 key; the token it signed is `unknown_kid` (its key
+/// is not in the set), and the set holds one key. Without the filter the key would be counted and its token would
+/// reach signature verification.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn item19_rsa_keys_under_2048_bits_are_dropped_from_a_fetched_jwks() {
+    let fixtures = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/rsa1024");
+    let weak_jwk: Value = serde_json::from_str(
+        &std::fs::read_to_string(format!("{fixtures}/rsa1024.jwk.json")).expect("weak JWK"),
+    )
+    .expect("weak JWK parses");
+    let weak_token =
+        std::fs::read_to_string(format!("{fixtures}/rsa1024.jwt")).expect("weak token");
+    let weak_token = weak_token.trim();
+    let mut doc = jwks_doc(&[rsa1_k1()]);
+    doc["keys"]
+        .as_array_mut()
+        .expect("keys")
+        .push(weak_jwk.clone());
+    let mock = MockServer::start();
+    mock.set(JWKS_PATH, Route::json(200, &doc));
+    let svc = start_ready(&mock, &["--jwks-refresh-secs", "600"]);
+    let client = common::client();
+    let a = decide_with(&client, &svc, &rs256("rsa1", "k1")).await;
+    assert_eq!(a.status, 200, "the RSA-2048 key: {}", a.body);
+    let a = decide_with(&client, &svc, weak_token).await;
+    assert_eq!(
+        a.status, 401,
+        "token signed with the RSA-1024 key: {}",
+        a.body
+    );
+    assert_eq!(a.code().as_deref(), Some("unknown_kid"), "{}", a.body);
+    assert_eq!(
+        metric(&svc.metrics(), "authgate_jwks_keys"),
+        Some(1.0),
+        "the RSA-1024 key must not be in the set"
+    );
+}
+
+/// Start the binary on the JWKS config edited by `edit`, serving rsa1 as `k1`, and wait until it is ready.
+fn start_ready_with(mock: &MockServer, edit: impl Fn(String) -> String) -> Service {
+    serve_keys(mock, &[rsa1_k1()], None);
+    let svc = Service::start(
+        &edit(jwk_from_url_config(mock)),
+        &["--jwks-refresh-secs", "600"],
+        &[],
+    );
+    assert!(
+        svc.wait_ready(Duration::from_secs(10)),
+        "authgate never became ready; log:\n{}",
+        svc.log()
+    );
+    svc
+}
+
+/// An rsa1/k1 token over the usual claims with `extra` merged in (a `null` in `extra` sets the claim to null).
+fn token_with(extra: &Value) -> String {
+    let mut c = claims();
+    for (k, v) in extra.as_object().expect("object") {
+        c[k] = v.clone();
+    }
+    mint(&json!({"alg": "RS256", "sign_with": "rsa1", "kid": "k1", "claims": c, "exp_in": 3600}))
+}
+
+/// Each `(what, token)` must be answered 401 with `code`.
+async fn assert_denied(svc: &Service, cases: &[(&str, String)], code: &str) {
+    let client = common::client();
+    for (what, token) in cases {
+        let a = decide_with(&client, svc, token).await;
+        assert_eq!(a.status, 401, "{what}: {}", a.body);
+        assert_eq!(a.code().as_deref(), Some(code), "{what}: {}", a.body);
+    }
+}
+
+/// Item 4: with no audience configured, a token carrying `aud` of any shape is `invalid_audience`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn item4_non_string_aud_is_invalid_audience_through_the_binary() {
+    let mock = MockServer::start();
+    let svc = start_ready_with(&mock, |c| c);
+    let a = decide(&svc, &token_with(&json!({}))).await;
+    assert_eq!(a.status, 200, "control, no aud: {}", a.body);
+    let cases = [
+        ("aud 5", token_with(&json!({"aud": 5}))),
+        ("aud [1,2]", token_with(&json!({"aud": [1, 2]}))),
+        ("aud {a:1}", token_with(&json!({"aud": {"a": 1}}))),
+    ];
+    assert_denied(&svc, &cases, "invalid_audience").await;
+}
+
+/// Item 5: `iss` must be a string equal to the configured issuer; an array holding it is refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn item5_iss_array_is_invalid_issuer_through_the_binary() {
+    const ISS: &str = "https://issuer.example";
+    let mock = MockServer::start();
+    let svc = start_ready_with(&mock, |c| {
+        c.replace("    jwt:\n", &format!("    jwt:\n      issuer: {ISS}\n"))
+    });
+    let a = decide(&svc, &token_with(&json!({"iss": ISS}))).await;
+    assert_eq!(a.status, 200, "control, iss a string: {}", a.body);
+    let cases = [
+        ("iss [ISS]", token_with(&json!({"iss": [ISS]}))),
+        (
+            "iss [evil, ISS]",
+            token_with(&json!({"iss": ["https://evil.example", ISS]})),
+        ),
+    ];
+    assert_denied(&svc, &cases, "invalid_issuer").await;
+}
+
+/// Item 6: `crit`, `jku`, `x5u`, `jwk`, `x5c` set to null are present, and refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn item6_null_crit_and_key_headers_are_refused_through_the_binary() {
+    let mock = MockServer::start();
+    let svc = start_ready_with(&mock, |c| c);
+    let cases: Vec<(&str, String)> = ["crit", "jku", "x5u", "jwk", "x5c"]
+        .into_iter()
+        .map(|name| {
+            let token = mint(&json!({
+                "alg": "RS256", "sign_with": "rsa1", "kid": "k1", "claims": claims(), "exp_in": 3600,
+                "header_extra": {name: null}
+            }));
+            (name, token)
+        })
+        .collect();
+    assert_denied(&svc, &cases, "unsupported_header").await;
+}
+
+/// Item 7: a `StringifiedJson` namespace is parsed as strictly as the token: a session variable given twice is
+/// `invalid_claims`, not resolved last-wins.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn item7_duplicate_keys_in_stringified_claims_are_invalid_through_the_binary() {
+    let mock = MockServer::start();
+    let svc = start_ready_with(&mock, |c| {
+        c.replace("claimsFormat: Json", "claimsFormat: StringifiedJson")
+    });
+    let ns = |inner: &str| token_with(&json!({"claims.jwt.hasura.io": inner}));
+    let ok = ns(
+        r#"{"x-hasura-default-role":"user","x-hasura-allowed-roles":["user"],"x-hasura-user-id":"1"}"#,
+    );
+    let a = decide(&svc, &ok).await;
+    assert_eq!(a.status, 200, "control: {}", a.body);
+    assert_eq!(a.header("x-hasura-user-id"), Some("1"));
+    let cases = [(
+        "x-hasura-user-id twice",
+        ns(
+            r#"{"x-hasura-default-role":"user","x-hasura-allowed-roles":["user"],"x-hasura-user-id":"1","x-hasura-user-id":"2"}"#,
+        ),
+    )];
+    assert_denied(&svc, &cases, "invalid_claims").await;
 }

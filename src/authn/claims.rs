@@ -9,6 +9,7 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use super::reason::{Deny, Reason};
+use super::strict_json::StrictValue;
 use crate::config::compiled::ClaimsSpec;
 use crate::config::model::{JwtClaimsFormat, JwtClaimsMappingEntry};
 
@@ -50,7 +51,10 @@ pub fn extract(spec: &ClaimsSpec, payload: &Value) -> Result<HasuraClaims, Deny>
                     let text = found.as_str().ok_or_else(|| {
                         invalid("Expected the Hasura claims to be a String when `claimsFormat` is `stringifiedJson`")
                     })?;
-                    serde_json::from_str::<NamespaceClaims>(text)
+                    // The same strict parser as the token itself: a key given twice inside the string would
+                    // otherwise be resolved last-wins, and mean something else to another parser.
+                    serde_json::from_str::<StrictValue>(text)
+                        .and_then(|StrictValue(v)| NamespaceClaims::deserialize(v))
                 }
             }
             .map_err(|e| invalid(format!("Error in parsing the Hasura claims map: {e}")))?;
@@ -113,4 +117,37 @@ pub fn check_duplicate_roles(roles: &[String]) -> Result<(), Deny> {
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::pointer::JsonPointer;
+    use serde_json::json;
+
+    fn stringified() -> ClaimsSpec {
+        ClaimsSpec::Namespace {
+            format: JwtClaimsFormat::StringifiedJson,
+            location: JsonPointer::parse("/hasura").expect("pointer"),
+        }
+    }
+
+    #[test]
+    fn item7_stringified_claims_refuse_duplicate_keys() {
+        let ok = r#"{"x-hasura-default-role":"user","x-hasura-allowed-roles":["user"],"x-hasura-user-id":"1"}"#;
+        let c = extract(&stringified(), &json!({ "hasura": ok })).expect("control");
+        assert_eq!(c.custom, vec![("x-hasura-user-id".to_owned(), json!("1"))]);
+        for dup in [
+            // A session variable given twice: last-wins would make it "2".
+            r#"{"x-hasura-default-role":"user","x-hasura-allowed-roles":["user"],"x-hasura-user-id":"1","x-hasura-user-id":"2"}"#,
+            // The default role given twice.
+            r#"{"x-hasura-default-role":"user","x-hasura-allowed-roles":["user","admin"],"x-hasura-default-role":"admin"}"#,
+            // A duplicate deeper down, inside a session variable's value.
+            r#"{"x-hasura-default-role":"user","x-hasura-allowed-roles":["user"],"x-hasura-org":{"id":1,"id":2}}"#,
+        ] {
+            let e = extract(&stringified(), &json!({ "hasura": dup })).expect_err(dup);
+            assert_eq!(e.reason, Reason::InvalidClaims, "{dup}: {}", e.message);
+            assert!(e.message.contains("duplicate key"), "{dup}: {}", e.message);
+        }
+    }
 }

@@ -15,6 +15,7 @@ use serde_json::Value;
 use super::reason::{Deny, Reason};
 use super::strict_json::StrictValue;
 use crate::config::compiled::JwtMode;
+use crate::config::load::MAX_ALLOWED_SKEW_SECS;
 
 /// Largest encoded JOSE header accepted (a Clerk header is under 100 bytes).
 const MAX_HEADER_B64: usize = 2048;
@@ -29,16 +30,24 @@ struct RawHeader {
     kid: Option<String>,
     #[serde(default)]
     cty: Option<Value>,
-    #[serde(default)]
-    crit: Option<IgnoredAny>,
-    #[serde(default)]
-    jku: Option<IgnoredAny>,
-    #[serde(default)]
-    x5u: Option<IgnoredAny>,
-    #[serde(default)]
-    jwk: Option<IgnoredAny>,
-    #[serde(default)]
-    x5c: Option<IgnoredAny>,
+    // Presence decides, whatever the value: `"crit": null` names `crit` as much as `"crit": ["exp"]` does (an
+    // `Option` would read null as absent).
+    #[serde(default, deserialize_with = "present")]
+    crit: bool,
+    #[serde(default, deserialize_with = "present")]
+    jku: bool,
+    #[serde(default, deserialize_with = "present")]
+    x5u: bool,
+    #[serde(default, deserialize_with = "present")]
+    jwk: bool,
+    #[serde(default, deserialize_with = "present")]
+    x5c: bool,
+}
+
+/// Called only for a member that is in the header (an absent one takes the `false` default): any value, `null`
+/// included, means present.
+fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<bool, D::Error> {
+    IgnoredAny::deserialize(d).map(|_| true)
 }
 
 /// A decoded, checked token header.
@@ -79,17 +88,17 @@ pub fn parse_header(token: &str, jwks: bool) -> Result<TokenHeader, Deny> {
         .map_err(|e| undecodable(format!("Base64 error: {e}")))?;
     let raw: RawHeader =
         serde_json::from_slice(&bytes).map_err(|e| undecodable(format!("JSON error: {e}")))?;
-    if raw.crit.is_some() {
+    if raw.crit {
         return Err(Deny::new(
             Reason::UnsupportedHeader,
             "the token header carries `crit`, which is not supported",
         ));
     }
     for (present, name) in [
-        (raw.jku.is_some(), "jku"),
-        (raw.x5u.is_some(), "x5u"),
-        (raw.jwk.is_some(), "jwk"),
-        (raw.x5c.is_some(), "x5c"),
+        (raw.jku, "jku"),
+        (raw.x5u, "x5u"),
+        (raw.jwk, "jwk"),
+        (raw.x5c, "x5c"),
     ] {
         if present {
             return Err(Deny::new(
@@ -164,6 +173,8 @@ const ALL_ALGS: [Algorithm; 12] = [
 pub struct Verifier {
     validations: HashMap<Algorithm, Validation>,
     leeway: u64,
+    issuer: Option<String>,
+    audience_configured: bool,
 }
 
 impl Verifier {
@@ -172,7 +183,9 @@ impl Verifier {
         let mut validations = HashMap::new();
         for alg in ALL_ALGS {
             let mut v = Validation::new(alg);
-            v.leeway = mode.leeway;
+            // jsonwebtoken computes `now - leeway` and `now + leeway` unchecked; the loader bounds `allowedSkew`, and
+            // this keeps a `JwtMode` built any other way from wrapping (or panicking) on every request.
+            v.leeway = mode.leeway.min(MAX_ALLOWED_SKEW_SECS);
             v.validate_nbf = true;
             v.validate_exp = true;
             let mut required = vec!["exp"];
@@ -193,7 +206,9 @@ impl Verifier {
         }
         Self {
             validations,
-            leeway: mode.leeway,
+            leeway: mode.leeway.min(MAX_ALLOWED_SKEW_SECS),
+            issuer: mode.issuer.clone(),
+            audience_configured: mode.audience.is_some(),
         }
     }
 
@@ -225,6 +240,7 @@ impl Verifier {
                 "Error while decoding the JWT: the payload is not an object",
             ));
         }
+        self.check_iss_and_aud(&claims)?;
         if let Some(iat) = claims.get("iat") {
             let Some(iat) = iat.as_f64() else {
                 return Err(Deny::new(
@@ -232,7 +248,7 @@ impl Verifier {
                     "JWT validation error: `iat` is not a number",
                 ));
             };
-            if iat > (now + self.leeway) as f64 {
+            if iat > now.saturating_add(self.leeway) as f64 {
                 return Err(Deny::new(
                     Reason::IssuedInFuture,
                     "the token was issued in the future (iat)",
@@ -240,6 +256,35 @@ impl Verifier {
             }
         }
         Ok(claims)
+    }
+
+    /// What jsonwebtoken lets through and policy §4 does not. Its `iss` may be an array with one matching element;
+    /// its `aud` that parses as neither a string nor an array of strings counts as absent, so `aud: 5` passed when
+    /// no audience is configured. Here `iss` must be the configured string, and an `aud` of any other shape (or any
+    /// `aud` at all without a configured audience) is refused.
+    fn check_iss_and_aud(&self, claims: &Value) -> Result<(), Deny> {
+        if let Some(want) = &self.issuer
+            && claims.get("iss").and_then(Value::as_str) != Some(want.as_str())
+        {
+            return Err(Deny::new(
+                Reason::InvalidIssuer,
+                "JWT validation error: InvalidIssuer",
+            ));
+        }
+        if let Some(aud) = claims.get("aud") {
+            let well_formed = match aud {
+                Value::String(_) => true,
+                Value::Array(items) => items.iter().all(Value::is_string),
+                _ => false,
+            };
+            if !self.audience_configured || !well_formed {
+                return Err(Deny::new(
+                    Reason::InvalidAudience,
+                    "JWT validation error: InvalidAudience",
+                ));
+            }
+        }
+        Ok(())
     }
 }
 
@@ -280,6 +325,12 @@ fn map_error(kind: &ErrorKind) -> Deny {
                 format!("JWT validation error: Missing required claim: {c}"),
             )
         }
+        // A registered claim of the wrong type (`exp: "soon"`, `nbf: null`): the token is malformed, its signature
+        // was fine (jsonwebtoken checks the signature first).
+        ErrorKind::InvalidClaimFormat(c) => (
+            Reason::MalformedToken,
+            format!("JWT validation error: `{c}` is not a number"),
+        ),
         ErrorKind::InvalidAlgorithm | ErrorKind::MissingAlgorithm => (
             Reason::InvalidAlgorithm,
             "Error while decoding the JWT: InvalidAlgorithm".to_owned(),
@@ -350,6 +401,184 @@ mod tests {
         assert_eq!(
             &*parse_header("abc", false).unwrap_err().message,
             "JWT validation error: InvalidToken"
+        );
+    }
+
+    #[test]
+    fn item6_null_crit_jku_x5u_jwk_x5c_are_present_and_refused() {
+        let tok = |h: &str| format!("{}.e30.sig", b64(h));
+        for name in ["crit", "jku", "x5u", "jwk", "x5c"] {
+            let header = format!(r#"{{"alg":"RS256","kid":"k","{name}":null}}"#);
+            let e = parse_header(&tok(&header), true).expect_err(&header);
+            assert_eq!(e.reason, Reason::UnsupportedHeader, "{header}");
+            assert!(e.message.contains(name), "{header}: {}", e.message);
+        }
+        // `cty: null` is not `cty: JWT`: it stays accepted.
+        assert!(parse_header(&tok(r#"{"alg":"RS256","cty":null}"#), true).is_ok());
+    }
+
+    const SECRET: &[u8] = b"a-secret-of-at-least-thirty-two-bytes!";
+
+    fn mode(issuer: Option<&str>, audience: Option<&[&str]>, leeway: u64) -> JwtMode {
+        use crate::config::compiled::{ClaimsSpec, JwtKeySource, TokenLocation};
+        use crate::config::model::JwtClaimsFormat;
+        use crate::config::pointer::JsonPointer;
+        JwtMode {
+            key: JwtKeySource::Fixed {
+                algorithm: Algorithm::HS256,
+                key: DecodingKey::from_secret(SECRET),
+            },
+            token_location: TokenLocation::Bearer,
+            claims: ClaimsSpec::Namespace {
+                format: JwtClaimsFormat::Json,
+                location: JsonPointer::parse("/hasura").expect("pointer"),
+            },
+            audience: audience.map(|a| a.iter().map(|s| (*s).to_owned()).collect()),
+            issuer: issuer.map(str::to_owned),
+            leeway,
+        }
+    }
+
+    /// Verify an HS256 token over `claims` (signed with the right key) under `mode`.
+    fn verify_claims(mode: &JwtMode, claims: &Value) -> Result<Value, Deny> {
+        let token = jsonwebtoken::encode(
+            &jsonwebtoken::Header::new(Algorithm::HS256),
+            claims,
+            &jsonwebtoken::EncodingKey::from_secret(SECRET),
+        )
+        .expect("sign");
+        let header = parse_header(&token, false).expect("header");
+        Verifier::new(mode).verify(
+            &token,
+            &header,
+            &DecodingKey::from_secret(SECRET),
+            &[Algorithm::HS256],
+            now(),
+        )
+    }
+
+    fn now() -> u64 {
+        crate::metrics::unix_now()
+    }
+
+    #[test]
+    fn item4_non_string_aud_is_invalid_audience_without_a_configured_audience() {
+        let m = mode(None, None, 60);
+        let exp = now() + 600;
+        // Control: no `aud` at all passes.
+        assert!(verify_claims(&m, &serde_json::json!({"exp": exp})).is_ok());
+        for aud in [
+            serde_json::json!(5),
+            serde_json::json!([1, 2]),
+            serde_json::json!({"a": 1}),
+            serde_json::json!(null),
+            serde_json::json!(true),
+            serde_json::json!([]),
+            serde_json::json!("api"),
+        ] {
+            let e = verify_claims(&m, &serde_json::json!({"exp": exp, "aud": aud}))
+                .expect_err(&format!("aud {aud} without a configured audience"));
+            assert_eq!(
+                e.reason,
+                Reason::InvalidAudience,
+                "aud {aud}: {}",
+                e.message
+            );
+        }
+    }
+
+    #[test]
+    fn item4_malformed_aud_is_invalid_audience_with_a_configured_audience() {
+        let m = mode(None, Some(&["api"]), 60);
+        let exp = now() + 600;
+        assert!(verify_claims(&m, &serde_json::json!({"exp": exp, "aud": "api"})).is_ok());
+        assert!(verify_claims(&m, &serde_json::json!({"exp": exp, "aud": ["x", "api"]})).is_ok());
+        for aud in [
+            serde_json::json!(5),
+            serde_json::json!(["api", 1]),
+            serde_json::json!({"api": 1}),
+            serde_json::json!(null),
+        ] {
+            let e = verify_claims(&m, &serde_json::json!({"exp": exp, "aud": aud}))
+                .expect_err(&format!("aud {aud}"));
+            assert_eq!(
+                e.reason,
+                Reason::InvalidAudience,
+                "aud {aud}: {}",
+                e.message
+            );
+        }
+    }
+
+    #[test]
+    fn item5_iss_must_be_the_configured_string_not_an_array() {
+        let iss = "https://issuer.example";
+        let m = mode(Some(iss), None, 60);
+        let exp = now() + 600;
+        assert!(verify_claims(&m, &serde_json::json!({"exp": exp, "iss": iss})).is_ok());
+        for bad in [
+            serde_json::json!([iss]),
+            serde_json::json!(["https://evil.example", iss]),
+            serde_json::json!({"iss": iss}),
+            serde_json::json!(5),
+            serde_json::json!(null),
+            serde_json::json!("https://evil.example"),
+        ] {
+            let e = verify_claims(&m, &serde_json::json!({"exp": exp, "iss": bad}))
+                .expect_err(&format!("iss {bad}"));
+            assert_eq!(e.reason, Reason::InvalidIssuer, "iss {bad}: {}", e.message);
+        }
+    }
+
+    #[test]
+    fn item11_wrongly_typed_exp_nbf_iat_are_malformed_not_invalid_signature() {
+        let m = mode(None, None, 60);
+        let exp = now() + 600;
+        for claims in [
+            serde_json::json!({"exp": "soon"}),
+            serde_json::json!({"exp": -5}),
+            serde_json::json!({"exp": [exp]}),
+            serde_json::json!({"exp": null}),
+            serde_json::json!({"exp": exp, "nbf": "now"}),
+            serde_json::json!({"exp": exp, "nbf": {"t": 1}}),
+            serde_json::json!({"exp": exp, "iat": "then"}),
+            serde_json::json!({"exp": exp, "iat": true}),
+        ] {
+            let e = verify_claims(&m, &claims).expect_err(&claims.to_string());
+            assert_eq!(e.reason, Reason::MalformedToken, "{claims}: {}", e.message);
+            assert_eq!(e.reason.code(), "malformed_token");
+        }
+    }
+
+    #[test]
+    fn item10_the_largest_allowed_skew_does_not_overflow() {
+        let leeway = crate::config::load::MAX_ALLOWED_SKEW_SECS;
+        let m = mode(None, None, leeway);
+        let t = now();
+        // Within the leeway on every side: accepted; past it: refused, never a panic or a wrap.
+        let ok = serde_json::json!({"exp": t - leeway + 5, "nbf": t + leeway - 5, "iat": t + leeway - 5});
+        assert!(verify_claims(&m, &ok).is_ok());
+        let late = serde_json::json!({"exp": t - leeway - 5});
+        assert_eq!(
+            verify_claims(&m, &late).unwrap_err().reason,
+            Reason::Expired
+        );
+        let early = serde_json::json!({"exp": t + 600, "iat": t + leeway + 5});
+        assert_eq!(
+            verify_claims(&m, &early).unwrap_err().reason,
+            Reason::IssuedInFuture
+        );
+        // A `JwtMode` not from the loader: a huge leeway is held to the same bound.
+        let huge = mode(None, None, u64::MAX);
+        let old = serde_json::json!({"exp": t - leeway - 5});
+        assert_eq!(
+            verify_claims(&huge, &old).unwrap_err().reason,
+            Reason::Expired
+        );
+        let future = serde_json::json!({"exp": t + 600, "nbf": t + leeway + 5});
+        assert_eq!(
+            verify_claims(&huge, &future).unwrap_err().reason,
+            Reason::NotYetValid
         );
     }
 }

@@ -17,13 +17,14 @@ use super::compiled::{
     ClaimsSpec, CompiledConfig, Forward, HookCustom, HookHeaders, HookMethod, JwtKeySource,
     JwtMode, Mode, NoAuthMode, TokenLocation, Version, WebhookMode,
 };
+use crate::authn::session::{HASURA_PREFIX, Roles, render};
 use crate::authn::strict_json::StrictValue;
 
 use super::model::{
     AllOrList, AuthHookConfig, AuthHookConfigV3, AuthHookConfigV3Headers, AuthHookMethodV1,
     AuthHookMethodV3, AuthModeConfig, AuthModeConfigV3, DefinitionV1, DefinitionV2, DefinitionV3,
     DefinitionV4, EnvironmentValue, JwtAlgorithm, JwtClaimsConfig, JwtConfig, JwtKey,
-    JwtTokenLocation,
+    JwtTokenLocation, NoAuthConfig,
 };
 
 /// Largest config text accepted (a Kubernetes ConfigMap cannot hold more either).
@@ -31,6 +32,11 @@ pub const MAX_CONFIG_BYTES: usize = 1024 * 1024;
 
 /// Default leeway for `exp`/`nbf`/`iat` when `allowedSkew` is absent (the reference's default).
 pub const DEFAULT_LEEWAY_SECS: u64 = 60;
+
+/// Largest `allowedSkew` accepted, in seconds. Five minutes is the most any issuer we know of asks for (Clerk's JWT
+/// templates allow 0–300 s of clock skew); a larger value only widens the window in which an expired token is
+/// accepted, and a huge one would overflow the time arithmetic of every request.
+pub const MAX_ALLOWED_SKEW_SECS: u64 = 300;
 
 /// Shortest HMAC secret that does not draw a warning (RFC 8725 §3.5).
 const MIN_HMAC_SECRET_BYTES: usize = 32;
@@ -354,10 +360,7 @@ impl Compiler<'_> {
                 Mode::Webhook(Arc::new(self.webhook_v1(h, &format!("{path}.webhook"))))
             }
             AuthModeConfig::Jwt(j) => self.jwt(*j, &format!("{path}.jwt")),
-            AuthModeConfig::NoAuth(n) => Mode::NoAuth(Arc::new(NoAuthMode {
-                role: n.role,
-                session_variables: n.session_variables,
-            })),
+            AuthModeConfig::NoAuth(n) => self.no_auth(n, &format!("{path}.noAuth")),
         }
     }
 
@@ -367,10 +370,7 @@ impl Compiler<'_> {
                 Mode::Webhook(Arc::new(self.webhook_v3(h, &format!("{path}.webhook"))))
             }
             AuthModeConfigV3::Jwt(j) => self.jwt(*j, &format!("{path}.jwt")),
-            AuthModeConfigV3::NoAuth(n) => Mode::NoAuth(Arc::new(NoAuthMode {
-                role: n.role,
-                session_variables: n.session_variables,
-            })),
+            AuthModeConfigV3::NoAuth(n) => self.no_auth(n, &format!("{path}.noAuth")),
         }
     }
 
@@ -619,7 +619,56 @@ impl Compiler<'_> {
             claims,
             audience: j.audience,
             issuer: j.issuer,
-            leeway: j.allowed_skew.unwrap_or(DEFAULT_LEEWAY_SECS),
+            leeway: self.leeway(j.allowed_skew, &format!("{path}.allowedSkew")),
+        }))
+    }
+
+    /// `allowedSkew`, bounded: it is added to and subtracted from the clock on every request.
+    fn leeway(&mut self, allowed_skew: Option<u64>, path: &str) -> u64 {
+        match allowed_skew {
+            None => DEFAULT_LEEWAY_SECS,
+            Some(s) if s <= MAX_ALLOWED_SKEW_SECS => s,
+            Some(s) => {
+                self.errors.push(LoadError::at(
+                    path,
+                    format!(
+                        "{s} seconds is too much clock skew; at most {MAX_ALLOWED_SKEW_SECS} are accepted (a larger \
+                         skew only widens the window in which an expired token is still accepted)"
+                    ),
+                ));
+                DEFAULT_LEEWAY_SECS
+            }
+        }
+    }
+
+    /// noAuth: the role and the session variables become response headers on every request, so whatever could not
+    /// be sent (a control character, a name that is not a header name, two names equal after lower-casing) is a
+    /// load error here rather than the same denial stored for every request.
+    fn no_auth(&mut self, n: NoAuthConfig, path: &str) -> Mode {
+        if let Err(d) = Roles::new(&n.role, std::slice::from_ref(&n.role)) {
+            self.errors
+                .push(LoadError::at(format!("{path}.role"), d.message.to_string()));
+        }
+        let mut seen: Vec<String> = Vec::new();
+        for (name, value) in &n.session_variables {
+            let vpath = format!("{path}.sessionVariables.{name}");
+            if let Err(d) = render(std::iter::once((name.as_str(), value))) {
+                self.errors
+                    .push(LoadError::at(vpath, d.message.to_string()));
+                continue;
+            }
+            let lower = name.to_lowercase();
+            if lower.starts_with(HASURA_PREFIX) && seen.contains(&lower) {
+                self.errors.push(LoadError::at(
+                    vpath,
+                    format!("session variable {name} collides with another one after lower-casing"),
+                ));
+            }
+            seen.push(lower);
+        }
+        Mode::NoAuth(Arc::new(NoAuthMode {
+            role: n.role,
+            session_variables: n.session_variables,
         }))
     }
 
@@ -975,6 +1024,68 @@ mod tests {
             all.contains("invalid port number"),
             "a literal URL keeps the parser's reason: {all}"
         );
+    }
+
+    const JWT: &str = "kind: AuthConfig\nversion: v4\ndefinition:\n  mode:\n    jwt:\n      key:\n        jwkFromUrl: https://x.example/jwks.json\n      allowedSkew: SKEW\n      tokenLocation:\n        type: BearerAuthorization\n      claimsConfig:\n        namespace:\n          claimsFormat: Json\n          location: /c\n";
+
+    #[test]
+    fn item10_allowed_skew_is_bounded_at_load() {
+        for ok in ["0", "60", "300"] {
+            let l = load(&JWT.replace("SKEW", ok)).unwrap_or_else(|e| panic!("{ok}: {e}"));
+            let Mode::Jwt(j) = &l.config.mode else {
+                panic!("not a jwt mode")
+            };
+            assert_eq!(j.leeway.to_string(), ok);
+        }
+        for bad in ["301", "86400", "18446744073709551615"] {
+            let e = load(&JWT.replace("SKEW", bad)).expect_err(bad);
+            assert_eq!(e.0.len(), 1, "{e}");
+            assert_eq!(e.0[0].path, "definition.mode.jwt.allowedSkew", "{e}");
+            assert!(e.0[0].message.contains("at most 300"), "{e}");
+        }
+        // In an alternative mode, the path says which one.
+        let alt = format!(
+            "{NOAUTH}  alternativeModes:\n  - identifier: a\n    config:\n      jwt:\n        key:\n          jwkFromUrl: https://x.example/jwks.json\n        allowedSkew: 999999\n        tokenLocation:\n          type: BearerAuthorization\n        claimsConfig:\n          namespace:\n            claimsFormat: Json\n            location: /c\n"
+        );
+        let e = load(&alt).expect_err("alternative");
+        assert_eq!(
+            e.0[0].path, "definition.alternativeModes[0].config.jwt.allowedSkew",
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn item11_no_auth_role_or_session_value_with_a_control_character_is_a_load_error() {
+        for (role, vars, path) in [
+            ("\"ad\\nmin\"", "{}", "definition.mode.noAuth.role"),
+            ("\"ad\\u0000min\"", "{}", "definition.mode.noAuth.role"),
+            ("\"ad\\tmin\"", "{}", "definition.mode.noAuth.role"),
+            (
+                "admin",
+                "{x-hasura-user-id: \"1\\r\\nx-evil: 1\"}",
+                "definition.mode.noAuth.sessionVariables.x-hasura-user-id",
+            ),
+            (
+                "admin",
+                "{x-hasura-a: \"1\", X-Hasura-A: \"2\"}",
+                "definition.mode.noAuth.sessionVariables.x-hasura-a",
+            ),
+        ] {
+            let text = NOAUTH
+                .replace("role: admin", &format!("role: {role}"))
+                .replace("sessionVariables: {}", &format!("sessionVariables: {vars}"));
+            let e = load(&text).expect_err(&text);
+            assert!(
+                e.0.iter().any(|e| e.path.eq_ignore_ascii_case(path)),
+                "{text}\n=> {e}"
+            );
+        }
+        // Control: a tab in a session value is allowed (as in a token's claims).
+        let text = NOAUTH.replace(
+            "sessionVariables: {}",
+            "sessionVariables: {x-hasura-a: \"a\\tb\"}",
+        );
+        assert!(load(&text).is_ok());
     }
 
     #[test]

@@ -252,8 +252,9 @@ pub struct JwtConfig {
     /// Required issuer; when set the token must carry this `iss`.
     #[serde(default)]
     pub issuer: Option<String>,
-    /// Clock skew tolerated on `exp`, `nbf` and `iat`, in seconds (default 60).
+    /// Clock skew tolerated on `exp`, `nbf` and `iat`, in seconds (default 60, at most 300).
     #[serde(default)]
+    #[schemars(range(max = 300))]
     pub allowed_skew: Option<u64>,
 }
 

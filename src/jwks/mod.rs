@@ -179,9 +179,11 @@ impl JwksSource {
         }
     }
 
-    /// The epoch of the held set (0 when none).
+    /// The epoch of the held set: 0 when none is held or the held one is older than the stale bound. A cached
+    /// decision carries the epoch it was made under, so once the set goes stale no cached allow matches any more,
+    /// exactly as after a rotation (and a set fetched after that gets a new epoch, see `fetch_and_store`).
     pub fn epoch(&self) -> u64 {
-        self.current.load().as_ref().map_or(0, |s| s.epoch)
+        self.fresh_set().map_or(0, |s| s.epoch)
     }
 
     /// Look up `kid`; when unknown, force one refresh if the rate limit allows and wait for it within the budget.
@@ -224,7 +226,10 @@ impl JwksSource {
         let res = self.fetch().await;
         match &res {
             Ok((set, _)) => {
-                let prev = self.current.load_full();
+                // Same keys as a set that is still fresh: same epoch, cached decisions stay. After a stale set
+                // (whose cached decisions stopped matching) the epoch moves on even for the same keys, so the
+                // decisions cached before the outage are not served again: a stale set counts as a rotation.
+                let prev = self.fresh_set();
                 let same = prev.as_ref().is_some_and(|p| {
                     p.keys.len() == set.len()
                         && set.iter().all(|(kid, e)| {
@@ -321,8 +326,13 @@ impl Drop for JwksSource {
 
 /// ±10 % so that replicas do not fetch in lockstep.
 fn jitter(d: Duration) -> Duration {
-    let f: f64 = rand::random_range(0.9..1.1);
-    d.mul_f64(f)
+    scale(d, rand::random_range(0.9..1.1))
+}
+
+/// `d × f`. `Duration::mul_f64` panics past `Duration::MAX`, which a huge `--jwks-refresh-secs` reaches: such a
+/// period is kept as it is.
+fn scale(d: Duration, f: f64) -> Duration {
+    Duration::try_from_secs_f64(d.as_secs_f64() * f).unwrap_or(d)
 }
 
 async fn refresher(weak: std::sync::Weak<JwksSource>) {
@@ -499,6 +509,23 @@ mod tests {
     }
 
     #[test]
+    fn item10_jitter_of_a_huge_refresh_period_does_not_panic() {
+        // `--jwks-refresh-secs 18446744073709551615`: ±10 % of it is past `Duration::MAX`.
+        let huge = Duration::from_secs(u64::MAX);
+        assert_eq!(scale(huge, 1.1), huge);
+        assert!(jitter(huge) >= huge.mul_f64(0.5));
+        assert_eq!(
+            scale(Duration::from_secs(100), 1.1),
+            Duration::from_secs(110)
+        );
+        let d = jitter(Duration::from_secs(100));
+        assert!(
+            (Duration::from_secs(90)..=Duration::from_secs(110)).contains(&d),
+            "{d:?}"
+        );
+    }
+
+    #[test]
     fn filters_unusable_keys() {
         let rsa: Value = serde_json::from_str(include_str!(
             "../../tests/fixtures/vectors/keys/rsa1.jwk.json"
@@ -516,6 +543,37 @@ mod tests {
         let only_bad = serde_json::json!({"keys": [serde_json::json!({"kty": "oct", "kid": "hs", "k": "c2VjcmV0"})]});
         assert!(matches!(
             parse_jwks(only_bad.to_string().as_bytes(), 32),
+            Err(FetchError::NoUsableKey)
+        ));
+    }
+
+    #[test]
+    fn item19_rsa_keys_under_2048_bits_are_dropped() {
+        let weak: Value = serde_json::from_str(include_str!(
+            "../../tests/fixtures/rsa1024/rsa1024.jwk.json"
+        ))
+        .expect("weak JWK");
+        let n = URL_SAFE_NO_PAD
+            .decode(weak["n"].as_str().expect("n"))
+            .expect("n is base64url");
+        assert_eq!(n.len() * 8, 1024, "the fixture is an RSA-1024 key");
+        let mut good: Value = serde_json::from_str(include_str!(
+            "../../tests/fixtures/vectors/keys/rsa1.jwk.json"
+        ))
+        .expect("rsa1 JWK");
+        good["kid"] = "good".into();
+        // Also without `alg`: the filter looks at the modulus, not at what the JWK claims.
+        let mut weak_no_alg = weak.clone();
+        weak_no_alg["kid"] = "weak-no-alg".into();
+        if let Some(o) = weak_no_alg.as_object_mut() {
+            o.remove("alg");
+        }
+        let doc = serde_json::json!({"keys": [weak, good, weak_no_alg]});
+        let set = parse_jwks(doc.to_string().as_bytes(), 32).expect("the RSA-2048 key is usable");
+        assert_eq!(set.keys().collect::<Vec<_>>(), vec!["good"]);
+        let only_weak = serde_json::json!({"keys": [doc["keys"][0].clone()]});
+        assert!(matches!(
+            parse_jwks(only_weak.to_string().as_bytes(), 32),
             Err(FetchError::NoUsableKey)
         ));
     }
