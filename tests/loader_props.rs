@@ -40,6 +40,16 @@ fn files(rel: &str) -> Vec<std::path::PathBuf> {
     out
 }
 
+/// A runtime vector's config with the runner's placeholders (tests/vectors_http.rs) set to loopback URLs.
+fn fill(config: &str) -> String {
+    let base = "http://127.0.0.1:9";
+    config
+        .replace("{{jwks_url}}", &format!("{base}/.well-known/jwks.json"))
+        .replace("{{webhook_url}}", &format!("{base}/hook"))
+        .replace("{{dead_url}}", &format!("{base}/dead"))
+        .replace("{{mock_base}}", base)
+}
+
 static SEEDS: LazyLock<Vec<Seed>> = LazyLock::new(|| {
     let mut seeds = Vec::new();
     let text = std::fs::read_to_string(manifest_path("tests/fixtures/vectors/public.yaml"))
@@ -56,13 +66,16 @@ static SEEDS: LazyLock<Vec<Seed>> = LazyLock::new(|| {
             .flatten()
             .map(|(k, v)| (k.clone(), v.as_str().expect("env values are strings").to_owned()))
             .collect();
-        // A runtime case (request or steps) runs its config, so the config loads.
-        let loads = case
-            .pointer("/load/ok")
-            .map_or(Some(true), |ok| Some(ok.as_bool().expect("load.ok is a bool")));
+        // A runtime case (request or steps) runs its config, so the config loads; unless the case expects the
+        // service never to get ready (a config that does not load, or keys that never come: either way).
+        let loads = match case.pointer("/load/ok") {
+            Some(ok) => Some(ok.as_bool().expect("load.ok is a bool")),
+            None if case["ready"] == Value::Bool(false) => None,
+            None => Some(true),
+        };
         seeds.push(Seed {
             name: format!("vector {id}"),
-            text: config.to_owned(),
+            text: fill(config),
             env,
             loads,
         });
