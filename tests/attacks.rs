@@ -115,7 +115,9 @@ async fn expect_allowed(svc: &Service, twins: &[(&str, Vec<u8>)]) {
             .get("x-hasura-user-id")
             .and_then(|v| v.to_str().ok());
         if status != 200 || user != Some("user_1") {
-            problems.push(format!("{name}: status {status}, user {user:?}, body {body}"));
+            problems.push(format!(
+                "{name}: status {status}, user {user:?}, body {body}"
+            ));
         }
     }
     assert!(
@@ -129,7 +131,8 @@ async fn expect_allowed(svc: &Service, twins: &[(&str, Vec<u8>)]) {
 fn resign(input: &[u8]) -> Vec<u8> {
     let key = jsonwebtoken::EncodingKey::from_rsa_pem(read_key("rsa1", "pem").as_bytes())
         .expect("committed private key parses");
-    let sig = jsonwebtoken::crypto::sign(input, &key, jsonwebtoken::Algorithm::RS256).expect("sign");
+    let sig =
+        jsonwebtoken::crypto::sign(input, &key, jsonwebtoken::Algorithm::RS256).expect("sign");
     let mut out = b"Bearer ".to_vec();
     out.extend_from_slice(input);
     out.push(b'.');
@@ -292,7 +295,10 @@ async fn jwks_mode_attacks_are_denied() {
         (
             "non-UTF-8 payload",
             "malformed_token",
-            signed(&enc(&header_text), &URL_SAFE_NO_PAD.encode(&non_utf8_payload)),
+            signed(
+                &enc(&header_text),
+                &URL_SAFE_NO_PAD.encode(&non_utf8_payload),
+            ),
         ),
         (
             "padded base64 header",
@@ -321,16 +327,25 @@ async fn jwks_mode_attacks_are_denied() {
         ),
     ];
     let twins: Vec<(&str, Vec<u8>)> = vec![
-        ("nesting 20 deep", signed(&enc(&header_text), &enc(&deep(20)))),
+        (
+            "nesting 20 deep",
+            signed(&enc(&header_text), &enc(&deep(20))),
+        ),
         (
             "one alg",
-            signed(&enc(&with_member(&header_text, "\"y\":\"none\"")), &enc(&payload_text)),
+            signed(
+                &enc(&with_member(&header_text, "\"y\":\"none\"")),
+                &enc(&payload_text),
+            ),
         ),
         (
             "one exp",
             signed(
                 &enc(&header_text),
-                &enc(&with_member(&payload_text, &format!("\"e\":{}", now() + 900))),
+                &enc(&with_member(
+                    &payload_text,
+                    &format!("\"e\":{}", now() + 900),
+                )),
             ),
         ),
         (
@@ -340,21 +355,52 @@ async fn jwks_mode_attacks_are_denied() {
                 &enc(&payload_text.replace("\"sub\":\"user_1\"", "\"sub\":\"user_\u{ff}\"")),
             ),
         ),
-        ("unpadded header", signed(&enc(&padded_header_text), &enc(&payload_text))),
-        ("unpadded payload", signed(&enc(&header_text), &enc(&padded_payload_text))),
-        ("URL-safe header", signed(&enc(&std_header_text), &enc(&payload_text))),
-        ("URL-safe payload", signed(&enc(&header_text), &enc(&std_payload_text))),
-        ("no whitespace", signed(&enc(&header_text), &enc(&payload_text))),
+        (
+            "unpadded header",
+            signed(&enc(&padded_header_text), &enc(&payload_text)),
+        ),
+        (
+            "unpadded payload",
+            signed(&enc(&header_text), &enc(&padded_payload_text)),
+        ),
+        (
+            "URL-safe header",
+            signed(&enc(&std_header_text), &enc(&payload_text)),
+        ),
+        (
+            "URL-safe payload",
+            signed(&enc(&header_text), &enc(&std_payload_text)),
+        ),
+        (
+            "no whitespace",
+            signed(&enc(&header_text), &enc(&payload_text)),
+        ),
     ];
     expect_allowed(&svc, &twins).await;
     expect_denied(&svc, &parser_cases).await;
 
     let cases: Vec<Case> = vec![
         // §1.1 a / row 1: alg none in every casing, empty signature.
-        ("alg none", "invalid_algorithm", bearer(&raw(&h("none"), &p, ""))),
-        ("alg None", "invalid_algorithm", bearer(&raw(&h("None"), &p, ""))),
-        ("alg NONE", "invalid_algorithm", bearer(&raw(&h("NONE"), &p, ""))),
-        ("alg nOnE", "invalid_algorithm", bearer(&raw(&h("nOnE"), &p, ""))),
+        (
+            "alg none",
+            "invalid_algorithm",
+            bearer(&raw(&h("none"), &p, "")),
+        ),
+        (
+            "alg None",
+            "invalid_algorithm",
+            bearer(&raw(&h("None"), &p, "")),
+        ),
+        (
+            "alg NONE",
+            "invalid_algorithm",
+            bearer(&raw(&h("NONE"), &p, "")),
+        ),
+        (
+            "alg nOnE",
+            "invalid_algorithm",
+            bearer(&raw(&h("nOnE"), &p, "")),
+        ),
         // §1.1 n: null signature.
         (
             "null signature",
@@ -414,7 +460,11 @@ async fn jwks_mode_attacks_are_denied() {
                 json!({"x5u": format!("{}/evil.pem", evil.base())}),
             )),
         ),
-        ("x5c", "unsupported_header", bearer(&with_header(json!({"x5c": ["MIIB"]})))),
+        (
+            "x5c",
+            "unsupported_header",
+            bearer(&with_header(json!({"x5c": ["MIIB"]}))),
+        ),
         // Row 4 / §1.1 kid injection: traversal, SQL, command, blank, huge.
         (
             "kid traversal",
@@ -456,7 +506,11 @@ async fn jwks_mode_attacks_are_denied() {
             }),
         ),
         // Row 7: crit.
-        ("crit", "unsupported_header", bearer(&with_header(json!({"crit": ["exp"]})))),
+        (
+            "crit",
+            "unsupported_header",
+            bearer(&with_header(json!({"crit": ["exp"]}))),
+        ),
         // Rows 8–12: time claims.
         (
             "expired",
@@ -467,7 +521,11 @@ async fn jwks_mode_attacks_are_denied() {
                 mint(&s)
             }),
         ),
-        ("no exp", "malformed_token", bearer(&mint(&without("exp_in")))),
+        (
+            "no exp",
+            "malformed_token",
+            bearer(&mint(&without("exp_in"))),
+        ),
         (
             "exp as string",
             "malformed_token",
@@ -517,13 +575,21 @@ async fn jwks_mode_attacks_are_denied() {
             "invalid_issuer",
             bearer(&with_claims(json!({"iss": "https://evil.example.com"}))),
         ),
-        ("iss missing", "invalid_issuer", bearer(&with_claims(json!({"iss": null})))),
+        (
+            "iss missing",
+            "invalid_issuer",
+            bearer(&with_claims(json!({"iss": null}))),
+        ),
         (
             "aud mismatch",
             "invalid_audience",
             bearer(&with_claims(json!({"aud": "other-api"}))),
         ),
-        ("aud missing", "invalid_audience", bearer(&with_claims(json!({"aud": null})))),
+        (
+            "aud missing",
+            "invalid_audience",
+            bearer(&with_claims(json!({"aud": null}))),
+        ),
         (
             "iss array without ours",
             "invalid_issuer",
@@ -581,17 +647,13 @@ async fn jwks_mode_attacks_are_denied() {
             }),
         ),
         // Row 19: a duplicated session claim, validly signed: ambiguous JSON is refused after the signature.
-        (
-            "duplicate custom claim",
-            "malformed_token",
-            {
-                let payload = format!(
-                    "{{\"iss\":\"{ISSUER}\",\"aud\":\"{AUD}\",\"exp\":{},\"claims.jwt.hasura.io\":{{\"x-hasura-default-role\":\"user\",\"x-hasura-allowed-roles\":[\"user\"],\"x-hasura-user-id\":\"1\",\"x-hasura-user-id\":\"2\"}}}}",
-                    now() + 600
-                );
-                signed(parts[0], &enc(&payload))
-            },
-        ),
+        ("duplicate custom claim", "malformed_token", {
+            let payload = format!(
+                "{{\"iss\":\"{ISSUER}\",\"aud\":\"{AUD}\",\"exp\":{},\"claims.jwt.hasura.io\":{{\"x-hasura-default-role\":\"user\",\"x-hasura-allowed-roles\":[\"user\"],\"x-hasura-user-id\":\"1\",\"x-hasura-user-id\":\"2\"}}}}",
+                now() + 600
+            );
+            signed(parts[0], &enc(&payload))
+        }),
         // Row 20: non-ASCII in the header value.
         (
             "non-ASCII header value",
@@ -599,7 +661,11 @@ async fn jwks_mode_attacks_are_denied() {
             format!("Bearer {good}é").into_bytes(),
         ),
         // Row 21: segment games.
-        ("four segments", "malformed_token", bearer(&format!("{good}.x"))),
+        (
+            "four segments",
+            "malformed_token",
+            bearer(&format!("{good}.x")),
+        ),
         (
             "five segments (JWE)",
             "malformed_token",
@@ -607,11 +673,23 @@ async fn jwks_mode_attacks_are_denied() {
         ),
         ("empty token", "malformed_token", b"Bearer ".to_vec()),
         // Row 22: psychic signature.
-        ("psychic ES256", "invalid_signature", bearer(&raw(&es_header, &p, &psychic))),
+        (
+            "psychic ES256",
+            "invalid_signature",
+            bearer(&raw(&es_header, &p, &psychic)),
+        ),
         // Row 26: JWK alg RS256, token PS256 on the same key.
-        ("alg differs from JWK alg", "invalid_algorithm", bearer(&mint(&spec("PS256")))),
+        (
+            "alg differs from JWK alg",
+            "invalid_algorithm",
+            bearer(&mint(&spec("PS256"))),
+        ),
         // Row 27: nested JWT.
-        ("cty JWT", "unsupported_header", bearer(&with_header(json!({"cty": "JWT"})))),
+        (
+            "cty JWT",
+            "unsupported_header",
+            bearer(&with_header(json!({"cty": "JWT"}))),
+        ),
         // Bad signature, unknown kid, no kid.
         // One bit of the signature flipped (the text stays canonical base64), and a signature cut short.
         (
@@ -676,7 +754,14 @@ async fn fixed_key_attacks_are_denied() {
         &rsa,
         &[(
             "the alg none claims, signed",
-            resign(format!("{}.{}", b64(&json!({"alg": "RS256", "typ": "JWT"})), b64(&full)).as_bytes()),
+            resign(
+                format!(
+                    "{}.{}",
+                    b64(&json!({"alg": "RS256", "typ": "JWT"})),
+                    b64(&full)
+                )
+                .as_bytes(),
+            ),
         )],
     )
     .await;

@@ -64,7 +64,12 @@ static SEEDS: LazyLock<Vec<Seed>> = LazyLock::new(|| {
             .as_object()
             .into_iter()
             .flatten()
-            .map(|(k, v)| (k.clone(), v.as_str().expect("env values are strings").to_owned()))
+            .map(|(k, v)| {
+                (
+                    k.clone(),
+                    v.as_str().expect("env values are strings").to_owned(),
+                )
+            })
             .collect();
         // A runtime case (request or steps) runs its config, so the config loads; unless the case expects the
         // service never to get ready (a config that does not load, or keys that never come: either way).
@@ -134,10 +139,18 @@ fn seeds_load_as_their_sources_say() {
         if let Some(must) = seed.loads
             && result.is_ok() != must
         {
-            wrong.push(format!("{}: expected loads={must}, got {:?}", seed.name, result.err()));
+            wrong.push(format!(
+                "{}: expected loads={must}, got {:?}",
+                seed.name,
+                result.err()
+            ));
         }
     }
-    assert!(wrong.is_empty(), "seeds with the wrong verdict:\n{}", wrong.join("\n"));
+    assert!(
+        wrong.is_empty(),
+        "seeds with the wrong verdict:\n{}",
+        wrong.join("\n")
+    );
     let valid = VALID.len();
     let invalid = SEEDS.iter().filter(|s| s.loads == Some(false)).count();
     assert!(

@@ -10,16 +10,20 @@ use serde_json::Value;
 
 fuzz_target!(|data: &[u8]| {
     let metrics = Metrics::new();
-    let answer = authgate::admission::review(data, &LoadOptions::default(), "authconfig.yaml", &metrics);
+    let answer =
+        authgate::admission::review(data, &LoadOptions::default(), "authconfig.yaml", &metrics);
     let Some(allowed) = answer.pointer("/response/allowed").and_then(Value::as_bool) else {
         panic!("an answer without response.allowed: {answer}")
     };
     if allowed {
-        let uid = serde_json::from_slice::<Value>(data)
-            .ok()
-            .and_then(|b| b.pointer("/request/uid").and_then(Value::as_str).map(str::to_owned));
+        let uid = serde_json::from_slice::<Value>(data).ok().and_then(|b| {
+            b.pointer("/request/uid")
+                .and_then(Value::as_str)
+                .map(str::to_owned)
+        });
         assert!(
-            uid.is_some() && answer.pointer("/response/uid").and_then(Value::as_str) == uid.as_deref(),
+            uid.is_some()
+                && answer.pointer("/response/uid").and_then(Value::as_str) == uid.as_deref(),
             "allowed a body that is not a review: {:?}",
             String::from_utf8_lossy(data)
         );

@@ -15,7 +15,8 @@ const CONFIG: &str = "kind: AuthConfig\nversion: v4\ndefinition:\n  mode:\n    j
 
 // Loaded once: the target exercises the token path, not the loader (that is `config_load`).
 static LOADED: LazyLock<Loaded> = LazyLock::new(|| {
-    load_str_with_env(CONFIG, &LoadOptions::default(), &|_| None).expect("the target's config loads")
+    load_str_with_env(CONFIG, &LoadOptions::default(), &|_| None)
+        .expect("the target's config loads")
 });
 
 fuzz_target!(|data: &[u8]| {
@@ -26,14 +27,26 @@ fuzz_target!(|data: &[u8]| {
         panic!("the target's config has a fixed key")
     };
     let headers: [(&str, &[u8]); 1] = [("authorization", data)];
-    let req = AuthRequest { method: "GET", uri: "/", headers: &headers };
+    let req = AuthRequest {
+        method: "GET",
+        uri: "/",
+        headers: &headers,
+    };
     // Refusals before verification are the expected answer for most inputs; only a verification may not succeed.
-    let Ok(tok) = token::extract(&req, &TokenLocation::Bearer, 16 * 1024) else { return };
-    let Ok(header) = jwt::parse_header(tok, false) else { return };
+    let Ok(tok) = token::extract(&req, &TokenLocation::Bearer, 16 * 1024) else {
+        return;
+    };
+    let Ok(header) = jwt::parse_header(tok, false) else {
+        return;
+    };
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs())
         .expect("clock after 1970");
-    let verdict = jwt::Verifier::new(mode).verify(tok, &header, key, std::slice::from_ref(algorithm), now);
-    assert!(verdict.is_err(), "a token the fuzzer made verified: {tok:?} -> {verdict:?}");
+    let verdict =
+        jwt::Verifier::new(mode).verify(tok, &header, key, std::slice::from_ref(algorithm), now);
+    assert!(
+        verdict.is_err(),
+        "a token the fuzzer made verified: {tok:?} -> {verdict:?}"
+    );
 });
