@@ -213,6 +213,7 @@ async fn jwks_mode_attacks_are_denied() {
         c
     };
     let parts: Vec<&str> = good.split('.').collect();
+    assert_eq!(parts[2].len(), 342, "the RS256 signature of a 2048-bit key");
     let with_header = |extra: Value| {
         let mut s = spec("RS256");
         s["header_extra"] = extra;
@@ -526,9 +527,10 @@ async fn jwks_mode_attacks_are_denied() {
             "malformed_token",
             bearer(&mint(&without("exp_in"))),
         ),
+        // Issue 11 item 11: a wrongly typed time claim is malformed (or invalid claims), never a bad signature.
         (
             "exp as string",
-            "malformed_token",
+            "malformed_token|invalid_claims",
             bearer(&{
                 let mut s = without("exp_in");
                 s["claims"]["exp"] = (now() + 600).to_string().into();
@@ -545,11 +547,15 @@ async fn jwks_mode_attacks_are_denied() {
                 mint(&s)
             }),
         ),
-        // Issue 11 item 11: a wrongly typed time claim is malformed (or invalid claims), never a bad signature.
         (
             "nbf as string",
             "malformed_token|invalid_claims",
             bearer(&with_claims(json!({"nbf": "0"}))),
+        ),
+        (
+            "iat as string",
+            "malformed_token|invalid_claims",
+            bearer(&with_claims(json!({"iat": "0"}))),
         ),
         (
             "nbf future",
@@ -691,7 +697,7 @@ async fn jwks_mode_attacks_are_denied() {
             bearer(&with_header(json!({"cty": "JWT"}))),
         ),
         // Bad signature, unknown kid, no kid.
-        // One bit of the signature flipped (the text stays canonical base64), and a signature cut short.
+        // One bit of the signature flipped (the text stays canonical base64), and signatures cut short.
         (
             "bad signature",
             "invalid_signature",
@@ -701,14 +707,26 @@ async fn jwks_mode_attacks_are_denied() {
                 format!("{}.{}.{}", parts[0], parts[1], URL_SAFE_NO_PAD.encode(sig))
             }),
         ),
+        // 342 characters cut to 340: whole base64 groups, so it decodes (to 255 bytes) and the check itself fails.
         (
             "truncated signature",
+            "invalid_signature",
+            bearer(&format!(
+                "{}.{}.{}",
+                parts[0],
+                parts[1],
+                &parts[2][..parts[2].len() - 2]
+            )),
+        ),
+        // One character cut: no base64 text has a length of 4n + 1.
+        (
+            "signature of an impossible length",
             "malformed_token",
             bearer(&format!(
                 "{}.{}.{}",
                 parts[0],
                 parts[1],
-                &parts[2][..parts[2].len() - 3]
+                &parts[2][..parts[2].len() - 1]
             )),
         ),
         (
