@@ -154,7 +154,7 @@ fn seeds_load_as_their_sources_say() {
     let valid = VALID.len();
     let invalid = SEEDS.iter().filter(|s| s.loads == Some(false)).count();
     assert!(
-        valid >= 40 && invalid >= 40,
+        valid >= 100 && invalid >= 50,
         "too few seeds: {valid} valid, {invalid} invalid"
     );
 }
