@@ -181,7 +181,7 @@ fn bearer(t: &str) -> Vec<u8> {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn jwks_mode_attacks_are_denied() {
+async fn item15_jwks_mode_attacks_are_denied_by_the_check_they_aim_at() {
     let mock = MockServer::start();
     let evil = MockServer::start();
     let mut keys = vec![
@@ -750,7 +750,7 @@ async fn jwks_mode_attacks_are_denied() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn fixed_key_attacks_are_denied() {
+async fn item15_fixed_key_attacks_are_denied_by_the_check_they_aim_at() {
     let rsa = Service::start(
         &fixed_config("RS256", &read_key("rsa1", "pub.pem")),
         &[],
@@ -812,7 +812,7 @@ async fn fixed_key_attacks_are_denied() {
 
 /// A header far beyond any token is refused by the HTTP layer (never a 200), and the service keeps answering.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn one_megabyte_header_is_refused() {
+async fn item19_one_megabyte_header_is_refused_or_the_connection_closed() {
     let mock = MockServer::start();
     mock.set(
         "/jwks.json",
