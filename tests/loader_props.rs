@@ -132,7 +132,7 @@ fn load(text: &str) -> Result<(), TestCaseError> {
 
 /// Every seed gets the verdict its source gives it; enough of them exist that the properties below mean something.
 #[test]
-fn seeds_load_as_their_sources_say() {
+fn item16_loader_seeds_load_as_their_sources_say() {
     let mut wrong = Vec::new();
     for seed in SEEDS.iter() {
         let result = load_with(&seed.text, &seed.env);
@@ -220,7 +220,7 @@ proptest! {
 
     /// A config that loads still loads, to the same warnings, with comments and blank lines added.
     #[test]
-    fn valid_seeds_still_load_with_comments(seed in 0..VALID.len(), n in any::<usize>(), comment in "[ -~]{0,40}") {
+    fn item16_valid_seeds_still_load_with_comments(seed in 0..VALID.len(), n in any::<usize>(), comment in "[ -~]{0,40}") {
         let s = &VALID[seed];
         prop_assume!(!s.text.trim_start().starts_with('{'), "JSON has no comments");
         let before = load_with(&s.text, &s.env).map(|l| l.warnings);
