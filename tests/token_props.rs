@@ -1,65 +1,629 @@
-//! The token path and the admission parser never panic on arbitrary input (the same properties the cargo-fuzz
-//! targets in fuzz/ check for longer runs).
+//! The token path and the admission parser on inputs built to reach the code under test (the same properties the
+//! cargo-fuzz targets in fuzz/ check for longer runs, whose committed seeds and regressions are replayed here).
+//!
+//! Random bytes almost never get past base64 and JSON, so a "random token never verifies" property on them says
+//! nothing about the signature check. The generators here make well-formed headers with random signatures,
+//! bit-flipped copies of a validly signed token, and variants re-signed with the real key whose claims are wrong.
+//! Every one must be denied, and each property counts how many inputs reached signature verification (seen from
+//! the denial: `invalid_signature` is only said once the signature has been checked, the claim codes only once it
+//! has passed) and fails if too few did: a generator that drifts back to feeding the parser fails loudly.
 
+use std::cell::Cell;
+use std::sync::LazyLock;
+
+use authgate::authn::reason::Reason;
 use authgate::authn::request::AuthRequest;
 use authgate::authn::{jwt, token};
-use authgate::config::compiled::{JwtKeySource, Mode, TokenLocation};
-use authgate::config::{LoadOptions, load_str_with_env};
+use authgate::config::compiled::{JwtKeySource, JwtMode, Mode, TokenLocation};
+use authgate::config::{LoadOptions, Loaded, load_str_with_env};
 use authgate::metrics::Metrics;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use proptest::prelude::*;
+use proptest::test_runner::{Config, TestRunner};
+use serde_json::{Value, json};
 
-const CONFIG: &str = "kind: AuthConfig\nversion: v4\ndefinition:\n  mode:\n    jwt:\n      key:\n        fixed:\n          algorithm: HS256\n          key:\n            value: prop-secret-prop-secret-prop-secret-0\n      tokenLocation:\n        type: BearerAuthorization\n      claimsConfig:\n        namespace:\n          claimsFormat: Json\n          location: /claims.jwt.hasura.io\n";
+/// The same config and key as fuzz/fuzz_targets/token_path.rs, so the committed seeds and regressions of
+/// that target are replayed here with the same meaning.
+const CONFIG: &str = "kind: AuthConfig\nversion: v4\ndefinition:\n  mode:\n    jwt:\n      key:\n        fixed:\n          algorithm: HS256\n          key:\n            value: fuzz-secret-fuzz-secret-fuzz-secret-0\n      issuer: https://issuer.example\n      audience: [api]\n      tokenLocation:\n        type: BearerAuthorization\n      claimsConfig:\n        namespace:\n          claimsFormat: Json\n          location: /claims.jwt.hasura.io\n";
+const SECRET: &[u8] = b"fuzz-secret-fuzz-secret-fuzz-secret-0";
+const ISSUER: &str = "https://issuer.example";
+const AUD: &str = "api";
+const CASES: u32 = 1500;
 
-fn run_token_path(auth: &[u8]) {
-    let loaded =
-        load_str_with_env(CONFIG, &LoadOptions::default(), &|_| None).expect("config loads");
-    let Mode::Jwt(mode) = &loaded.config.mode else {
-        panic!("jwt mode")
-    };
+/// The wall clock, in seconds: jsonwebtoken checks `exp` and `nbf` against it, so the `iat` check gets it too.
+/// (A committed input that is signed by the target's key is expired, and stays so as time goes on.)
+fn now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .expect("clock after 1970")
+}
+
+static LOADED: LazyLock<Loaded> = LazyLock::new(|| {
+    load_str_with_env(CONFIG, &LoadOptions::default(), &|_| None).expect("config loads")
+});
+
+fn mode() -> &'static JwtMode {
+    match &LOADED.config.mode {
+        Mode::Jwt(mode) => mode,
+        _ => panic!("the config is a jwt mode"),
+    }
+}
+
+/// Where the token path stopped for one `Authorization` value.
+#[derive(Debug, Clone, PartialEq)]
+enum Outcome {
+    /// Refused by the extractor or the header parser.
+    Parser(Reason),
+    /// Refused by `Verifier::verify` (signature, then claims).
+    Verify(Reason),
+    /// Verified: the claims.
+    Allowed(Value),
+}
+
+impl Outcome {
+    /// Whether the input got as far as the signature check: `invalid_signature` is said only by it, and the
+    /// claim codes only after it passed. (A payload that is not JSON also passed it, but its `malformed_token`
+    /// cannot be told from a header's, so it is not counted: the count is a lower bound.)
+    fn reached_signature(&self) -> bool {
+        match self {
+            Outcome::Verify(r) => !matches!(r, Reason::MalformedToken | Reason::InvalidAlgorithm),
+            Outcome::Allowed(_) => true,
+            Outcome::Parser(_) => false,
+        }
+    }
+}
+
+fn run_token_path(auth: &[u8]) -> Outcome {
+    let mode = mode();
     let headers: [(&str, &[u8]); 1] = [("authorization", auth)];
     let req = AuthRequest {
         method: "GET",
         uri: "/",
         headers: &headers,
     };
-    let Ok(tok) = token::extract(&req, &TokenLocation::Bearer, 16 * 1024) else {
-        return;
+    let tok = match token::extract(&req, &TokenLocation::Bearer, 16 * 1024) {
+        Ok(t) => t,
+        Err(d) => return Outcome::Parser(d.reason),
     };
-    let Ok(header) = jwt::parse_header(tok, false) else {
-        return;
+    let header = match jwt::parse_header(tok, false) {
+        Ok(h) => h,
+        Err(d) => return Outcome::Parser(d.reason),
     };
-    if let JwtKeySource::Fixed { algorithm, key } = &mode.key {
-        let verifier = jwt::Verifier::new(mode);
-        let r = verifier.verify(
-            tok,
-            &header,
-            key,
-            std::slice::from_ref(algorithm),
-            1_800_000_000,
-        );
-        assert!(r.is_err(), "a random token verified");
+    let JwtKeySource::Fixed { algorithm, key } = &mode.key else {
+        panic!("the config has a fixed key")
+    };
+    let verifier = jwt::Verifier::new(mode);
+    match verifier.verify(tok, &header, key, std::slice::from_ref(algorithm), now()) {
+        Ok(claims) => Outcome::Allowed(claims),
+        Err(d) => Outcome::Verify(d.reason),
     }
 }
 
-proptest! {
-    #![proptest_config(ProptestConfig { cases: 2000, .. ProptestConfig::default() })]
+/// Claims that pass every check now.
+fn valid_claims() -> Value {
+    let now = now();
+    json!({"iss": ISSUER, "aud": AUD, "sub": "user_1", "exp": now + 3600, "iat": now - 60,
+           "claims.jwt.hasura.io": {"x-hasura-default-role": "user", "x-hasura-allowed-roles": ["user"]}})
+}
 
-    #[test]
-    fn random_authorization_values(bytes in proptest::collection::vec(any::<u8>(), 0..600)) {
-        run_token_path(&bytes);
-    }
+fn hs(alg: jsonwebtoken::Algorithm, secret: &[u8], header: &str, payload: &[u8]) -> String {
+    let input = format!(
+        "{}.{}",
+        URL_SAFE_NO_PAD.encode(header),
+        URL_SAFE_NO_PAD.encode(payload)
+    );
+    let key = jsonwebtoken::EncodingKey::from_secret(secret);
+    let sig = jsonwebtoken::crypto::sign(input.as_bytes(), &key, alg).expect("sign");
+    format!("{input}.{sig}")
+}
 
-    #[test]
-    fn random_token_shaped_values(h in "[ -~]{0,80}", p in "[ -~]{0,200}", s in "[A-Za-z0-9_-]{0,90}") {
-        let t = format!("Bearer {}.{}.{s}", URL_SAFE_NO_PAD.encode(h), URL_SAFE_NO_PAD.encode(p));
-        run_token_path(t.as_bytes());
-    }
+fn signed(payload: &Value) -> String {
+    hs(
+        jsonwebtoken::Algorithm::HS256,
+        SECRET,
+        r#"{"alg":"HS256","typ":"JWT"}"#,
+        payload.to_string().as_bytes(),
+    )
+}
 
-    #[test]
-    fn random_admission_bodies(bytes in proptest::collection::vec(any::<u8>(), 0..1200)) {
-        let answer = authgate::admission::review(&bytes, &LoadOptions::default(), "authconfig.yaml", &Metrics::new());
-        prop_assert!(answer.get("response").is_some());
+fn bearer(t: &str) -> Vec<u8> {
+    format!("Bearer {t}").into_bytes()
+}
+
+/// Run `strategy` for `CASES` cases; `check` returns whether the input reached signature verification. Fails when
+/// fewer than `min_share` of the cases did.
+fn property<S: Strategy>(
+    name: &str,
+    strategy: S,
+    min_share: f64,
+    check: impl Fn(S::Value) -> Result<bool, TestCaseError>,
+) {
+    let reached = Cell::new(0u32);
+    let ran = Cell::new(0u32);
+    let mut runner = TestRunner::new(Config {
+        cases: CASES,
+        failure_persistence: None,
+        ..Config::default()
+    });
+    let result = runner.run(&strategy, |v| {
+        ran.set(ran.get() + 1);
+        if check(v)? {
+            reached.set(reached.get() + 1);
+        }
+        Ok(())
+    });
+    if let Err(e) = result {
+        panic!("{name}: {e}");
     }
+    let (reached, ran) = (reached.get(), ran.get());
+    eprintln!("{name}: {reached} of {ran} inputs reached signature verification");
+    assert!(ran >= CASES, "{name}: only {ran} cases ran");
+    assert!(
+        f64::from(reached) >= min_share * f64::from(ran),
+        "{name}: only {reached} of {ran} inputs reached signature verification (want {:.0} %)",
+        min_share * 100.0
+    );
+}
+
+#[test]
+fn the_valid_token_of_the_generators_verifies() {
+    // The control: without it every property below could pass on a config that refuses everything.
+    let outcome = run_token_path(&bearer(&signed(&valid_claims())));
+    assert!(
+        matches!(&outcome, Outcome::Allowed(c) if c["sub"] == "user_1"),
+        "{outcome:?}"
+    );
+}
+
+/// A well-formed JOSE header (HS256 mostly: the key's algorithm) with random members, a random claim set and a
+/// random signature: never verifies, and most inputs reach the signature check.
+#[test]
+fn item16_well_formed_headers_with_random_signatures_are_denied_at_the_signature() {
+    let alg = prop_oneof![
+        6 => Just("HS256"),
+        1 => prop::sample::select(vec!["HS384", "HS512", "RS256", "ES256", "PS256", "EdDSA", "none"]),
+    ];
+    let header = (
+        alg,
+        proptest::option::of("[ -~]{0,40}"),
+        proptest::option::of(Just("JWT")),
+        proptest::option::of(("[a-z]{1,8}", "[ -~]{0,20}")),
+    )
+        .prop_map(|(alg, kid, typ, extra)| {
+            let mut h = json!({"alg": alg});
+            if let Some(k) = kid {
+                h["kid"] = k.into();
+            }
+            if let Some(t) = typ {
+                h["typ"] = t.into();
+            }
+            if let Some((k, v)) = extra {
+                h[k] = v.into();
+            }
+            h.to_string()
+        });
+    let claims = (
+        prop::sample::select(vec![ISSUER.to_owned(), "https://evil.example".into()]),
+        prop::sample::select(vec![json!(AUD), json!([AUD, "other"]), json!("other")]),
+        (now() - 7200)..(now() + 7200),
+        proptest::collection::btree_map("[a-z.-]{1,12}", "[ -~]{0,24}", 0..4),
+    )
+        .prop_map(|(iss, aud, exp, extra)| {
+            let mut c = valid_claims();
+            c["iss"] = iss.into();
+            c["aud"] = aud;
+            c["exp"] = exp.into();
+            for (k, v) in extra {
+                c[k] = v.into();
+            }
+            c.to_string()
+        });
+    let sig = proptest::collection::vec(any::<u8>(), 0..80);
+    property(
+        "well-formed headers",
+        (header, claims, sig),
+        0.6,
+        |(h, c, s)| {
+            let t = format!(
+                "{}.{}.{}",
+                URL_SAFE_NO_PAD.encode(&h),
+                URL_SAFE_NO_PAD.encode(&c),
+                URL_SAFE_NO_PAD.encode(&s)
+            );
+            let outcome = run_token_path(&bearer(&t));
+            prop_assert!(
+                !matches!(outcome, Outcome::Allowed(_)),
+                "a random signature verified: {t}"
+            );
+            if let Outcome::Verify(r) = &outcome {
+                // A random signature can only fail at the signature (or at the algorithm, before it).
+                prop_assert!(
+                    matches!(
+                        r,
+                        Reason::InvalidSignature
+                            | Reason::InvalidAlgorithm
+                            | Reason::MalformedToken
+                    ),
+                    "{r:?} for {t}: a check after the signature ran on an unverified token"
+                );
+            }
+            Ok(outcome.reached_signature())
+        },
+    );
+}
+
+/// A validly signed token with 1 to 3 bits flipped anywhere in its decoded bytes (header, payload, signature,
+/// re-encoded), or, one time in four, in its text: never verifies. Most flips land in the payload or the
+/// signature and so reach the signature check.
+#[test]
+fn item16_bit_flipped_signed_tokens_are_denied() {
+    let valid = signed(&valid_claims());
+    let segments: Vec<Vec<u8>> = valid
+        .split('.')
+        .map(|s| URL_SAFE_NO_PAD.decode(s).expect("own encoding"))
+        .collect();
+    let total: usize = segments.iter().map(Vec::len).sum();
+    let flips = proptest::collection::vec((0..total, 0u8..8), 1..4);
+    property(
+        "bit-flipped tokens",
+        (prop::bool::weighted(0.25), flips),
+        0.6,
+        |(in_text, flips)| {
+            let t = if in_text {
+                let mut b = valid.clone().into_bytes();
+                for (pos, bit) in &flips {
+                    let i = pos % b.len();
+                    b[i] ^= 1 << bit;
+                }
+                b
+            } else {
+                let mut segs = segments.clone();
+                for (pos, bit) in &flips {
+                    let (mut seg, mut i) = (0, *pos);
+                    while i >= segs[seg].len() {
+                        i -= segs[seg].len();
+                        seg += 1;
+                    }
+                    segs[seg][i] ^= 1 << bit;
+                }
+                segs.iter()
+                    .map(|s| URL_SAFE_NO_PAD.encode(s))
+                    .collect::<Vec<_>>()
+                    .join(".")
+                    .into_bytes()
+            };
+            if t == valid.as_bytes() {
+                // Flips that cancel out: the token itself, not a mutation.
+                return Ok(true);
+            }
+            let mut auth = b"Bearer ".to_vec();
+            auth.extend_from_slice(&t);
+            let outcome = run_token_path(&auth);
+            prop_assert!(
+                !matches!(outcome, Outcome::Allowed(_)),
+                "a mutated token verified: {}",
+                String::from_utf8_lossy(&t)
+            );
+            Ok(outcome.reached_signature())
+        },
+    );
+}
+
+/// One way to spoil the valid claim set, and the code that must refuse the token once it is re-signed with the
+/// real key (so the signature passes and the claim check alone must catch it).
+fn spoiled_claims() -> impl Strategy<Value = (String, Reason)> {
+    let leeway = mode().leeway;
+    let now = now();
+    let past = 1..1_000_000u64;
+    prop_oneof![
+        past.clone().prop_map(move |d| {
+            let mut c = valid_claims();
+            c["exp"] = (now - leeway - d).into();
+            (c.to_string(), Reason::Expired)
+        }),
+        past.clone().prop_map(move |d| {
+            let mut c = valid_claims();
+            c["nbf"] = (now + leeway + d).into();
+            (c.to_string(), Reason::NotYetValid)
+        }),
+        past.prop_map(move |d| {
+            let mut c = valid_claims();
+            c["iat"] = (now + leeway + d).into();
+            (c.to_string(), Reason::IssuedInFuture)
+        }),
+        "[ -~]{0,30}"
+            .prop_filter("not the issuer", |s| s != ISSUER)
+            .prop_map(|iss| {
+                let mut c = valid_claims();
+                c["iss"] = iss.into();
+                (c.to_string(), Reason::InvalidIssuer)
+            }),
+        "[ -~]{0,30}"
+            .prop_filter("not the audience", |s| s != AUD)
+            .prop_map(|aud| {
+                let mut c = valid_claims();
+                c["aud"] = aud.into();
+                (c.to_string(), Reason::InvalidAudience)
+            }),
+        prop::sample::select(vec!["iss", "aud"]).prop_map(|k| {
+            let mut c = valid_claims();
+            assert!(
+                c.as_object_mut().and_then(|o| o.remove(k)).is_some(),
+                "no {k} to remove"
+            );
+            let reason = if k == "iss" {
+                Reason::InvalidIssuer
+            } else {
+                Reason::InvalidAudience
+            };
+            (c.to_string(), reason)
+        }),
+        // A key said twice (an ambiguity two parsers could read differently): the strict parser, after the
+        // signature.
+        prop::sample::select(vec!["iss", "aud", "exp", "sub", "claims.jwt.hasura.io"]).prop_map(
+            |k| {
+                let c = valid_claims();
+                let text = c.to_string();
+                let member = format!("\"{k}\":{}", c[k]);
+                let body = text.strip_suffix('}').expect("object");
+                (format!("{body},{member}}}"), Reason::MalformedToken)
+            }
+        ),
+    ]
+}
+
+/// Variants re-signed with the real key whose claims are wrong are denied by the claim check they break (they all
+/// pass the signature); variants signed with a near-miss secret or another HMAC algorithm are denied at the
+/// signature or the algorithm.
+#[test]
+fn item16_resigned_variants_are_denied_by_the_check_they_break() {
+    let near_miss_secret = (any::<usize>(), 0u8..8).prop_map(|(pos, bit)| {
+        let mut s = SECRET.to_vec();
+        let i = pos % s.len();
+        s[i] ^= 1 << bit;
+        s
+    });
+    let variant = prop_oneof![
+        3 => spoiled_claims().prop_map(|(payload, reason)| {
+            (hs(jsonwebtoken::Algorithm::HS256, SECRET, r#"{"alg":"HS256","typ":"JWT"}"#, payload.as_bytes()), reason)
+        }),
+        1 => near_miss_secret.prop_map(|secret| {
+            (hs(jsonwebtoken::Algorithm::HS256, &secret, r#"{"alg":"HS256","typ":"JWT"}"#, valid_claims().to_string().as_bytes()), Reason::InvalidSignature)
+        }),
+        1 => prop::sample::select(vec![
+            (jsonwebtoken::Algorithm::HS384, r#"{"alg":"HS384","typ":"JWT"}"#),
+            (jsonwebtoken::Algorithm::HS512, r#"{"alg":"HS512","typ":"JWT"}"#),
+        ]).prop_map(|(alg, header)| {
+            (hs(alg, SECRET, header, valid_claims().to_string().as_bytes()), Reason::InvalidAlgorithm)
+        }),
+    ];
+    property("re-signed variants", variant, 0.6, |(t, reason)| {
+        let outcome = run_token_path(&bearer(&t));
+        prop_assert_eq!(&outcome, &Outcome::Verify(reason), "{}", t);
+        Ok(outcome.reached_signature())
+    });
+}
+
+#[test]
+fn random_authorization_values_never_verify() {
+    property(
+        "random bytes",
+        proptest::collection::vec(any::<u8>(), 0..600),
+        0.0,
+        |bytes| {
+            let outcome = run_token_path(&bytes);
+            prop_assert!(!matches!(outcome, Outcome::Allowed(_)));
+            Ok(outcome.reached_signature())
+        },
+    );
+}
+
+/// The committed seeds and regressions of the `token_path` fuzz target, replayed on every `cargo test` (the fuzz
+/// runs need nightly): none verifies, and the seeds that are meant to reach the signature check do.
+#[test]
+fn item17_committed_token_path_inputs_replay() {
+    let inputs = fuzz_inputs("token_path");
+    assert!(
+        inputs.len() >= 10,
+        "only {} seeds for token_path",
+        inputs.len()
+    );
+    let mut reached = 0;
+    for (name, data) in &inputs {
+        let outcome = run_token_path(data);
+        assert!(
+            !matches!(outcome, Outcome::Allowed(_)),
+            "{name} verifies: a committed input must never be a valid token for the target's key and clock"
+        );
+        reached += usize::from(outcome.reached_signature());
+    }
+    assert!(
+        reached >= 3,
+        "only {reached} committed token_path inputs reach signature verification"
+    );
+}
+
+/// Every file under fuzz/seeds/TARGET and fuzz/regressions/TARGET (but their README), by name.
+fn fuzz_inputs(target: &str) -> Vec<(String, Vec<u8>)> {
+    let mut out = Vec::new();
+    for kind in ["seeds", "regressions"] {
+        let dir = format!("{}/fuzz/{kind}/{target}", env!("CARGO_MANIFEST_DIR"));
+        let entries = std::fs::read_dir(&dir).unwrap_or_else(|e| panic!("{dir}: {e}"));
+        for entry in entries {
+            let path = entry.expect("directory entry").path();
+            if path.file_name().is_some_and(|n| n == "README.md") {
+                continue;
+            }
+            let data = std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+            out.push((path.display().to_string(), data));
+        }
+    }
+    out.sort();
+    out
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Admission
+// ---------------------------------------------------------------------------------------------------------------
+
+/// Review `body`; return the answer's `allowed` after checking the answer is well formed, and that an allow only
+/// ever answers a body that is a review: a JSON object whose `request.uid` is a string, echoed in the answer.
+fn review(body: &[u8]) -> bool {
+    let answer = authgate::admission::review(
+        body,
+        &LoadOptions::default(),
+        "authconfig.yaml",
+        &Metrics::new(),
+    );
+    let allowed = answer
+        .pointer("/response/allowed")
+        .and_then(Value::as_bool)
+        .unwrap_or_else(|| panic!("no response.allowed in {answer}"));
+    if allowed {
+        let uid = serde_json::from_slice::<Value>(body).ok().and_then(|b| {
+            b.pointer("/request/uid")
+                .and_then(Value::as_str)
+                .map(str::to_owned)
+        });
+        assert!(
+            uid.is_some()
+                && answer.pointer("/response/uid").and_then(Value::as_str) == uid.as_deref(),
+            "allowed a body that is not a review: {}",
+            String::from_utf8_lossy(body)
+        );
+    }
+    allowed
+}
+
+const NOAUTH: &str = "kind: AuthConfig\nversion: v4\ndefinition:\n  mode:\n    noAuth:\n      role: anonymous\n      sessionVariables: {}\n";
+
+/// A review of a labelled ConfigMap holding a valid AuthConfig: allowed.
+fn valid_review() -> Value {
+    json!({
+        "apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview",
+        "request": {
+            "uid": "u-1",
+            "kind": {"group": "", "version": "v1", "kind": "ConfigMap"},
+            "resource": {"group": "", "version": "v1", "resource": "configmaps"},
+            "name": "authgate-config", "namespace": "auth", "operation": "CREATE",
+            "userInfo": {"username": "alice"},
+            "object": {"apiVersion": "v1", "kind": "ConfigMap",
+                       "metadata": {"name": "authgate-config", "namespace": "auth",
+                                    "labels": {"authgate.io/authconfig": "true"}},
+                       "data": {"authconfig.yaml": NOAUTH}},
+            "dryRun": false
+        }
+    })
+}
+
+#[test]
+fn the_valid_review_of_the_generators_is_allowed() {
+    assert!(review(valid_review().to_string().as_bytes()));
+}
+
+/// Random bytes are not a review: never allowed (not only answered).
+#[test]
+fn item16_random_admission_bodies_are_not_allowed() {
+    property(
+        "random admission bodies",
+        proptest::collection::vec(any::<u8>(), 0..1200),
+        0.0,
+        |bytes| {
+            prop_assert!(
+                !review(&bytes),
+                "allowed {:?}",
+                String::from_utf8_lossy(&bytes)
+            );
+            Ok(false)
+        },
+    );
+}
+
+/// The valid review with one required part broken (no `request`, a `request` that is not an object, no or a
+/// non-string `uid`, an unknown `operation`, a body that is not an object, a cut body): never allowed.
+#[test]
+fn item16_broken_reviews_are_not_allowed() {
+    let scalar = prop_oneof![
+        Just(Value::Null),
+        any::<bool>().prop_map(Value::from),
+        any::<i64>().prop_map(Value::from),
+        "[ -~]{0,20}".prop_map(Value::from),
+        Just(json!([])),
+    ];
+    let broken = prop_oneof![
+        Just(("no request", {
+            let mut r = valid_review();
+            assert!(
+                r.as_object_mut()
+                    .and_then(|o| o.remove("request"))
+                    .is_some()
+            );
+            r.to_string().into_bytes()
+        })),
+        scalar.clone().prop_map(|v| {
+            let mut r = valid_review();
+            r["request"] = v;
+            ("request not an object", r.to_string().into_bytes())
+        }),
+        scalar.clone().prop_map(|v| {
+            let mut r = valid_review();
+            if v.is_null() {
+                assert!(
+                    r["request"]
+                        .as_object_mut()
+                        .and_then(|o| o.remove("uid"))
+                        .is_some()
+                );
+            } else if !v.is_string() {
+                r["request"]["uid"] = v;
+            } else {
+                r["request"]["uid"] = json!({"id": v});
+            }
+            ("uid missing or not a string", r.to_string().into_bytes())
+        }),
+        "[A-Za-z]{0,12}"
+            .prop_filter("not an operation", |s| ![
+                "CREATE", "UPDATE", "DELETE", "CONNECT"
+            ]
+            .contains(&s.as_str()))
+            .prop_map(|op| {
+                let mut r = valid_review();
+                r["request"]["operation"] = op.into();
+                ("unknown operation", r.to_string().into_bytes())
+            }),
+        scalar.prop_map(|v| ("not an object", v.to_string().into_bytes())),
+        (0usize..100_000).prop_map(|cut| {
+            let text = valid_review().to_string().into_bytes();
+            ("cut short", text[..cut % text.len()].to_vec())
+        }),
+    ];
+    property("broken reviews", broken, 0.0, |(what, body)| {
+        prop_assert!(
+            !review(&body),
+            "{}: allowed {}",
+            what,
+            String::from_utf8_lossy(&body)
+        );
+        Ok(false)
+    });
+}
+
+/// The committed seeds and regressions of the `admission_review` fuzz target: each answered, an allow only for a
+/// review.
+#[test]
+fn item17_committed_admission_inputs_replay() {
+    let inputs = fuzz_inputs("admission_review");
+    assert!(
+        inputs.len() >= 4,
+        "only {} seeds for admission_review",
+        inputs.len()
+    );
+    let allowed = inputs.iter().filter(|(_, body)| review(body)).count();
+    assert!(
+        allowed >= 1 && allowed < inputs.len(),
+        "the admission seeds should hold both allowed and refused reviews ({allowed} of {} allowed)",
+        inputs.len()
+    );
 }
