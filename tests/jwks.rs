@@ -889,3 +889,45 @@ async fn item7_duplicate_keys_in_stringified_claims_are_invalid_through_the_bina
     )];
     assert_denied(&svc, &cases, "invalid_claims").await;
 }
+
+/// Item 21 (issue 11): a forced refresh sent on a kept-alive connection that the JWKS server closes as the request
+/// arrives (sent, never answered) is sent once more on a new connection, so the new key is still found: the race
+/// between a pool's reuse and a server's idle close must not turn a rotation into a refused token.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn item21_a_jwks_fetch_crossing_the_servers_idle_close_is_sent_again() {
+    let mock = MockServer::start_keep_alive(Duration::from_secs(30));
+    serve_keys(&mock, &[rsa1_k1()], None);
+    let svc = start_ready(
+        &mock,
+        &[
+            "--jwks-refresh-secs",
+            "600",
+            "--jwks-forced-budget-ms",
+            "2000",
+        ],
+    );
+    let client = common::client();
+    let a = decide_with(&client, &svc, &rs256("rsa1", "k1")).await;
+    assert_eq!(a.status, 200, "k1 token: {}", a.body);
+    assert_eq!(mock.accepts(), 1, "the first fetch's connection is kept");
+
+    serve_keys(
+        &mock,
+        &[rsa1_k1(), json!({"key": "rsa2", "kid": "k2"})],
+        None,
+    );
+    let before = mock.count(JWKS_PATH);
+    mock.drop_reused(1);
+    let a = decide_with(&client, &svc, &rs256("rsa2", "k2")).await;
+    assert_eq!(
+        a.status, 200,
+        "the forced refresh that met the server's close failed the decision: {}",
+        a.body
+    );
+    assert_eq!(
+        mock.count(JWKS_PATH),
+        before + 2,
+        "sent on the kept connection (dropped), then once more"
+    );
+    assert_eq!(mock.accepts(), 2, "the second attempt on a new connection");
+}

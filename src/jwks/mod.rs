@@ -270,14 +270,24 @@ impl JwksSource {
     async fn fetch(
         &self,
     ) -> Result<(HashMap<String, Arc<KeyEntry>>, Option<Duration>), FetchError> {
-        let mut resp = self
-            .client
-            .get(self.url.clone())
-            .header(reqwest::header::ACCEPT, "application/json")
-            .timeout(self.settings.timeout)
-            .send()
-            .await
-            .map_err(|e| FetchError::Http(e.to_string()))?;
+        let send = || {
+            self.client
+                .get(self.url.clone())
+                .header(reqwest::header::ACCEPT, "application/json")
+                .timeout(self.settings.timeout)
+                .send()
+        };
+        let mut resp = match send().await {
+            // Sent on a pooled connection that closed before any answer: most likely the server's idle timer closed
+            // it as the request arrived (no pool can rule that race out). A GET of a key set is safe to send again,
+            // once, on a new connection; a refused connect or a timeout is a real failure and is not retried.
+            Err(e) if e.is_request() && !e.is_connect() && !e.is_timeout() => {
+                tracing::debug!(url = %self.url, error = %e, "JWKS connection closed before an answer; fetching again");
+                send().await
+            }
+            sent => sent,
+        }
+        .map_err(|e| FetchError::Http(e.to_string()))?;
         if resp.status() != reqwest::StatusCode::OK {
             return Err(FetchError::Status(resp.status().as_u16()));
         }
