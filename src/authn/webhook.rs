@@ -13,7 +13,7 @@ use super::reason::{Deny, Reason};
 use super::request::{AuthRequest, visible_ascii};
 use super::session::{Identity, Roles, render};
 use super::strict_json::StrictValue;
-use crate::config::compiled::{Forward, HookHeaders, HookMethod, WebhookMode};
+use crate::config::compiled::{Forward, HookHeaders, HookMethod, WebhookMode, never_forwarded};
 use crate::metrics::Metrics;
 
 /// Client headers never forwarded as HTTP headers under `"*"` (the reference's ignore-list).
@@ -33,28 +33,6 @@ const IGNORED: [&str; 14] = [
     "referer",
     "user-agent",
 ];
-
-/// Hop-by-hop and framing headers: never sent to the hook as HTTP headers, whatever the config says, not even when
-/// an explicit `forward` list or `additional` names them. They describe our connection with the proxy and the
-/// client's body, not the client: a client's `content-length: 9` on a GET would make the hook wait for a body that
-/// never comes, `host` would address another virtual host, `expect` asks for an interim answer. The client for the
-/// hook sets the ones its own request needs. Every `proxy-*` header is in this set too ([`never_forwarded`]).
-const NEVER_FORWARDED: [&str; 9] = [
-    "connection",
-    "content-length",
-    "expect",
-    "host",
-    "keep-alive",
-    "te",
-    "trailer",
-    "transfer-encoding",
-    "upgrade",
-];
-
-/// Whether `name` (lower-case) is a hop-by-hop or framing header ([`NEVER_FORWARDED`], or `proxy-*`).
-fn never_forwarded(name: &str) -> bool {
-    NEVER_FORWARDED.contains(&name) || name.starts_with("proxy-")
-}
 
 /// Client headers that identify one request rather than the client: request ids and trace context, which a
 /// tracing proxy (Envoy, an AWS or Google load balancer) sets anew on every request. They are forwarded as

@@ -171,6 +171,28 @@ pub struct HookCustom {
     pub body_headers: Option<HookHeaders>,
 }
 
+/// Hop-by-hop and framing headers: never sent to the hook as HTTP headers, whatever the config says, not even when
+/// an explicit `forward` list or `additional` names them. They describe our connection with the proxy and the
+/// client's body, not the client: a client's `content-length: 9` on a GET would make the hook wait for a body that
+/// never comes, `host` would address another virtual host, `expect` asks for an interim answer. The client for the
+/// hook sets the ones its own request needs. Every `proxy-*` header is in this set too ([`never_forwarded`]; the loader warns when a config names one).
+const NEVER_FORWARDED: [&str; 9] = [
+    "connection",
+    "content-length",
+    "expect",
+    "host",
+    "keep-alive",
+    "te",
+    "trailer",
+    "transfer-encoding",
+    "upgrade",
+];
+
+/// Whether `name` (lower-case) is a hop-by-hop or framing header ([`NEVER_FORWARDED`], or `proxy-*`).
+pub fn never_forwarded(name: &str) -> bool {
+    NEVER_FORWARDED.contains(&name) || name.starts_with("proxy-")
+}
+
 /// Forwarded and additional headers, with names already validated.
 #[derive(Debug, Clone)]
 pub struct HookHeaders {

@@ -15,7 +15,7 @@ use url::Url;
 
 use super::compiled::{
     ClaimsSpec, CompiledConfig, Forward, HookCustom, HookHeaders, HookMethod, JwtKeySource,
-    JwtMode, Mode, NoAuthMode, TokenLocation, Version, WebhookMode,
+    JwtMode, Mode, NoAuthMode, TokenLocation, Version, WebhookMode, never_forwarded,
 };
 use crate::authn::session::{HASURA_PREFIX, Roles, render};
 use crate::authn::strict_json::StrictValue;
@@ -403,11 +403,15 @@ impl Compiler<'_> {
                 ));
             }
             HookCustom {
-                headers: c
-                    .headers
-                    .map(|h| self.hook_headers(h, &format!("{path}.customHeadersConfig.headers"))),
+                headers: c.headers.map(|h| {
+                    self.hook_headers(h, &format!("{path}.customHeadersConfig.headers"), true)
+                }),
                 body_headers: c.body.and_then(|b| b.headers).map(|h| {
-                    self.hook_headers(h, &format!("{path}.customHeadersConfig.body.headers"))
+                    self.hook_headers(
+                        h,
+                        &format!("{path}.customHeadersConfig.body.headers"),
+                        false,
+                    )
                 }),
             }
         });
@@ -457,7 +461,14 @@ impl Compiler<'_> {
         }
     }
 
-    fn hook_headers(&mut self, h: AuthHookConfigV3Headers, path: &str) -> HookHeaders {
+    /// `as_http`: these become HTTP headers of the hook call (not entries of the POST body's `headers` object), so
+    /// a hop-by-hop or framing name in them is never sent, and a warning says so.
+    fn hook_headers(
+        &mut self,
+        h: AuthHookConfigV3Headers,
+        path: &str,
+        as_http: bool,
+    ) -> HookHeaders {
         let mut msgs = Vec::new();
         let forward = match h.forward.unwrap_or(AllOrList::All) {
             AllOrList::All => Forward::All,
@@ -495,6 +506,22 @@ impl Compiler<'_> {
         }
         if !msgs.is_empty() {
             self.errors.push(LoadError::at(path, msgs.join("\n")));
+        }
+        if as_http {
+            let listed = match &forward {
+                Forward::All => Vec::new(),
+                Forward::List(names) => names.iter().map(|n| ("forward", n)).collect(),
+            };
+            for (field, name) in listed
+                .into_iter()
+                .chain(additional.iter().map(|(n, _)| ("additional", n)))
+            {
+                if never_forwarded(name.as_str()) {
+                    self.warnings.push(format!(
+                        "{path}.{field}: {name} is a hop-by-hop or framing header and is never sent to the webhook"
+                    ));
+                }
+            }
         }
         HookHeaders {
             forward,
@@ -1092,5 +1119,24 @@ mod tests {
     fn reflows_single_line_pem() {
         let pem = "-----BEGIN PUBLIC KEY-----MCowBQYDK2VwAyEAcULrEu6VR05/G7wT+KW6CDKV7yZMwiEE5nnnFwsV+7o=-----END PUBLIC KEY-----";
         assert!(fixed_key(Algorithm::EdDSA, pem).is_ok());
+    }
+
+    #[test]
+    fn framing_headers_named_for_the_hook_are_a_warning() {
+        let text = "kind: AuthConfig\nversion: v3\ndefinition:\n  mode:\n    webhook:\n      method: POST\n      url:\n        value: https://hook.example/auth\n      customHeadersConfig:\n        headers:\n          forward: [Host, x-tenant]\n          additional:\n            content-length: \"1\"\n            x-extra: e\n        body:\n          headers:\n            forward: [host]\n            additional:\n              expect: 100-continue\n";
+        let l = load(text).unwrap_or_else(|e| panic!("{e}"));
+        let path = "definition.mode.webhook.customHeadersConfig.headers";
+        assert_eq!(
+            l.warnings,
+            vec![
+                format!(
+                    "{path}.forward: host is a hop-by-hop or framing header and is never sent to the webhook"
+                ),
+                format!(
+                    "{path}.additional: content-length is a hop-by-hop or framing header and is never sent to the webhook"
+                ),
+            ],
+            "only the HTTP headers of the call warn; the POST body's headers object may name anything"
+        );
     }
 }
