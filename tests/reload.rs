@@ -5,10 +5,9 @@
 
 mod common;
 
-use std::path::Path;
 use std::time::{Duration, Instant};
 
-use common::{Service, http_get_status, metric};
+use common::{Service, decide_session as decide, http_get_status, metric, write_atomic};
 use serde_json::Value;
 
 const RELOADS_OK: &str = "authgate_config_reloads_total{result=\"success\"}";
@@ -18,39 +17,6 @@ fn noauth(role: &str) -> String {
     format!(
         "kind: AuthConfig\nversion: v4\ndefinition:\n  mode:\n    noAuth:\n      role: {role}\n      sessionVariables:\n        x-hasura-user-id: '1'\n"
     )
-}
-
-fn write_atomic(path: &Path, text: &str) {
-    let tmp = path.with_extension("yaml.tmp");
-    std::fs::write(&tmp, text).expect("write temp config");
-    std::fs::rename(&tmp, path).expect("rename config into place");
-}
-
-/// One decision on the data listener: status and the `x-hasura-role` / `x-hasura-user-id` headers.
-async fn decide(
-    client: &reqwest::Client,
-    svc: &Service,
-    token: Option<&str>,
-) -> Result<(u16, Option<String>, Option<String>), String> {
-    let mut rb = client.get(svc.url("/"));
-    if let Some(t) = token {
-        rb = rb.header("authorization", format!("Bearer {t}"));
-    }
-    let resp = rb
-        .send()
-        .await
-        .map_err(|e| format!("request failed: {e}"))?;
-    let h = |n: &str| {
-        resp.headers()
-            .get(n)
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_owned)
-    };
-    Ok((
-        resp.status().as_u16(),
-        h("x-hasura-role"),
-        h("x-hasura-user-id"),
-    ))
 }
 
 async fn scrape(client: &reqwest::Client, svc: &Service) -> String {

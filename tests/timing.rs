@@ -15,8 +15,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use common::{
-    JWKS_PATH, MockServer, Route, Service, fd_count, jwk_from_url_config, jwks_doc, metric, mint,
-    sockets_to, status_kib,
+    JWKS_PATH, MockServer, Route, Service, decide_session as decide, fd_count, jwk_from_url_config,
+    jwks_doc, metric, mint, sockets_to, status_kib, write_atomic,
 };
 use serde_json::{Value, json};
 
@@ -912,40 +912,6 @@ fn user_token() -> String {
         }},
         "exp_in": 3600
     }))
-}
-
-/// Replace `path` the way careful tools do: write a sibling temp file, then rename it over the path.
-fn write_atomic(path: &std::path::Path, text: &str) {
-    let tmp = path.with_extension("yaml.tmp");
-    std::fs::write(&tmp, text).expect("write temp config");
-    std::fs::rename(&tmp, path).expect("rename config into place");
-}
-
-/// One decision on the data listener: status and the `x-hasura-role` / `x-hasura-user-id` headers.
-async fn decide(
-    client: &reqwest::Client,
-    svc: &Service,
-    token: Option<&str>,
-) -> Result<(u16, Option<String>, Option<String>), String> {
-    let mut rb = client.get(svc.url("/"));
-    if let Some(t) = token {
-        rb = rb.header("authorization", format!("Bearer {t}"));
-    }
-    let resp = rb
-        .send()
-        .await
-        .map_err(|e| format!("request failed: {e}"))?;
-    let h = |n: &str| {
-        resp.headers()
-            .get(n)
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_owned)
-    };
-    Ok((
-        resp.status().as_u16(),
-        h("x-hasura-role"),
-        h("x-hasura-user-id"),
-    ))
 }
 
 async fn counter(client: &reqwest::Client, svc: &Service, series: &str) -> f64 {

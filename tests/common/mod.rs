@@ -858,3 +858,37 @@ pub fn status_kib(pid: u32, field: &str) -> Option<u64> {
         rest.split_whitespace().next()?.parse().ok()
     })
 }
+
+/// Replace `path` the way careful tools do: write a sibling temp file, then rename it over the path.
+pub fn write_atomic(path: &Path, text: &str) {
+    let tmp = path.with_extension("yaml.tmp");
+    std::fs::write(&tmp, text).expect("write temp config");
+    std::fs::rename(&tmp, path).expect("rename config into place");
+}
+
+/// One decision on the data listener: status and the `x-hasura-role` / `x-hasura-user-id` headers.
+pub async fn decide_session(
+    client: &reqwest::Client,
+    svc: &Service,
+    token: Option<&str>,
+) -> Result<(u16, Option<String>, Option<String>), String> {
+    let mut rb = client.get(svc.url("/"));
+    if let Some(t) = token {
+        rb = rb.header("authorization", format!("Bearer {t}"));
+    }
+    let resp = rb
+        .send()
+        .await
+        .map_err(|e| format!("request failed: {e}"))?;
+    let h = |n: &str| {
+        resp.headers()
+            .get(n)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned)
+    };
+    Ok((
+        resp.status().as_u16(),
+        h("x-hasura-role"),
+        h("x-hasura-user-id"),
+    ))
+}
