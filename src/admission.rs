@@ -30,8 +30,14 @@ const MAX_REVIEW_BYTES: usize = 3 * 1024 * 1024;
 
 /// Review one AdmissionReview body; always returns a well-formed review (never an HTTP error).
 pub fn review(body: &[u8], opts: &LoadOptions, key: &str, metrics: &Metrics) -> serde_json::Value {
-    let (resp, result) = match serde_json::from_slice::<AdmissionReview<ConfigMap>>(body)
-        .map_err(|e| e.to_string())
+    // JSON is UTF-8 (RFC 8259 §8.1), and the API server sends nothing else. Checked on the whole body first:
+    // serde_json skips the contents of fields the types ignore without validating them, so a body with a stray
+    // byte in an ignored place would otherwise pass as a review.
+    let (resp, result) = match std::str::from_utf8(body)
+        .map_err(|e| format!("the body is not UTF-8: {e}"))
+        .and_then(|text| {
+            serde_json::from_str::<AdmissionReview<ConfigMap>>(text).map_err(|e| e.to_string())
+        })
         .and_then(|r| {
             let req: Result<AdmissionRequest<ConfigMap>, _> = r.try_into();
             req.map_err(|e| e.to_string())
@@ -202,5 +208,53 @@ async fn watch_cert(resolver: Arc<ReloadingCert>, cert: PathBuf, key: PathBuf) {
                 tracing::warn!(error = %e, "new admission certificate not usable yet; keeping the current one")
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Found by the `admission_review` fuzz target (fuzz/regressions/admission_review/non-utf8-in-an-ignored-field.json):
+    /// a byte that is not UTF-8 inside a field the review types ignore (here a misspelt `labels`) was skipped
+    /// unchecked, and the body, which is not JSON, was answered as a review of an unlabelled ConfigMap: allowed.
+    #[test]
+    fn a_body_that_is_not_utf8_is_never_allowed() {
+        let mut body = br#"{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{"uid":"u-1",
+            "kind":{"group":"","version":"v1","kind":"ConfigMap"},
+            "resource":{"group":"","version":"v1","resource":"configmaps"},
+            "name":"c","namespace":"auth","operation":"CREATE","userInfo":{"username":"alice"},
+            "object":{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"c","namespace":"auth",
+            "la)els":{"authgate.io/authcXnfig":"true"}},"data":{}},"dryRun":false}}"#
+            .to_vec();
+        let valid = review(
+            &body,
+            &LoadOptions::default(),
+            "authconfig.yaml",
+            &Metrics::new(),
+        );
+        assert_eq!(
+            valid.pointer("/response/allowed"),
+            Some(&serde_json::Value::Bool(true)),
+            "the UTF-8 twin is a review of an unlabelled ConfigMap: {valid}"
+        );
+        let at = body.windows(5).position(|w| w == b"authc").expect("marker") + 5;
+        body[at] = 0xff;
+        let answer = review(
+            &body,
+            &LoadOptions::default(),
+            "authconfig.yaml",
+            &Metrics::new(),
+        );
+        assert_eq!(
+            answer.pointer("/response/allowed"),
+            Some(&serde_json::Value::Bool(false)),
+            "{answer}"
+        );
+        let message = answer
+            .pointer("/response/status/message")
+            .and_then(serde_json::Value::as_str)
+            .unwrap_or_default();
+        assert!(message.contains("not UTF-8"), "{answer}");
     }
 }
