@@ -28,12 +28,45 @@ pub fn data_server(
     .workers(workers)
     .max_connections(per_worker)
     .max_connection_rate(1024)
-    .backlog(4096)
     .client_request_timeout(std::time::Duration::from_secs(10))
     .shutdown_timeout(opts.shutdown_timeout)
     .disable_signals()
     .listen(listener)?
     .run())
+}
+
+/// The data listener's accept queue. A proxy opens connections in bursts (a restart, a scale-up, a flood of new
+/// clients); when the queue is full the kernel drops the SYN and the client waits a whole retransmission (1 s, then
+/// 3 s) before it is even accepted. The kernel caps it at `net.core.somaxconn` (4096 by default since Linux 5.4).
+pub const DATA_BACKLOG: i32 = 4096;
+
+/// Bind a listening TCP socket on `addr` (`host:port`; every resolved address is tried in turn) with an accept
+/// queue of `backlog`. std's `TcpListener::bind` always asks for 128, and actix's own `backlog` setting only
+/// applies to sockets actix binds itself, not to a listener handed to `listen`, so the queue is set here.
+pub fn bind(addr: &str, backlog: i32) -> std::io::Result<TcpListener> {
+    use socket2::{Domain, Socket, Type};
+    use std::net::ToSocketAddrs;
+    let mut last = None;
+    for a in addr.to_socket_addrs()? {
+        let attempt = (|| {
+            let socket = Socket::new(Domain::for_address(a), Type::STREAM, None)?;
+            // As std does: a restarted service can bind while old connections sit in TIME_WAIT.
+            socket.set_reuse_address(true)?;
+            socket.bind(&a.into())?;
+            socket.listen(backlog)?;
+            Ok::<_, std::io::Error>(TcpListener::from(socket))
+        })();
+        match attempt {
+            Ok(l) => return Ok(l),
+            Err(e) => last = Some(e),
+        }
+    }
+    Err(last.unwrap_or_else(|| {
+        std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            "the address resolved to nothing",
+        )
+    }))
 }
 
 /// Start the admin listener.
@@ -91,7 +124,7 @@ pub struct RunOptions {
 /// Bind both listeners, serve until SIGTERM/SIGINT, then shut down gracefully: readiness turns false first,
 /// then the listeners stop accepting and in-flight decisions finish.
 pub async fn run(gate: Arc<Gate>, opts: RunOptions) -> std::io::Result<()> {
-    let data_l = TcpListener::bind(&opts.listen).map_err(|e| {
+    let data_l = bind(&opts.listen, DATA_BACKLOG).map_err(|e| {
         std::io::Error::new(e.kind(), format!("cannot listen on {}: {e}", opts.listen))
     })?;
     let admin_l = TcpListener::bind(&opts.admin_listen).map_err(|e| {
@@ -143,5 +176,38 @@ async fn shutdown_signal() {
     #[cfg(not(unix))]
     {
         let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::net::TcpStream;
+    use std::time::Duration;
+
+    /// A burst of connections to a listener that has not accepted any yet all complete at once: the kernel holds them
+    /// in the accept queue. With std's queue of 128 the connect past the queue has its SYN dropped and does not
+    /// complete before the client's first retransmission, a second later; a proxy reconnecting its pool after a
+    /// restart would see exactly that stall.
+    #[test]
+    fn data_listener_queues_a_burst_of_connections() {
+        let listener = bind("127.0.0.1:0", DATA_BACKLOG).expect("bind on loopback");
+        let addr = listener.local_addr().expect("local address");
+        let mut held = Vec::new();
+        for i in 0..1000 {
+            match TcpStream::connect_timeout(&addr, Duration::from_millis(500)) {
+                Ok(s) => held.push(s),
+                Err(e) => panic!("connect {i} of a burst of 1000 did not complete: {e}"),
+            }
+        }
+        assert_eq!(held.len(), 1000);
+    }
+
+    #[test]
+    fn bind_names_what_failed() {
+        let taken = bind("127.0.0.1:0", 16).expect("bind");
+        let port = taken.local_addr().expect("addr").port();
+        assert!(bind(&format!("127.0.0.1:{port}"), 16).is_err());
+        assert!(bind("not an address", 16).is_err());
     }
 }
