@@ -20,7 +20,7 @@ use rustls::server::{ClientHello, ResolvesServerCert};
 use rustls::sign::CertifiedKey;
 
 use crate::config::{LoadOptions, load_str};
-use crate::metrics::Metrics;
+use crate::metrics::{InternalError, Metrics};
 
 /// The label that marks a ConfigMap as an AuthConfig (the webhook's objectSelector uses it too).
 pub const LABEL: &str = "authgate.io/authconfig";
@@ -49,7 +49,36 @@ pub fn review(body: &[u8], opts: &LoadOptions, key: &str, metrics: &Metrics) -> 
         Ok(req) => decide(&req, opts, key),
     };
     metrics.admission_reviews.with_label_values(&[result]).inc();
-    serde_json::to_value(resp.into_review()).unwrap_or_else(|_| serde_json::json!({}))
+    let uid = resp.uid.clone();
+    review_value(serde_json::to_value(resp.into_review()), &uid, metrics)
+}
+
+/// The review to send: the serialised answer, or, when it could not be serialised, a logged and counted refusal
+/// for the same request (the API server then rejects the object rather than being told nothing).
+fn review_value(
+    rendered: Result<serde_json::Value, serde_json::Error>,
+    uid: &str,
+    metrics: &Metrics,
+) -> serde_json::Value {
+    match rendered {
+        Ok(v) => v,
+        Err(e) => {
+            tracing::error!(error = %e, "admission answer could not be serialised");
+            metrics.internal_error(InternalError::AdmissionRender);
+            serde_json::json!({
+                "apiVersion": "admission.k8s.io/v1",
+                "kind": "AdmissionReview",
+                "response": {
+                    "uid": uid,
+                    "allowed": false,
+                    "status": {
+                        "code": 500,
+                        "message": "authgate could not serialise its answer to this review",
+                    },
+                },
+            })
+        }
+    }
 }
 
 fn decide(
@@ -256,5 +285,27 @@ mod tests {
             .and_then(serde_json::Value::as_str)
             .unwrap_or_default();
         assert!(message.contains("not UTF-8"), "{answer}");
+    }
+
+    #[test]
+    fn an_unserialisable_answer_is_a_counted_refusal() {
+        let metrics = Metrics::new();
+        let err = serde_json::from_str::<serde_json::Value>("not json")
+            .expect_err("not JSON does not parse");
+        let answer = review_value(Err(err), "uid-1", &metrics);
+        assert_eq!(answer["kind"], "AdmissionReview");
+        assert_eq!(answer["response"]["uid"], "uid-1");
+        assert_eq!(answer["response"]["allowed"], false);
+        assert!(answer["response"]["status"]["message"].is_string());
+        assert_eq!(
+            metrics.internal_error_count(InternalError::AdmissionRender),
+            1
+        );
+        let fine = review_value(Ok(serde_json::json!({"a": 1})), "uid-2", &metrics);
+        assert_eq!(fine, serde_json::json!({"a": 1}));
+        assert_eq!(
+            metrics.internal_error_count(InternalError::AdmissionRender),
+            1
+        );
     }
 }

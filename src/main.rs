@@ -30,10 +30,11 @@ fn main() -> ExitCode {
                 }
             }
         }
-        Command::Schema => {
-            print!("{}", authgate::config::schema::authconfig_schema_text());
-            0
-        }
+        Command::Schema => authgate::cli::schema(
+            authgate::config::schema::authconfig_schema_text(),
+            &mut std::io::stdout().lock(),
+            &mut std::io::stderr().lock(),
+        ),
     };
     ExitCode::from(code as u8)
 }

@@ -39,6 +39,37 @@ pub struct Metrics {
     pub config_last_success: IntGauge,
     /// `authgate_admission_reviews_total{result}`.
     pub admission_reviews: IntCounterVec,
+    /// `authgate_internal_errors_total{site}`.
+    internal_errors: IntCounterVec,
+}
+
+/// Where an internal error (a fault of authgate, not of a request or a config) happened.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum InternalError {
+    /// The Prometheus text exposition could not be encoded.
+    MetricsRender,
+    /// An admission answer could not be serialised.
+    AdmissionRender,
+    /// A JWKS lock was poisoned by a panic while held.
+    JwksLock,
+}
+
+impl InternalError {
+    /// Every site, for pre-registering the label set.
+    pub const ALL: [InternalError; 3] = [
+        InternalError::MetricsRender,
+        InternalError::AdmissionRender,
+        InternalError::JwksLock,
+    ];
+
+    /// The `site` label.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            InternalError::MetricsRender => "metrics_render",
+            InternalError::AdmissionRender => "admission_render",
+            InternalError::JwksLock => "jwks_lock",
+        }
+    }
 }
 
 /// Decision label of `requests_total`.
@@ -150,6 +181,11 @@ impl Metrics {
                 "Admission reviews by result.",
                 &["result"],
             ),
+            internal_errors: counter_vec(
+                "internal_errors_total",
+                "Internal errors (faults of authgate itself) by site.",
+                &["site"],
+            ),
             registry,
         };
         // `authgate_build_info{version}`: always 1; the version is the label.
@@ -171,7 +207,24 @@ impl Metrics {
             m.jwks_refresh.with_label_values(&[r]);
             m.config_reloads.with_label_values(&[r]);
         }
+        for site in InternalError::ALL {
+            m.internal_errors.with_label_values(&[site.as_str()]);
+        }
         m
+    }
+
+    /// Count one internal error.
+    pub fn internal_error(&self, site: InternalError) {
+        self.internal_errors
+            .with_label_values(&[site.as_str()])
+            .inc();
+    }
+
+    /// Count of internal errors at `site` so far.
+    pub fn internal_error_count(&self, site: InternalError) -> u64 {
+        self.internal_errors
+            .with_label_values(&[site.as_str()])
+            .get()
     }
 
     /// Count one decision.
@@ -189,14 +242,14 @@ impl Metrics {
         self.request_duration.observe(seconds);
     }
 
-    /// The Prometheus text exposition.
-    pub fn render(&self) -> String {
+    /// The Prometheus text exposition, or why it could not be encoded.
+    pub fn render(&self) -> Result<String, String> {
         let mut buf = Vec::new();
         let families = self.registry.gather();
-        if TextEncoder::new().encode(&families, &mut buf).is_err() {
-            return String::new();
-        }
-        String::from_utf8(buf).unwrap_or_default()
+        TextEncoder::new()
+            .encode(&families, &mut buf)
+            .map_err(|e| e.to_string())?;
+        String::from_utf8(buf).map_err(|e| e.to_string())
     }
 }
 

@@ -9,6 +9,7 @@ use actix_web::{App, HttpResponse, HttpServer, web};
 
 use crate::contracts::forward;
 use crate::gate::Gate;
+use crate::metrics::{InternalError, Metrics};
 
 /// Start the data listener on `listener` with the workers, connection cap and shutdown timeout of `opts`.
 pub fn data_server(
@@ -100,9 +101,21 @@ async fn readyz(gate: web::Data<Gate>) -> HttpResponse {
 }
 
 async fn metrics(gate: web::Data<Gate>) -> HttpResponse {
-    HttpResponse::Ok()
-        .content_type("text/plain; version=0.0.4")
-        .body(gate.metrics().render())
+    metrics_response(gate.metrics().render(), gate.metrics())
+}
+
+/// The `/metrics` answer: the exposition, or a logged and counted 500 when it could not be encoded.
+fn metrics_response(rendered: Result<String, String>, metrics: &Metrics) -> HttpResponse {
+    match rendered {
+        Ok(text) => HttpResponse::Ok()
+            .content_type("text/plain; version=0.0.4")
+            .body(text),
+        Err(e) => {
+            tracing::error!(error = %e, "metrics could not be encoded");
+            metrics.internal_error(InternalError::MetricsRender);
+            HttpResponse::InternalServerError().body("metrics could not be encoded\n")
+        }
+    }
 }
 
 /// Listening addresses and shutdown timing of a running service.
@@ -209,5 +222,27 @@ mod tests {
         let port = taken.local_addr().expect("addr").port();
         assert!(bind(&format!("127.0.0.1:{port}"), 16).is_err());
         assert!(bind("not an address", 16).is_err());
+    }
+
+    #[test]
+    fn a_metrics_render_failure_is_a_counted_500() {
+        let metrics = Metrics::new();
+        let ok = metrics_response(Ok("x 1\n".into()), &metrics);
+        assert_eq!(ok.status(), actix_web::http::StatusCode::OK);
+        assert_eq!(
+            metrics.internal_error_count(InternalError::MetricsRender),
+            0
+        );
+        let failed = metrics_response(Err("encoder failed".into()), &metrics);
+        assert_eq!(
+            failed.status(),
+            actix_web::http::StatusCode::INTERNAL_SERVER_ERROR
+        );
+        assert_eq!(
+            metrics.internal_error_count(InternalError::MetricsRender),
+            1
+        );
+        let text = metrics.render().expect("the registry encodes");
+        assert!(text.contains("authgate_internal_errors_total{site=\"metrics_render\"} 1"));
     }
 }

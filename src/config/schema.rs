@@ -42,8 +42,8 @@ pub fn authconfig_schema() -> Value {
 }
 
 /// The schema as pretty-printed text with a trailing newline (the committed file's exact bytes).
-pub fn authconfig_schema_text() -> String {
-    let mut s = serde_json::to_string_pretty(&authconfig_schema()).unwrap_or_default();
+pub fn authconfig_schema_text() -> Result<String, serde_json::Error> {
+    let mut s = serde_json::to_string_pretty(&authconfig_schema())?;
     s.push('\n');
-    s
+    Ok(s)
 }

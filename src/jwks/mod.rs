@@ -15,7 +15,7 @@ use jsonwebtoken::{Algorithm, DecodingKey};
 use serde_json::Value;
 use url::Url;
 
-use crate::metrics::{Metrics, unix_now};
+use crate::metrics::{InternalError, Metrics, unix_now};
 
 /// Tunables of the JWKS subsystem. Defaults are policy §5's.
 #[derive(Debug, Clone)]
@@ -146,10 +146,20 @@ impl JwksSource {
         });
         let weak = Arc::downgrade(&src);
         let handle = tokio::spawn(async move { refresher(weak).await });
-        if let Ok(mut t) = src.task.lock() {
-            *t = Some(handle.abort_handle());
-        }
+        *src.task_slot() = Some(handle.abort_handle());
         src
+    }
+
+    /// The refresher's abort handle. It is a plain `Option`, whole even after a panic while held, so a poisoned
+    /// lock is logged, counted and recovered: skipping it would leave the refresher running after the source is
+    /// dropped.
+    fn task_slot(&self) -> std::sync::MutexGuard<'_, Option<tokio::task::AbortHandle>> {
+        self.task.lock().unwrap_or_else(|poisoned| {
+            tracing::error!(url = %self.url, "JWKS refresher-handle lock poisoned; recovered");
+            self.metrics.internal_error(InternalError::JwksLock);
+            self.task.clear_poison();
+            poisoned.into_inner()
+        })
     }
 
     /// The URL.
@@ -208,8 +218,16 @@ impl JwksSource {
 
     /// Take the forced-refresh slot if none was taken within the rate-limit window.
     fn reserve_forced_refresh(&self) -> bool {
-        let Ok(mut last) = self.last_forced.lock() else {
-            return false;
+        let mut last = match self.last_forced.lock() {
+            Ok(last) => last,
+            Err(_) => {
+                // A panic while the slot was held: this refresh fails (logged and counted); the slot holds only
+                // an instant, so clearing the poison lets the next unknown kid try again.
+                tracing::error!(url = %self.url, "JWKS forced-refresh lock poisoned; refresh not attempted");
+                self.metrics.internal_error(InternalError::JwksLock);
+                self.last_forced.clear_poison();
+                return false;
+            }
         };
         let now = Instant::now();
         match *last {
@@ -326,9 +344,7 @@ impl JwksSource {
 
 impl Drop for JwksSource {
     fn drop(&mut self) {
-        if let Ok(mut t) = self.task.lock()
-            && let Some(h) = t.take()
-        {
+        if let Some(h) = self.task_slot().take() {
             h.abort();
         }
     }
@@ -491,9 +507,15 @@ impl JwksRegistry {
         settings: &JwksSettings,
         metrics: &Arc<Metrics>,
     ) -> HashMap<Url, Arc<JwksSource>> {
-        let Ok(mut map) = self.sources.lock() else {
-            return HashMap::new();
-        };
+        let mut map = self.sources.lock().unwrap_or_else(|poisoned| {
+            // A panic while the map was held (starting a source outside a runtime, say). The map itself is whole
+            // (a panic in `or_insert_with` inserts nothing), so it is kept: an empty one would silently leave every
+            // JWKS mode without keys. Logged and counted.
+            tracing::error!("JWKS registry lock poisoned; keeping the sources it holds");
+            metrics.internal_error(InternalError::JwksLock);
+            self.sources.clear_poison();
+            poisoned.into_inner()
+        });
         map.retain(|u, _| urls.contains(u));
         for u in urls {
             map.entry(u.clone()).or_insert_with(|| {
@@ -507,6 +529,74 @@ impl JwksRegistry {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Poison `m` by panicking while it is held.
+    fn poison<T>(m: &Mutex<T>) {
+        let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            let _held = m.lock();
+            panic!("poisoning the lock on purpose");
+        }));
+        assert!(r.is_err());
+        assert!(m.is_poisoned());
+    }
+
+    fn unreachable_url() -> Url {
+        Url::parse("http://127.0.0.1:9/jwks.json").expect("static URL")
+    }
+
+    #[tokio::test]
+    async fn a_poisoned_registry_keeps_its_sources_and_is_counted() {
+        let metrics = Arc::new(Metrics::new());
+        let client = reqwest::Client::new();
+        let settings = JwksSettings::default();
+        let registry = JwksRegistry::default();
+        let url = unreachable_url();
+        let first = registry.sync(std::slice::from_ref(&url), &client, &settings, &metrics);
+        poison(&registry.sources);
+        let second = registry.sync(std::slice::from_ref(&url), &client, &settings, &metrics);
+        assert_eq!(second.len(), 1);
+        assert!(Arc::ptr_eq(&first[&url], &second[&url]));
+        assert_eq!(metrics.internal_error_count(InternalError::JwksLock), 1);
+        assert!(!registry.sources.is_poisoned());
+    }
+
+    #[tokio::test]
+    async fn a_poisoned_forced_refresh_slot_fails_that_refresh_and_is_counted() {
+        let metrics = Arc::new(Metrics::new());
+        let src = JwksSource::start(
+            unreachable_url(),
+            reqwest::Client::new(),
+            JwksSettings::default(),
+            metrics.clone(),
+        );
+        poison(&src.last_forced);
+        assert!(!src.reserve_forced_refresh());
+        assert_eq!(metrics.internal_error_count(InternalError::JwksLock), 1);
+        assert!(src.reserve_forced_refresh());
+    }
+
+    #[tokio::test]
+    async fn a_poisoned_task_slot_still_stops_the_refresher() {
+        let metrics = Arc::new(Metrics::new());
+        let src = JwksSource::start(
+            unreachable_url(),
+            reqwest::Client::new(),
+            JwksSettings::default(),
+            metrics.clone(),
+        );
+        poison(&src.task);
+        let handle = src.task_slot().clone();
+        drop(src);
+        assert_eq!(metrics.internal_error_count(InternalError::JwksLock), 1);
+        let handle = handle.expect("the refresher's handle is held");
+        for _ in 0..100 {
+            if handle.is_finished() {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        panic!("the refresher was not stopped");
+    }
 
     #[test]
     fn max_age_parsing() {
