@@ -199,7 +199,9 @@ pub async fn start(
     let handle = server.handle();
     let task = tokio::spawn(async move {
         let watcher = tokio::spawn(watch_cert(resolver, cert, key));
-        let _ = server.await;
+        if let Err(e) = server.await {
+            tracing::error!(error = %e, "admission webhook server ended with an error");
+        }
         watcher.abort();
     });
     Ok(Admission { handle, task })
@@ -215,13 +217,18 @@ async fn validate(
 
 /// Re-read the certificate files every second; swap in a new pair when they changed and are valid.
 async fn watch_cert(resolver: Arc<ReloadingCert>, cert: PathBuf, key: PathBuf) {
+    // Only a change detector: an unreadable file is "no bytes", and `load_cert` below reports why it fails.
     let read = |c: &PathBuf, k: &PathBuf| (std::fs::read(c).ok(), std::fs::read(k).ok());
     let mut last = read(&cert, &key);
     loop {
         tokio::time::sleep(Duration::from_secs(1)).await;
         let (c, k) = (cert.clone(), key.clone());
-        let Ok(now) = tokio::task::spawn_blocking(move || read(&c, &k)).await else {
-            continue;
+        let now = match tokio::task::spawn_blocking(move || read(&c, &k)).await {
+            Ok(now) => now,
+            Err(e) => {
+                tracing::error!(error = %e, "admission certificate reader task failed; retrying");
+                continue;
+            }
         };
         if now == last {
             continue;

@@ -187,6 +187,7 @@ pub async fn dev(args: DevArgs) -> anyhow::Result<()> {
     )
     .await;
     jwks_handle.stop(true).await;
-    let _ = jwks_task.await;
-    Ok(res?)
+    let jwks_end = crate::server::server_ended("embedded JWKS", jwks_task.await);
+    res?;
+    Ok(jwks_end?)
 }

@@ -57,6 +57,7 @@ pub async fn watch_configmap(
                 Step::Load(text) => {
                     // Remember what was tried, good or bad, so a relist does not re-log the same failure.
                     last = Some(text.to_owned());
+                    // apply_text logs and counts a rejected config itself.
                     let _ = apply_text(&gate, text, &opts, &source);
                 }
                 Step::Unchanged => {}

@@ -60,6 +60,7 @@ pub async fn watch_file(gate: Arc<Gate>, path: PathBuf, opts: LoadOptions, inter
                 let h = hash(text.as_bytes());
                 if last != Some(h) {
                     last = Some(h);
+                    // apply_text logs and counts a rejected config itself.
                     let _ = apply_text(&gate, &text, &opts, &source);
                 }
             }

@@ -161,10 +161,26 @@ pub async fn run(gate: Arc<Gate>, opts: RunOptions) -> std::io::Result<()> {
     tokio::time::sleep(std::time::Duration::from_secs(opts.shutdown_delay)).await;
     data_h.stop(true).await;
     admin_h.stop(true).await;
-    let _ = data_task.await;
-    let _ = admin_task.await;
+    let data_end = server_ended("data", data_task.await);
+    let admin_end = server_ended("admin", admin_task.await);
+    data_end?;
+    admin_end?;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// How a server task ended: its own I/O error, or its panic, is logged and returned rather than dropped.
+pub(crate) fn server_ended(
+    name: &str,
+    ended: Result<std::io::Result<()>, tokio::task::JoinError>,
+) -> std::io::Result<()> {
+    let e = match ended {
+        Ok(Ok(())) => return Ok(()),
+        Ok(Err(e)) => e,
+        Err(e) => std::io::Error::other(format!("the task panicked or was cancelled: {e}")),
+    };
+    tracing::error!(server = name, error = %e, "server ended with an error");
+    Err(std::io::Error::new(e.kind(), format!("{name} server: {e}")))
 }
 
 async fn shutdown_signal() {
@@ -181,14 +197,22 @@ async fn shutdown_signal() {
                     _ = int.recv() => {}
                 }
             }
-            _ => {
-                let _ = tokio::signal::ctrl_c().await;
+            (term, int) => {
+                if let Some(e) = term.err().or(int.err()) {
+                    tracing::error!(error = %e, "cannot watch SIGTERM/SIGINT; falling back to Ctrl-C");
+                }
+                ctrl_c().await;
             }
         }
     }
     #[cfg(not(unix))]
-    {
-        let _ = tokio::signal::ctrl_c().await;
+    ctrl_c().await;
+}
+
+/// Wait for Ctrl-C. If it cannot be watched there is no signal to wait for: that is logged and shutdown begins.
+async fn ctrl_c() {
+    if let Err(e) = tokio::signal::ctrl_c().await {
+        tracing::error!(error = %e, "cannot watch Ctrl-C; shutting down");
     }
 }
 
@@ -244,5 +268,21 @@ mod tests {
         );
         let text = metrics.render().expect("the registry encodes");
         assert!(text.contains("authgate_internal_errors_total{site=\"metrics_render\"} 1"));
+    }
+
+    #[tokio::test]
+    async fn a_server_task_that_failed_is_an_error() {
+        assert!(server_ended("data", Ok(Ok(()))).is_ok());
+        let failed = server_ended("data", Ok(Err(std::io::Error::other("boom"))))
+            .expect_err("an I/O error is returned");
+        assert_eq!(failed.to_string(), "data server: boom");
+        let panicked = tokio::spawn(async { panic!("server task panics on purpose") }).await;
+        let failed =
+            server_ended("admin", panicked.map(|()| Ok(()))).expect_err("a panic is returned");
+        assert!(
+            failed
+                .to_string()
+                .starts_with("admin server: the task panicked")
+        );
     }
 }

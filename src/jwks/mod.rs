@@ -212,7 +212,10 @@ impl JwksSource {
             me.fetch_and_store().await
         });
         // The fetch goes on in the background if the budget runs out; this request answers with what is held.
-        let _ = tokio::time::timeout(self.settings.forced_budget, job).await;
+        // A fetch error is logged and counted by `fetch_and_store`; a panic of the job is logged here.
+        if let Ok(Err(e)) = tokio::time::timeout(self.settings.forced_budget, job).await {
+            tracing::error!(url = %self.url, error = %e, "forced JWKS refresh task failed");
+        }
         self.lookup(kid)
     }
 
