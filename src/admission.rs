@@ -1,4 +1,4 @@
-//! The admission webhook (policy §7): `POST /validate` answers an AdmissionReview v1 for a ConfigMap carrying the
+//! The admission webhook: `POST /validate` answers an AdmissionReview v1 for a ConfigMap carrying the
 //! chart's label, using the same loader as the server, with the loader's errors as the denial message and its
 //! warnings as warnings. Served over rustls; the certificate and key are re-read when their files change, so a
 //! rotated Secret (cert-manager) takes effect without a restart.

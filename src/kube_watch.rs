@@ -1,4 +1,4 @@
-//! The AuthConfig from one Kubernetes ConfigMap, watched with kube-rs (policy §9): every version of the object is
+//! The AuthConfig from one Kubernetes ConfigMap, watched with kube-rs: every version of the object is
 //! loaded off the request path and swapped in when it loads; an invalid one is logged and counted and the last good
 //! config keeps serving; a deleted ConfigMap keeps the last good config; API errors back off and the watch resumes.
 

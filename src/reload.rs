@@ -1,4 +1,4 @@
-//! Config reloads: load off the request path, swap atomically, keep the last good config on failure (policy §9).
+//! Config reloads: load off the request path, swap atomically, keep the last good config on failure.
 //! The file source polls the file's content, which also catches Kubernetes' symlink swap of a mounted ConfigMap
 //! (the path stays, the target changes).
 

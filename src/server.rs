@@ -1,5 +1,6 @@
-//! actix-web apps: the data listener (every method and path is a decision) and the admin listener
-//! (`/healthz`, `/readyz`, `/metrics`). `main` and the tests build them through these same factories.
+//! The running service: the data listener (every method and path is a decision, bound with a deep accept queue),
+//! the admin listener (`/healthz`, `/readyz`, `/metrics`), and `run`, which starts both and on SIGTERM/SIGINT turns
+//! readiness off, waits the shutdown delay and drains them. `serve` and `dev` both go through `run`.
 
 use std::net::TcpListener;
 use std::sync::Arc;

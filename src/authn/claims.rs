@@ -1,5 +1,5 @@
 //! Hasura claims from a verified payload: the namespace form (`Json` or `StringifiedJson`) or the `locations` form,
-//! with the reference engine's checks and messages (reference §3.4). Messages that the reference marks
+//! with the checks and messages of the Hasura engine. Messages that the engine marks
 //! `Internal Error - ` lose the prefix: we deny them with `401`, they are the token's fault.
 
 use std::collections::BTreeMap;
@@ -38,7 +38,7 @@ fn invalid(msg: impl Into<Arc<str>>) -> Deny {
     Deny::new(Reason::InvalidClaims, msg)
 }
 
-/// Read the claims per `spec` and apply the reference's role checks.
+/// Read the claims per `spec` and apply the Hasura engine's role checks.
 pub fn extract(spec: &ClaimsSpec, payload: &Value) -> Result<HasuraClaims, Deny> {
     let claims = match spec {
         ClaimsSpec::Namespace { format, location } => {
@@ -109,7 +109,7 @@ where
     }
 }
 
-/// The reference's duplicate-role check (done when the identity is built).
+/// The Hasura engine's duplicate-role check (done when the identity is built).
 pub fn check_duplicate_roles(roles: &[String]) -> Result<(), Deny> {
     for (i, r) in roles.iter().enumerate() {
         if roles[..i].contains(r) {

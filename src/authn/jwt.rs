@@ -1,6 +1,6 @@
-//! JWT verification: jsonwebtoken for the signature and the registered claims, plus the stricter checks of
-//! policy §4 (header features refused, `nbf` and `iat` enforced, `iss`/`aud` required when configured, duplicate
-//! JSON keys rejected). Pure and synchronous: the key has already been chosen by the caller.
+//! JWT verification: jsonwebtoken for the signature and the registered claims, plus stricter checks (header
+//! features refused, `nbf` and `iat` enforced, `iss`/`aud` required when configured, duplicate JSON keys
+//! rejected). Pure and synchronous: the key has already been chosen by the caller.
 
 use std::collections::HashMap;
 
@@ -59,7 +59,7 @@ pub struct TokenHeader {
     pub kid: Option<String>,
 }
 
-/// Decode and check the header. `jwks` selects the reference's message family for undecodable headers.
+/// Decode and check the header. `jwks` selects the Hasura engine's message family for undecodable headers.
 pub fn parse_header(token: &str, jwks: bool) -> Result<TokenHeader, Deny> {
     let mut parts = token.split('.');
     let (Some(h), Some(_), Some(_), None) =
@@ -258,7 +258,7 @@ impl Verifier {
         Ok(claims)
     }
 
-    /// What jsonwebtoken lets through and policy §4 does not. Its `iss` may be an array with one matching element;
+    /// What jsonwebtoken lets through and we do not. Its `iss` may be an array with one matching element;
     /// its `aud` that parses as neither a string nor an array of strings counts as absent, so `aud: 5` passed when
     /// no audience is configured. Here `iss` must be the configured string, and an `aud` of any other shape (or any
     /// `aud` at all without a configured audience) is refused.

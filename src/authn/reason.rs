@@ -135,7 +135,7 @@ pub struct Deny {
     pub reason: Reason,
     /// HTTP status (usually `reason.status()`).
     pub status: u16,
-    /// The message (the reference engine's text where it has one). Shared, so a cached denial is cloned without
+    /// The message (the Hasura engine's text where it has one). Shared, so a cached denial is cloned without
     /// copying its text.
     pub message: Arc<str>,
     /// A `WWW-Authenticate` value to pass on (from a webhook), overriding the default.

@@ -1,5 +1,5 @@
 //! From an authenticated identity to the session sent upstream: role selection by the `x-hasura-role` request
-//! header (reference §6), and the rendering of session variables as response headers (policy §6).
+//! header, and the rendering of session variables as `x-hasura-*` response headers.
 
 use std::sync::Arc;
 
@@ -213,7 +213,7 @@ pub fn resolve(
                         format!("the value of the header '{name}' isn't a valid string: 'failed to convert header to a str'"),
                     )
                 })?;
-                // A repeated header: the last value wins, as in the reference.
+                // A repeated header: the last value wins, as in the Hasura engine.
                 client.retain(|(n, _)| !n.eq_ignore_ascii_case(name));
                 client.push((name, Value::String(text.to_owned())));
             }

@@ -1,4 +1,7 @@
-//! Token extraction from the configured location (reference §3.1, with the fixes of policy §3).
+//! Token extraction from the configured location (the `Authorization` bearer, a named header or a cookie), with
+//! the Hasura engine's messages. Where it differs: the length is capped before anything is decoded, `Bearer` is
+//! matched case-insensitively, a cookie is found anywhere in the `Cookie` header, and a `Header` location named
+//! `Authorization` has one leading `Bearer ` removed.
 
 use super::reason::{Deny, Reason};
 use super::request::{AuthRequest, all_bytes, visible_ascii};

@@ -1,6 +1,6 @@
-//! Webhook mode (reference §4): which client headers go to the hook (as headers and in a POST body), and how its
-//! answer becomes an identity. One shared reqwest client; concurrent calls are bounded by a semaphore so a slow
-//! hook cannot make us open unbounded connections.
+//! Webhook mode, as the Hasura engine does it: which client headers go to the hook (as headers and in a POST body),
+//! and how its answer becomes an identity. One shared reqwest client; concurrent calls are bounded by a semaphore so
+//! a slow hook cannot make us open unbounded connections.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -16,7 +16,7 @@ use super::strict_json::StrictValue;
 use crate::config::compiled::{Forward, HookHeaders, HookMethod, WebhookMode, never_forwarded};
 use crate::metrics::Metrics;
 
-/// Client headers never forwarded as HTTP headers under `"*"` (the reference's ignore-list).
+/// Client headers never forwarded as HTTP headers under `"*"` (the Hasura engine's ignore-list).
 const IGNORED: [&str; 14] = [
     "accept",
     "accept-datetime",
@@ -165,7 +165,7 @@ fn as_body(
     additional: &[(HeaderName, HeaderValue)],
 ) -> Vec<(String, String)> {
     let mut out: Vec<(String, String)> = Vec::with_capacity(pairs.len() + additional.len());
-    // A value that is not visible ASCII is sent as "" (the reference's newest behaviour).
+    // A value that is not visible ASCII is sent as "" (the Hasura engine's newest behaviour).
     for (n, v) in pairs {
         out.push((n, visible_ascii(v).unwrap_or_default().to_owned()));
     }
@@ -190,7 +190,7 @@ fn body_bytes(headers: &[(String, String)]) -> Vec<u8> {
         .into_bytes()
 }
 
-/// Build the request to the hook (reference §4.1).
+/// Build the request to the hook: its headers and, for POST, its JSON body.
 pub fn build_request(mode: &WebhookMode, req: &AuthRequest<'_>) -> HookRequest {
     let client = collapsed(req);
     let (headers, body) = match &mode.custom {
@@ -424,10 +424,10 @@ fn cache_max_age(v: &str) -> Option<u64> {
     }
 }
 
-/// The hook's 200 body → identity (reference §4.2). A body that is not a JSON object, or has no string
+/// The hook's 200 body → identity. A body that is not a JSON object, or has no string
 /// `x-hasura-role`, is an unusable answer (`503`); an object whose session variables cannot be sent — two keys that
 /// collide once trimmed and lower-cased (an exact repeat included), a control character in a value or the role — is
-/// invalid claims (`401`), as it is in a token (policy §6, §11): the hook answered, and what it said is malformed.
+/// invalid claims (`401`), as it is in a token: the hook answered, and what it said is malformed.
 pub fn identity_from_answer(body: &[u8], emulation_by: Option<&str>) -> Result<Identity, Deny> {
     // serde_json's own `Value` keeps the last of two equal keys; the strict parser refuses them, at any depth (a
     // value rendered as JSON must not mean two things either). A repeated key is the only data error it raises;

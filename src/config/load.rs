@@ -30,7 +30,7 @@ use super::model::{
 /// Largest config text accepted (a Kubernetes ConfigMap cannot hold more either).
 pub const MAX_CONFIG_BYTES: usize = 1024 * 1024;
 
-/// Default leeway for `exp`/`nbf`/`iat` when `allowedSkew` is absent (the reference's default).
+/// Default leeway for `exp`/`nbf`/`iat` when `allowedSkew` is absent (the Hasura engine's default).
 pub const DEFAULT_LEEWAY_SECS: u64 = 60;
 
 /// Largest `allowedSkew` accepted, in seconds. Five minutes is the most any issuer we know of asks for (Clerk's JWT

@@ -1,6 +1,6 @@
 //! The AuthConfig document as written by users (Hasura DDN `kind: AuthConfig`, versions v1–v4).
 //!
-//! These are the *raw* serde types: they mirror the reference engine's shapes exactly (field names, one-of
+//! These are the *raw* serde types: they mirror the Hasura engine's shapes exactly (field names, one-of
 //! objects, `deny_unknown_fields` everywhere except the custom-claims map) and derive the JSON Schema that
 //! `authgate schema` prints. Nothing here is used on the request path: `config::load` turns these into the
 //! compiled form in `config::compiled`.

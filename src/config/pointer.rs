@@ -1,5 +1,5 @@
 //! RFC 6901 JSON pointers, parsed once when the config loads and walked without allocation per request.
-//! Error texts are those of the reference engine (which uses `jsonptr` 0.4).
+//! Error texts are those of the Hasura engine (which uses `jsonptr` 0.4).
 
 use std::fmt;
 
@@ -17,10 +17,10 @@ pub struct JsonPointer {
 /// Why a pointer string is not a JSON pointer.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum PointerError {
-    /// The reference engine's message for a pointer without a leading `/`.
+    /// The Hasura engine's message for a pointer without a leading `/`.
     #[error("json pointer {0:?} is malformed due to missing starting slash")]
     MissingSlash(String),
-    /// The reference engine's message for a `~` not followed by `0` or `1`.
+    /// The Hasura engine's message for a `~` not followed by `0` or `1`.
     #[error("json pointer {0:?} is improperly encoded")]
     BadEscape(String),
 }

@@ -1,5 +1,6 @@
 //! The HTTP contract shared by NGINX `auth_request`, Traefik ForwardAuth, Caddy `forward_auth`, HAProxy and Envoy /
-//! Istio `ext_authz` (HTTP): any method, any path; the answer is the status and headers of policy §6.
+//! Istio `ext_authz` (HTTP): any method, any path; the answer is 200 with the `x-hasura-*` session headers, or a
+//! 401/403/503 denial with a GraphQL-style error body.
 
 use actix_web::http::header::{
     CACHE_CONTROL, CONTENT_TYPE, HeaderName, HeaderValue, RETRY_AFTER, WWW_AUTHENTICATE,

@@ -1,6 +1,7 @@
-//! JWKS key sets (policy §5): fetched with reqwest over rustls, parsed and filtered once per fetch, held in an
-//! `ArcSwap`, refreshed in the background (`Cache-Control: max-age` clamped), force-refreshed on an unknown `kid`
-//! (single-flight, rate limited), kept on error up to a maximum staleness. Requests never fetch.
+//! JWKS key sets: fetched with reqwest over rustls, parsed and filtered once per fetch, held in an `ArcSwap`,
+//! refreshed in the background (`Cache-Control: max-age` clamped), kept on error up to a maximum staleness. A
+//! request fetches only when its `kid` is unknown: one forced refresh (single-flight, at most one per
+//! `forced_min_interval`), waited for at most `forced_budget`; every other request answers from the held set.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -17,7 +18,7 @@ use url::Url;
 
 use crate::metrics::{InternalError, Metrics, unix_now};
 
-/// Tunables of the JWKS subsystem. Defaults are policy §5's.
+/// Tunables of the JWKS subsystem.
 #[derive(Debug, Clone)]
 pub struct JwksSettings {
     /// Refresh period when the endpoint sends no `max-age`.
@@ -407,7 +408,9 @@ const RSA_ALGS: [Algorithm; 6] = [
     Algorithm::PS512,
 ];
 
-/// Parse a JWKS body and keep only usable signing keys (policy §5, security §1.2 rows 3, 24–26).
+/// Parse a JWKS body and keep only usable signing keys: at most `max_keys`, each with a `kid`, meant for
+/// signatures (`use`/`key_ops`), asymmetric (RSA of 2048–4096 bits, P-256, P-384, Ed25519) and with an `alg` that
+/// fits its type; the first key of a `kid` wins.
 pub fn parse_jwks(
     body: &[u8],
     max_keys: usize,
@@ -424,7 +427,7 @@ pub fn parse_jwks(
     for k in keys {
         match usable_key(k) {
             Ok((kid, entry)) => {
-                // The first key with a given kid wins, as in the reference.
+                // The first key with a given kid wins, as in the Hasura engine.
                 out.entry(kid).or_insert_with(|| Arc::new(entry));
             }
             Err(why) => {
