@@ -157,7 +157,7 @@ pub struct Admission {
 }
 
 impl Admission {
-    /// Stop it.
+    /// Stop: in-flight reviews finish, then the listener and its task end.
     pub async fn stop(self) {
         self.handle.stop(true).await;
         self.task.abort();

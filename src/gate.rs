@@ -38,7 +38,6 @@ pub struct GateSettings {
     pub cache_ttl: u64,
     /// Shortest life of a cached permanent denial, in seconds; each lives up to half as long again (spread by token).
     pub deny_cache_ttl: u64,
-    /// JWKS tunables.
     pub jwks: JwksSettings,
     /// Timeout of one webhook call (waiting for a connection slot included).
     pub webhook_timeout: Duration,
@@ -120,7 +119,6 @@ pub struct Decision {
 }
 
 impl Decision {
-    /// The HTTP status.
     pub fn status(&self) -> u16 {
         match &self.result {
             Ok(_) => 200,
@@ -253,12 +251,10 @@ impl Gate {
         })
     }
 
-    /// The metrics registry.
     pub fn metrics(&self) -> &Arc<Metrics> {
         &self.metrics
     }
 
-    /// The settings.
     pub fn settings(&self) -> &GateSettings {
         &self.settings
     }

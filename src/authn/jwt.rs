@@ -55,7 +55,6 @@ fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<bool, D::Error> {
 pub struct TokenHeader {
     /// The algorithm named by the token (to be matched against the key's, never trusted alone).
     pub alg: Algorithm,
-    /// Key id.
     pub kid: Option<String>,
 }
 

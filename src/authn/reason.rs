@@ -11,7 +11,6 @@ pub enum Reason {
     MissingToken,
     /// A token that cannot be parsed (segments, base64, JSON, `Bearer` format).
     MalformedToken,
-    /// Signature verification failed.
     InvalidSignature,
     /// `alg` not acceptable for the key.
     InvalidAlgorithm,
@@ -131,7 +130,6 @@ impl Reason {
 /// A denial or error: the reason, the status, and the message shown in the body.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Deny {
-    /// Why.
     pub reason: Reason,
     /// HTTP status (usually `reason.status()`).
     pub status: u16,

@@ -10,7 +10,6 @@ use super::request::{AuthRequest, visible_ascii};
 
 /// Prefix of every header we emit or strip.
 pub const HASURA_PREFIX: &str = "x-hasura-";
-/// The role header.
 pub const ROLE_HEADER: &str = "x-hasura-role";
 
 /// Session variables rendered as header name/value pairs (lower-case `x-hasura-*` names, `x-hasura-role`
@@ -48,7 +47,6 @@ impl RenderedVars {
         })
     }
 
-    /// No variables.
     pub fn is_empty(&self) -> bool {
         self.0.is_none()
     }
@@ -109,7 +107,6 @@ pub enum Identity {
 /// The outcome of role selection.
 #[derive(Debug, Clone)]
 pub struct Session {
-    /// The chosen role.
     pub role: String,
     /// The other session headers.
     pub vars: RenderedVars,

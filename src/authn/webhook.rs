@@ -57,11 +57,10 @@ pub const MAX_BODY: usize = 1024 * 1024;
 /// What is sent to the hook.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HookRequest {
-    /// GET or POST.
     pub method: HookMethod,
     /// HTTP headers, one per name.
     pub headers: Vec<(HeaderName, HeaderValue)>,
-    /// POST body.
+    /// The JSON body; `None` for GET.
     pub body: Option<Vec<u8>>,
     /// The POST body's `headers` object, one value per name, for the cache key.
     body_headers: Option<Vec<(String, String)>>,
@@ -240,7 +239,6 @@ pub fn build_request(mode: &WebhookMode, req: &AuthRequest<'_>) -> HookRequest {
 /// A usable hook answer.
 #[derive(Debug, Clone)]
 pub struct HookAnswer {
-    /// The identity.
     pub identity: Identity,
     /// The hook's `Cache-Control: max-age`, when it sent one.
     pub max_age: Option<u64>,

@@ -70,9 +70,7 @@ impl CompiledConfig {
 /// One authentication mode.
 #[derive(Debug, Clone)]
 pub enum Mode {
-    /// Verify a JWT.
     Jwt(Arc<JwtMode>),
-    /// Ask a webhook.
     Webhook(Arc<WebhookMode>),
     /// Fixed session.
     NoAuth(Arc<NoAuthMode>),
@@ -99,12 +97,9 @@ pub struct JwtMode {
 pub enum JwtKeySource {
     /// A fixed key and its single algorithm.
     Fixed {
-        /// The configured algorithm.
         algorithm: Algorithm,
-        /// The parsed key.
         key: DecodingKey,
     },
-    /// A JWKS URL.
     JwksUrl(Url),
 }
 
@@ -124,7 +119,6 @@ pub enum TokenLocation {
     Bearer,
     /// A named cookie (anywhere in the `Cookie` header).
     Cookie(String),
-    /// A named header.
     Header(String),
 }
 
@@ -133,9 +127,7 @@ pub enum TokenLocation {
 pub enum ClaimsSpec {
     /// One object at a pointer.
     Namespace {
-        /// Json or StringifiedJson.
         format: JwtClaimsFormat,
-        /// Where.
         location: JsonPointer,
     },
     /// Each claim from its own place.
@@ -145,20 +137,15 @@ pub enum ClaimsSpec {
 /// Webhook mode, compiled.
 #[derive(Debug)]
 pub struct WebhookMode {
-    /// GET or POST.
     pub method: HookMethod,
-    /// The hook URL.
     pub url: Url,
     /// v3/v4 `customHeadersConfig`; `None` means the v1/v2 behaviour.
     pub custom: Option<HookCustom>,
 }
 
-/// Webhook method.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum HookMethod {
-    /// GET.
     Get,
-    /// POST.
     Post,
 }
 
@@ -211,11 +198,8 @@ pub enum Forward {
     List(Vec<http::HeaderName>),
 }
 
-/// noAuth mode.
 #[derive(Debug)]
 pub struct NoAuthMode {
-    /// The role.
     pub role: String,
-    /// The session variables.
     pub session_variables: BTreeMap<String, Value>,
 }

@@ -55,7 +55,6 @@ pub struct LoadError {
     pub path: String,
     /// 1-based line and column, when the parser gave them.
     pub location: Option<(usize, usize)>,
-    /// What is wrong.
     pub message: String,
 }
 
@@ -109,7 +108,6 @@ impl From<LoadError> for LoadErrors {
 /// A successfully loaded config and the warnings it drew.
 #[derive(Debug, Clone)]
 pub struct Loaded {
-    /// The compiled config.
     pub config: Arc<CompiledConfig>,
     /// Human-readable warnings (deprecations, weak secrets).
     pub warnings: Vec<String>,
@@ -818,7 +816,6 @@ fn is_hmac(a: Algorithm) -> bool {
 /// Why a fixed key was refused. The texts are constants: none repeats the key or anything read from it.
 #[derive(Debug, PartialEq, Eq)]
 enum KeyProblem {
-    /// An empty HMAC secret.
     EmptySecret,
     /// Not a public key PEM for the algorithm, and why.
     Pem(&'static str),

@@ -82,7 +82,7 @@ pub struct KeySet {
 
 /// What a lookup found.
 pub enum Lookup {
-    /// The key.
+    /// The key, and the epoch of the set it came from.
     Found(Arc<KeyEntry>, u64),
     /// A key set is held but has no such `kid`.
     UnknownKid,
@@ -163,7 +163,6 @@ impl JwksSource {
         })
     }
 
-    /// The URL.
     pub fn url(&self) -> &Url {
         &self.url
     }
