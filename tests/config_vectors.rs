@@ -7,41 +7,8 @@ use std::process::Command;
 
 use serde_json::Value;
 
-const VECTORS: &str = concat!(
-    env!("CARGO_MANIFEST_DIR"),
-    "/tests/fixtures/vectors/public.yaml"
-);
-
-/// The cases of the vectors file, after checking that the parser saw every case the text holds: one `- id:` line
-/// per case (the file's layout, see its README), each id once.
-fn vectors() -> Vec<Value> {
-    let text = std::fs::read_to_string(VECTORS).expect("vectors file is committed");
-    let doc: Value = serde_saphyr::from_str(&text).expect("vectors parse");
-    let cases = doc["cases"].as_array().expect("cases list").clone();
-    let in_text = lines_starting("- id:");
-    assert_eq!(
-        cases.len(),
-        in_text,
-        "{VECTORS} has {in_text} `- id:` lines but {} parsed cases",
-        cases.len()
-    );
-    let ids: BTreeSet<&str> = cases
-        .iter()
-        .map(|c| c["id"].as_str().expect("every case has a string id"))
-        .collect();
-    assert_eq!(
-        ids.len(),
-        cases.len(),
-        "case ids in {VECTORS} are not unique"
-    );
-    cases
-}
-
-/// Lines of the vectors file that start with `prefix`: a count taken from the text, beside the parser's.
-fn lines_starting(prefix: &str) -> usize {
-    let text = std::fs::read_to_string(VECTORS).expect("vectors file is committed");
-    text.lines().filter(|l| l.starts_with(prefix)).count()
-}
+mod common;
+use common::{VECTORS, vector_cases as vectors, vector_lines_starting as lines_starting};
 
 /// A case is exactly one of `load`, `request` + `expect`, or `steps` (the README's layout); true for `load`.
 fn is_load_case(case: &Value) -> bool {

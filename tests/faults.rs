@@ -10,38 +10,21 @@ use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
 use common::{
-    JWKS_PATH, MockServer, Route, Service, fd_count, jwk_from_url_config, jwks_doc, metric,
-    status_kib,
+    JWKS_PATH, MockServer, NOAUTH_GUEST, Route, Service, fd_count, jwk_from_url_config, jwks_doc,
+    metric, ready, status_kib, timed_get,
 };
 use serde_json::json;
-
-const NOAUTH: &str = "kind: AuthConfig\nversion: v4\ndefinition:\n  mode:\n    noAuth:\n      role: guest\n      sessionVariables: {}\n";
-
-fn ready(svc: &Service) {
-    assert!(
-        svc.wait_ready(Duration::from_secs(10)),
-        "authgate never became ready; log:\n{}",
-        svc.log()
-    );
-}
 
 // ---------------------------------------------------------------------------------------------------------------
 // The connection cap, huge headers
 // ---------------------------------------------------------------------------------------------------------------
-
-/// One request on a fresh connection; its status and how long it took.
-fn timed_get(url: &str) -> (Option<u16>, Duration) {
-    let t0 = Instant::now();
-    let status = common::http_get_status(url);
-    (status, t0.elapsed())
-}
 
 /// `--max-connections` caps the open connections (and so their memory): past it, connections wait in the accept
 /// backlog instead of being read, and are served once others close.
 #[test]
 fn the_connection_cap_bounds_open_connections() {
     const CAP: usize = 64;
-    let svc = Service::start(NOAUTH, &["--max-connections", &CAP.to_string()], &[]);
+    let svc = Service::start(NOAUTH_GUEST, &["--max-connections", &CAP.to_string()], &[]);
     ready(&svc);
     let pid = svc.pid();
     let fds = || fd_count(pid).expect("/proc/PID/fd of the service is readable");
@@ -80,7 +63,7 @@ fn the_connection_cap_bounds_open_connections() {
 #[test]
 fn megabyte_headers_are_refused_without_being_buffered() {
     const CLIENTS: usize = 32;
-    let svc = Service::start(NOAUTH, &[], &[]);
+    let svc = Service::start(NOAUTH_GUEST, &[], &[]);
     ready(&svc);
     let pid = svc.pid();
     let hwm = || status_kib(pid, "VmHWM").expect("/proc/PID/status of the service is readable");

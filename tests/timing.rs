@@ -15,8 +15,9 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use common::{
-    JWKS_PATH, MockServer, Route, Service, decide_session as decide, fd_count, jwk_from_url_config,
-    jwks_doc, metric, mint, sockets_to, status_kib, write_atomic,
+    JWKS_PATH, MockServer, NOAUTH_GUEST, Route, Service, decide_session as decide, fd_count,
+    jwk_from_url_config, jwks_doc, metric, mint, ready, sockets_to, status_kib, timed_get,
+    write_atomic,
 };
 use serde_json::{Value, json};
 
@@ -53,23 +54,6 @@ fn every_test_here_takes_the_lock_first() {
         );
     }
     assert!(tests >= 9, "only {tests} tests found in timing.rs");
-}
-
-const NOAUTH: &str = "kind: AuthConfig\nversion: v4\ndefinition:\n  mode:\n    noAuth:\n      role: guest\n      sessionVariables: {}\n";
-
-fn ready(svc: &Service) {
-    assert!(
-        svc.wait_ready(Duration::from_secs(10)),
-        "authgate never became ready; log:\n{}",
-        svc.log()
-    );
-}
-
-/// One request on a fresh connection; its status and how long it took.
-fn timed_get(url: &str) -> (Option<u16>, Duration) {
-    let t0 = Instant::now();
-    let status = common::http_get_status(url);
-    (status, t0.elapsed())
 }
 
 fn webhook_config(mock: &MockServer) -> String {
@@ -456,7 +440,7 @@ fn idle_connections_and_slow_loris_do_not_starve_other_clients() {
         "this test (and the service it starts) needs {} descriptors; the limit is {limit}",
         IDLE + LORIS + 1000
     );
-    let svc = Service::start(NOAUTH, &[], &[]);
+    let svc = Service::start(NOAUTH_GUEST, &[], &[]);
     ready(&svc);
     let pid = svc.pid();
     let rss = || status_kib(pid, "VmRSS").expect("/proc/PID/status of the service is readable");

@@ -5,47 +5,14 @@
 
 mod common;
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use common::{MockServer, Route, Service, jwks_doc, mint, now};
+use common::{
+    MockServer, Route, Service, VECTORS, jwks_doc, mint, now, vector_cases as cases,
+    vector_lines_starting as lines_starting,
+};
 use serde_json::Value;
-
-const VECTORS: &str = concat!(
-    env!("CARGO_MANIFEST_DIR"),
-    "/tests/fixtures/vectors/public.yaml"
-);
-
-/// Lines of the vectors file that start with `prefix`: a count taken from the text, beside the parser's.
-fn lines_starting(prefix: &str) -> usize {
-    let text = std::fs::read_to_string(VECTORS).expect("vectors file is committed");
-    text.lines().filter(|l| l.starts_with(prefix)).count()
-}
-
-/// The cases of the vectors file, after checking that the parser saw every case the text holds: one `- id:` line
-/// per case (the file's layout, see its README), each id once.
-fn cases() -> Vec<Value> {
-    let text = std::fs::read_to_string(VECTORS).expect("vectors file is committed");
-    let doc: Value = serde_saphyr::from_str(&text).expect("vectors parse");
-    let cases = doc["cases"].as_array().expect("cases").clone();
-    let in_text = lines_starting("- id:");
-    assert_eq!(
-        cases.len(),
-        in_text,
-        "{VECTORS} has {in_text} `- id:` lines but {} parsed cases",
-        cases.len()
-    );
-    let ids: BTreeSet<&str> = cases
-        .iter()
-        .map(|c| c["id"].as_str().expect("every case has a string id"))
-        .collect();
-    assert_eq!(
-        ids.len(),
-        cases.len(),
-        "case ids in {VECTORS} are not unique"
-    );
-    cases
-}
 
 /// The number of requests a runtime case sends (1 for `request` + `expect`, one per step for `steps`), or `None`
 /// for a `load` case. A case is exactly one of the three (the README's layout), and every step sends a request.

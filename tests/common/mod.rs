@@ -892,3 +892,66 @@ pub async fn decide_session(
         h("x-hasura-user-id"),
     ))
 }
+
+// ---------------------------------------------------------------------------------------------------------------
+// The shared vectors file
+// ---------------------------------------------------------------------------------------------------------------
+
+pub const VECTORS: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/tests/fixtures/vectors/public.yaml"
+);
+
+/// Lines of the vectors file that start with `prefix`: a count taken from the text, beside the parser's.
+pub fn vector_lines_starting(prefix: &str) -> usize {
+    let text = std::fs::read_to_string(VECTORS).expect("vectors file is committed");
+    text.lines().filter(|l| l.starts_with(prefix)).count()
+}
+
+/// The cases of the vectors file, after checking that the parser saw every case the text holds: one `- id:` line
+/// per case (the file's layout, see its README), each id once.
+pub fn vector_cases() -> Vec<Value> {
+    let text = std::fs::read_to_string(VECTORS).expect("vectors file is committed");
+    let doc: Value = serde_saphyr::from_str(&text).expect("vectors parse");
+    let cases = doc["cases"].as_array().expect("cases list").clone();
+    let in_text = vector_lines_starting("- id:");
+    assert_eq!(
+        cases.len(),
+        in_text,
+        "{VECTORS} has {in_text} `- id:` lines but {} parsed cases",
+        cases.len()
+    );
+    let ids: std::collections::BTreeSet<&str> = cases
+        .iter()
+        .map(|c| c["id"].as_str().expect("every case has a string id"))
+        .collect();
+    assert_eq!(
+        ids.len(),
+        cases.len(),
+        "case ids in {VECTORS} are not unique"
+    );
+    cases
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// A noAuth service for the fault and timing tests
+// ---------------------------------------------------------------------------------------------------------------
+
+/// A noAuth config (role `guest`): every request is allowed, so a test measures the listener, not a check.
+pub const NOAUTH_GUEST: &str = "kind: AuthConfig\nversion: v4\ndefinition:\n  mode:\n    noAuth:\n      role: guest\n      sessionVariables: {}\n";
+
+/// Wait (10 s at most) for `/readyz`, failing the test with the service's log.
+pub fn ready(svc: &Service) {
+    assert!(
+        svc.wait_ready(Duration::from_secs(10)),
+        "authgate never became ready; log:\n{}",
+        svc.log()
+    );
+}
+
+/// One request on a fresh connection; its status and how long it took.
+pub fn timed_get(url: &str) -> (Option<u16>, Duration) {
+    let t0 = Instant::now();
+    let status = http_get_status(url);
+    (status, t0.elapsed())
+}
