@@ -6,6 +6,7 @@
 use std::sync::Arc;
 
 use authgate::authn::request::AuthRequest;
+use authgate::clock::SystemClock;
 use authgate::config::{LoadOptions, load_str_with_env};
 use authgate::contracts::forward::render;
 use authgate::gate::{Gate, GateSettings};
@@ -66,7 +67,9 @@ fn gate(cache_size: usize, rt: &tokio::runtime::Runtime) -> Arc<Gate> {
         cache_size,
         ..GateSettings::default()
     };
-    let gate = Arc::new(Gate::new(settings, Arc::new(Metrics::new())).expect("gate"));
+    let gate = Arc::new(
+        Gate::new(settings, Arc::new(Metrics::new()), Arc::new(SystemClock)).expect("gate"),
+    );
     let loaded =
         load_str_with_env(&config(), &LoadOptions::default(), &|_| None).expect("config loads");
     rt.block_on(async { gate.apply(loaded.config) });

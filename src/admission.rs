@@ -20,7 +20,7 @@ use rustls::server::{ClientHello, ResolvesServerCert};
 use rustls::sign::CertifiedKey;
 
 use crate::config::{LoadOptions, load_str};
-use crate::metrics::{InternalError, Metrics};
+use crate::observe::{InternalError, Observer, ReviewResult};
 
 /// The label that marks a ConfigMap as an AuthConfig (the webhook's objectSelector uses it too).
 pub const LABEL: &str = "authgate.io/authconfig";
@@ -29,7 +29,12 @@ pub const LABEL: &str = "authgate.io/authconfig";
 const MAX_REVIEW_BYTES: usize = 3 * 1024 * 1024;
 
 /// Review one AdmissionReview body; always returns a well-formed review (never an HTTP error).
-pub fn review(body: &[u8], opts: &LoadOptions, key: &str, metrics: &Metrics) -> serde_json::Value {
+pub fn review(
+    body: &[u8],
+    opts: &LoadOptions,
+    key: &str,
+    observer: &dyn Observer,
+) -> serde_json::Value {
     // JSON is UTF-8 (RFC 8259 §8.1), and the API server sends nothing else. Checked on the whole body first:
     // serde_json skips the contents of fields the types ignore without validating them, so a body with a stray
     // byte in an ignored place would otherwise pass as a review.
@@ -44,13 +49,13 @@ pub fn review(body: &[u8], opts: &LoadOptions, key: &str, metrics: &Metrics) -> 
         }) {
         Err(e) => (
             AdmissionResponse::invalid(format!("not an AdmissionReview v1: {e}")),
-            "invalid",
+            ReviewResult::Invalid,
         ),
         Ok(req) => decide(&req, opts, key),
     };
-    metrics.admission_reviews.with_label_values(&[result]).inc();
+    observer.admission_review(result);
     let uid = resp.uid.clone();
-    review_value(serde_json::to_value(resp.into_review()), &uid, metrics)
+    review_value(serde_json::to_value(resp.into_review()), &uid, observer)
 }
 
 /// The review to send: the serialised answer, or, when it could not be serialised, a logged and counted refusal
@@ -58,13 +63,13 @@ pub fn review(body: &[u8], opts: &LoadOptions, key: &str, metrics: &Metrics) -> 
 fn review_value(
     rendered: Result<serde_json::Value, serde_json::Error>,
     uid: &str,
-    metrics: &Metrics,
+    observer: &dyn Observer,
 ) -> serde_json::Value {
     match rendered {
         Ok(v) => v,
         Err(e) => {
             tracing::error!(error = %e, "admission answer could not be serialised");
-            metrics.internal_error(InternalError::AdmissionRender);
+            observer.internal_error(InternalError::AdmissionRender);
             serde_json::json!({
                 "apiVersion": "admission.k8s.io/v1",
                 "kind": "AdmissionReview",
@@ -85,13 +90,13 @@ fn decide(
     req: &AdmissionRequest<ConfigMap>,
     opts: &LoadOptions,
     key: &str,
-) -> (AdmissionResponse, &'static str) {
+) -> (AdmissionResponse, ReviewResult) {
     let resp = AdmissionResponse::from(req);
     if matches!(req.operation, Operation::Delete | Operation::Connect) {
-        return (resp, "allowed");
+        return (resp, ReviewResult::Allowed);
     }
     let Some(cm) = &req.object else {
-        return (resp, "allowed");
+        return (resp, ReviewResult::Allowed);
     };
     let labelled = cm
         .metadata
@@ -99,12 +104,12 @@ fn decide(
         .as_ref()
         .is_some_and(|l| l.get(LABEL).is_some_and(|v| v == "true"));
     if !labelled {
-        return (resp, "allowed");
+        return (resp, ReviewResult::Allowed);
     }
     let Some(text) = cm.data.as_ref().and_then(|d| d.get(key)) else {
         return (
             resp.deny(format!("the AuthConfig ConfigMap has no key `{key}`")),
-            "denied",
+            ReviewResult::Denied,
         );
     };
     match load_str(text, opts) {
@@ -113,11 +118,11 @@ fn decide(
             if !loaded.warnings.is_empty() {
                 resp.warnings = Some(loaded.warnings);
             }
-            (resp, "allowed")
+            (resp, ReviewResult::Allowed)
         }
         Err(errors) => (
             resp.deny(format!("AuthConfig in `{key}` does not load: {errors}")),
-            "denied",
+            ReviewResult::Denied,
         ),
     }
 }
@@ -171,7 +176,7 @@ pub async fn start(
     key: PathBuf,
     opts: LoadOptions,
     configmap_key: String,
-    metrics: Arc<Metrics>,
+    observer: Arc<dyn Observer>,
 ) -> anyhow::Result<Admission> {
     let resolver = Arc::new(ReloadingCert {
         current: ArcSwap::from_pointee(load_cert(&cert, &key)?),
@@ -185,7 +190,7 @@ pub async fn start(
     .with_cert_resolver(resolver.clone());
     let listener = TcpListener::bind(addr).with_context(|| format!("cannot listen on {addr}"))?;
     tracing::info!(admission = %listener.local_addr()?, "admission webhook listening (TLS)");
-    let state = web::Data::new((opts, configmap_key, metrics));
+    let state = web::Data::new((opts, configmap_key, observer));
     let server = HttpServer::new(move || {
         App::new()
             .app_data(state.clone())
@@ -209,10 +214,10 @@ pub async fn start(
 
 async fn validate(
     body: web::Bytes,
-    state: web::Data<(LoadOptions, String, Arc<Metrics>)>,
+    state: web::Data<(LoadOptions, String, Arc<dyn Observer>)>,
 ) -> HttpResponse {
-    let (opts, key, metrics) = state.get_ref();
-    HttpResponse::Ok().json(review(&body, opts, key, metrics))
+    let (opts, key, observer) = state.get_ref();
+    HttpResponse::Ok().json(review(&body, opts, key, observer.as_ref()))
 }
 
 /// Re-read the certificate files every second; swap in a new pair when they changed and are valid.
@@ -250,6 +255,7 @@ async fn watch_cert(resolver: Arc<ReloadingCert>, cert: PathBuf, key: PathBuf) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::metrics::Metrics;
 
     /// Found by the `admission_review` fuzz target (fuzz/regressions/admission_review/non-utf8-in-an-ignored-field.json):
     /// a byte that is not UTF-8 inside a field the review types ignore (here a misspelt `labels`) was skipped

@@ -15,8 +15,9 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde_json::json;
 
 use crate::cli::DevArgs;
+use crate::clock::{SystemClock, unix_now};
 use crate::gate::Gate;
-use crate::metrics::{Metrics, unix_now};
+use crate::metrics::Metrics;
 use crate::reload::apply_text;
 use crate::server::{RunOptions, run};
 
@@ -140,9 +141,11 @@ pub async fn dev(args: DevArgs) -> anyhow::Result<()> {
     let jwks_handle = jwks_server.handle();
     let jwks_task = tokio::spawn(jwks_server);
 
+    let metrics = Arc::new(Metrics::new());
     let gate = Arc::new(Gate::new(
         args.common.gate_settings(),
-        Arc::new(Metrics::new()),
+        metrics.clone(),
+        Arc::new(SystemClock),
     )?);
     let config = issuer.config();
     apply_text(
@@ -183,6 +186,7 @@ pub async fn dev(args: DevArgs) -> anyhow::Result<()> {
             shutdown_delay: 0,
             shutdown_timeout: args.common.shutdown_timeout_secs,
             max_connections: args.common.max_connections,
+            metrics,
         },
     )
     .await;

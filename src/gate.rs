@@ -20,10 +20,16 @@ use crate::authn::request::{AuthRequest, visible_ascii};
 use crate::authn::session::{self, Identity, Roles, Session, render};
 use crate::authn::token;
 use crate::authn::webhook::{self, WebhookClient};
+use crate::clock::Clock;
 use crate::config::CompiledConfig;
 use crate::config::compiled::{JwtKeySource, JwtMode, Mode, WebhookMode};
 use crate::jwks::{JwksRegistry, JwksSettings, JwksSource, Lookup};
-use crate::metrics::{Metrics, unix_now};
+use crate::observe::{CacheLookup, Observer};
+
+/// The gate could not be built (its HTTP clients).
+#[derive(Debug, thiserror::Error)]
+#[error("cannot build the HTTP client: {0}")]
+pub struct BuildError(String);
 
 /// Operator settings of the gate (from the command line).
 #[derive(Debug, Clone)]
@@ -167,7 +173,8 @@ pub struct Gate {
     cache: Option<Cache<[u8; 32], Arc<CacheEntry>>>,
     hook_cache: Option<Cache<[u8; 32], Arc<HookCacheEntry>>>,
     webhook: WebhookClient,
-    metrics: Arc<Metrics>,
+    observer: Arc<dyn Observer>,
+    clock: Arc<dyn Clock>,
     generation: AtomicU64,
     draining: AtomicBool,
     deny_log: DenyLogLimit,
@@ -217,21 +224,28 @@ mod hot {
 }
 
 impl Gate {
-    /// A gate with no config yet (every decision `503 no_config` until [`Gate::apply`]).
-    pub fn new(settings: GateSettings, metrics: Arc<Metrics>) -> Result<Self, reqwest::Error> {
+    /// A gate with no config yet (every decision `503 no_config` until [`Gate::apply`]). It reports to
+    /// `observer` and tells the time by `clock`.
+    pub fn new(
+        settings: GateSettings,
+        observer: Arc<dyn Observer>,
+        clock: Arc<dyn Clock>,
+    ) -> Result<Self, BuildError> {
         let http = reqwest::Client::builder()
             .connect_timeout(settings.jwks.connect_timeout)
             .timeout(settings.jwks.timeout)
             .redirect(reqwest::redirect::Policy::none())
             .user_agent(concat!("authgate/", env!("CARGO_PKG_VERSION")))
-            .build()?;
+            .build()
+            .map_err(|e| BuildError(e.to_string()))?;
         let cache = (settings.cache_size > 0).then(|| Cache::new(settings.cache_size));
         let hook_cache = (settings.cache_size > 0).then(|| Cache::new(settings.cache_size));
         let webhook = WebhookClient::new(
             settings.webhook_timeout,
             settings.webhook_max_connections,
-            metrics.clone(),
-        )?;
+            observer.clone(),
+        )
+        .map_err(|e| BuildError(e.to_string()))?;
         Ok(Self {
             hook_cache,
             webhook,
@@ -240,7 +254,8 @@ impl Gate {
             jwks: JwksRegistry::default(),
             http,
             cache,
-            metrics,
+            observer,
+            clock,
             generation: AtomicU64::new(0),
             draining: AtomicBool::new(false),
             deny_log: DenyLogLimit::default(),
@@ -251,8 +266,14 @@ impl Gate {
         })
     }
 
-    pub fn metrics(&self) -> &Arc<Metrics> {
-        &self.metrics
+    /// Where the gate and everything it owns report outcomes (reloads report here too).
+    pub fn observer(&self) -> &Arc<dyn Observer> {
+        &self.observer
+    }
+
+    /// The clock decisions are judged by.
+    pub fn clock(&self) -> &Arc<dyn Clock> {
+        &self.clock
     }
 
     pub fn settings(&self) -> &GateSettings {
@@ -264,7 +285,7 @@ impl Gate {
         let urls = config.jwks_urls();
         let sources = self
             .jwks
-            .sync(&urls, &self.http, &self.settings.jwks, &self.metrics);
+            .sync(&urls, &self.http, &self.settings.jwks, &self.observer);
         let build = |m: &Mode| match m {
             Mode::Jwt(j) => {
                 let jwks = match &j.key {
@@ -339,12 +360,12 @@ impl Gate {
         let started = Instant::now();
         let d = self.decide_uncounted(req).await;
         let reason = d.result.as_ref().err().map(|e| e.reason);
-        self.metrics
-            .observe_decision(d.status(), reason, started.elapsed().as_secs_f64());
+        self.observer
+            .decision(d.status(), reason, started.elapsed().as_secs_f64());
         if let Err(e) = &d.result
             && let Some(suppressed) = self
                 .deny_log
-                .admit(self.settings.deny_log_per_sec, unix_now())
+                .admit(self.settings.deny_log_per_sec, self.clock.unix())
         {
             tracing::info!(
                 status = e.status,
@@ -374,7 +395,7 @@ impl Gate {
             Ok(i) => i,
             Err(e) => return deny(e),
         };
-        let now = unix_now();
+        let now = self.clock.unix();
         let mut cache_hit = false;
         let (identity, exp) = match &active.modes[idx] {
             ActiveMode::NoAuth(identity) => match identity {
@@ -456,7 +477,7 @@ impl Gate {
             && e.valid_until > now
             && e.epoch == epoch_now
         {
-            self.metrics.cache_hits.inc();
+            self.observer.cache(CacheLookup::Hit);
             return e.result.clone().map(|i| (i, e.exp, true));
         }
         // The key is only computed when there is a cache to use it.
@@ -470,10 +491,10 @@ impl Gate {
                 && e.epoch == epoch_now
             {
                 hot::put(scope, token, &e);
-                self.metrics.cache_hits.inc();
+                self.observer.cache(CacheLookup::Hit);
                 return e.result.clone().map(|i| (i, e.exp, true));
             }
-            self.metrics.cache_misses.inc();
+            self.observer.cache(CacheLookup::Miss);
         }
         let (result, exp, epoch) = self.verify_jwt(active, j, token, now, epoch_now).await;
         if let (Some(cache), Some(key)) = (&self.cache, key) {
@@ -527,10 +548,10 @@ impl Gate {
             if let Some(e) = cache.get(&key)
                 && e.valid_until > now
             {
-                self.metrics.cache_hits.inc();
+                self.observer.cache(CacheLookup::Hit);
                 return Ok((e.identity.clone(), e.valid_until, true));
             }
-            self.metrics.cache_misses.inc();
+            self.observer.cache(CacheLookup::Miss);
         }
         let answer = self
             .webhook

@@ -12,6 +12,7 @@ use kube::runtime::watcher;
 
 use crate::config::LoadOptions;
 use crate::gate::Gate;
+use crate::observe::Outcome;
 use crate::reload::apply_text;
 
 /// What to do with one observed state of the ConfigMap (pure, for the watcher and its tests).
@@ -63,10 +64,8 @@ pub async fn watch_configmap(
                 Step::Unchanged => {}
                 Step::MissingKey => {
                     last = None;
-                    gate.metrics()
-                        .config_reloads
-                        .with_label_values(&["error"])
-                        .inc();
+                    gate.observer()
+                        .config_load(Outcome::Error, crate::clock::unix_now());
                     tracing::error!(
                         source,
                         key,

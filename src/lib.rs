@@ -10,16 +10,21 @@
 #![forbid(unsafe_code)]
 
 pub mod admission;
+pub mod alg;
 pub mod authn;
 pub mod cache_control;
 pub mod cli;
+pub mod clock;
 pub mod config;
 pub mod contracts;
 pub mod dev;
 pub mod gate;
+pub mod hash;
 pub mod jwks;
 pub mod kube_watch;
 pub mod metrics;
+pub mod observe;
 pub mod reload;
 pub mod serve;
 pub mod server;
+pub mod strict_json;

@@ -1,5 +1,6 @@
-//! Every metric, registered in one place. Label values come from closed enums (`Reason::code`, fixed result
-//! strings), never from users, tokens, kids, paths or issuers.
+//! Every metric, registered in one place: the only module that names prometheus. `Metrics` is an
+//! [`Observer`]: the domain reports typed outcomes and this turns them into series. Label values come from closed
+//! enums (`Reason::code`, the `as_str()` of the outcome enums), never from users, tokens, kids, paths or issuers.
 
 use prometheus::{
     Encoder, Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts,
@@ -7,69 +8,42 @@ use prometheus::{
 };
 
 use crate::authn::reason::Reason;
+pub use crate::observe::InternalError;
+use crate::observe::{CacheLookup, HookResult, Observer, Outcome, ReviewResult};
 
 /// The registry and its metrics.
 pub struct Metrics {
     registry: Registry,
     /// `authgate_requests_total{decision,reason}`.
-    pub requests: IntCounterVec,
+    requests: IntCounterVec,
     /// `requests_total{decision="allow",reason="ok"}`, resolved once.
     allowed: IntCounter,
-    /// `requests_total` for each reason at its default status, indexed by `Reason as usize`.
+    /// `requests_total` for each reason at its default status, at `Reason::index`.
     denied: Vec<IntCounter>,
     /// `authgate_request_duration_seconds`.
-    pub request_duration: Histogram,
+    request_duration: Histogram,
     /// `authgate_decision_cache_hits_total`.
-    pub cache_hits: IntCounter,
+    cache_hits: IntCounter,
     /// `authgate_decision_cache_misses_total`.
-    pub cache_misses: IntCounter,
+    cache_misses: IntCounter,
     /// `authgate_jwks_refresh_total{result}`.
-    pub jwks_refresh: IntCounterVec,
+    jwks_refresh: IntCounterVec,
     /// `authgate_jwks_keys`.
-    pub jwks_keys: IntGauge,
+    jwks_keys: IntGauge,
     /// `authgate_jwks_last_success_timestamp_seconds`.
-    pub jwks_last_success: IntGauge,
+    jwks_last_success: IntGauge,
     /// `authgate_webhook_requests_total{result}`.
-    pub webhook_requests: IntCounterVec,
+    webhook_requests: IntCounterVec,
     /// `authgate_webhook_duration_seconds`.
-    pub webhook_duration: Histogram,
+    webhook_duration: Histogram,
     /// `authgate_config_reloads_total{result}`.
-    pub config_reloads: IntCounterVec,
+    config_reloads: IntCounterVec,
     /// `authgate_config_last_success_timestamp_seconds`.
-    pub config_last_success: IntGauge,
+    config_last_success: IntGauge,
     /// `authgate_admission_reviews_total{result}`.
-    pub admission_reviews: IntCounterVec,
+    admission_reviews: IntCounterVec,
     /// `authgate_internal_errors_total{site}`.
     internal_errors: IntCounterVec,
-}
-
-/// Where an internal error (a fault of authgate, not of a request or a config) happened.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum InternalError {
-    /// The Prometheus text exposition could not be encoded.
-    MetricsRender,
-    /// An admission answer could not be serialised.
-    AdmissionRender,
-    /// A JWKS lock was poisoned by a panic while held.
-    JwksLock,
-}
-
-impl InternalError {
-    /// Every site, for pre-registering the label set.
-    pub const ALL: [InternalError; 3] = [
-        InternalError::MetricsRender,
-        InternalError::AdmissionRender,
-        InternalError::JwksLock,
-    ];
-
-    /// The `site` label.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            InternalError::MetricsRender => "metrics_render",
-            InternalError::AdmissionRender => "admission_render",
-            InternalError::JwksLock => "jwks_lock",
-        }
-    }
 }
 
 /// Decision label of `requests_total`.
@@ -200,12 +174,15 @@ impl Metrics {
         build_info
             .with_label_values(&[env!("CARGO_PKG_VERSION")])
             .set(1);
-        for r in ["allow", "deny", "error"] {
-            m.webhook_requests.with_label_values(&[r]);
+        for r in HookResult::ALL {
+            m.webhook_requests.with_label_values(&[r.as_str()]);
         }
-        for r in ["success", "error"] {
-            m.jwks_refresh.with_label_values(&[r]);
-            m.config_reloads.with_label_values(&[r]);
+        for r in Outcome::ALL {
+            m.jwks_refresh.with_label_values(&[r.as_str()]);
+            m.config_reloads.with_label_values(&[r.as_str()]);
+        }
+        for r in ReviewResult::ALL {
+            m.admission_reviews.with_label_values(&[r.as_str()]);
         }
         for site in InternalError::ALL {
             m.internal_errors.with_label_values(&[site.as_str()]);
@@ -213,33 +190,11 @@ impl Metrics {
         m
     }
 
-    /// Count one internal error.
-    pub fn internal_error(&self, site: InternalError) {
-        self.internal_errors
-            .with_label_values(&[site.as_str()])
-            .inc();
-    }
-
     /// Count of internal errors at `site` so far.
     pub fn internal_error_count(&self, site: InternalError) -> u64 {
         self.internal_errors
             .with_label_values(&[site.as_str()])
             .get()
-    }
-
-    /// Count one decision.
-    pub fn observe_decision(&self, status: u16, reason: Option<Reason>, seconds: f64) {
-        // Resolved once at start: no label hashing per request.
-        match reason {
-            None => self.allowed.inc(),
-            Some(r) if r.status() == status => self.denied[r as usize].inc(),
-            // A webhook denial carries the hook's own 401/403.
-            Some(r) => self
-                .requests
-                .with_label_values(&[decision_label(status), r.code()])
-                .inc(),
-        }
-        self.request_duration.observe(seconds);
     }
 
     /// The Prometheus text exposition, or why it could not be encoded.
@@ -259,9 +214,65 @@ impl Default for Metrics {
     }
 }
 
-/// Seconds since the Unix epoch.
-pub fn unix_now() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
+impl Observer for Metrics {
+    fn decision(&self, status: u16, reason: Option<Reason>, seconds: f64) {
+        // The common series are resolved once at start: no label hashing per request.
+        match reason {
+            None => self.allowed.inc(),
+            Some(r) if r.status() == status => self.denied[r.index()].inc(),
+            // A webhook denial carries the hook's own 401/403.
+            Some(r) => self
+                .requests
+                .with_label_values(&[decision_label(status), r.code()])
+                .inc(),
+        }
+        self.request_duration.observe(seconds);
+    }
+
+    fn cache(&self, lookup: CacheLookup) {
+        match lookup {
+            CacheLookup::Hit => self.cache_hits.inc(),
+            CacheLookup::Miss => self.cache_misses.inc(),
+        }
+    }
+
+    fn jwks_fetch(&self, outcome: Outcome, keys: usize, unix: u64) {
+        self.jwks_refresh
+            .with_label_values(&[outcome.as_str()])
+            .inc();
+        if outcome == Outcome::Success {
+            self.jwks_keys.set(i64::try_from(keys).unwrap_or(i64::MAX));
+            self.jwks_last_success
+                .set(i64::try_from(unix).unwrap_or(i64::MAX));
+        }
+    }
+
+    fn webhook_call(&self, result: HookResult, seconds: f64) {
+        self.webhook_requests
+            .with_label_values(&[result.as_str()])
+            .inc();
+        self.webhook_duration.observe(seconds);
+    }
+
+    fn config_load(&self, outcome: Outcome, unix: u64) {
+        self.config_reloads
+            .with_label_values(&[outcome.as_str()])
+            .inc();
+        if outcome == Outcome::Success {
+            self.config_last_success
+                .set(i64::try_from(unix).unwrap_or(i64::MAX));
+        }
+    }
+
+    fn admission_review(&self, result: ReviewResult) {
+        self.admission_reviews
+            .with_label_values(&[result.as_str()])
+            .inc();
+    }
+
+    fn internal_error(&self, site: InternalError) {
+        self.internal_errors
+            .with_label_values(&[site.as_str()])
+            .inc();
+    }
 }

@@ -9,9 +9,10 @@ use std::time::Duration;
 use aws_lc_rs::digest;
 
 use crate::cli::read_config_file;
+use crate::clock::unix_now;
 use crate::config::{LoadErrors, LoadOptions, load_str};
 use crate::gate::Gate;
-use crate::metrics::unix_now;
+use crate::observe::Outcome;
 
 /// Load `text` and, when it loads, make it the gate's config. Failures are logged and counted; the running
 /// config stays.
@@ -27,19 +28,12 @@ pub fn apply_text(
                 tracing::warn!(source, warning = %w, "AuthConfig warning");
             }
             gate.apply(loaded.config);
-            gate.metrics()
-                .config_reloads
-                .with_label_values(&["success"])
-                .inc();
-            gate.metrics().config_last_success.set(unix_now() as i64);
+            gate.observer().config_load(Outcome::Success, unix_now());
             tracing::info!(source, "AuthConfig loaded");
             Ok(())
         }
         Err(e) => {
-            gate.metrics()
-                .config_reloads
-                .with_label_values(&["error"])
-                .inc();
+            gate.observer().config_load(Outcome::Error, unix_now());
             tracing::error!(source, error = %e, "AuthConfig rejected; the last good config keeps serving");
             Err(e)
         }
@@ -66,10 +60,7 @@ pub async fn watch_file(gate: Arc<Gate>, path: PathBuf, opts: LoadOptions, inter
             }
             Ok(Err(e)) => {
                 if !read_failed {
-                    gate.metrics()
-                        .config_reloads
-                        .with_label_values(&["error"])
-                        .inc();
+                    gate.observer().config_load(Outcome::Error, unix_now());
                     tracing::error!(source, error = %e, "cannot read the AuthConfig file; the last good config keeps serving");
                 }
                 read_failed = true;

@@ -6,6 +6,7 @@ use std::time::Duration;
 use anyhow::Context;
 
 use crate::cli::ServeArgs;
+use crate::clock::SystemClock;
 use crate::gate::Gate;
 use crate::metrics::Metrics;
 use crate::reload::watch_file;
@@ -14,9 +15,11 @@ use crate::server::{RunOptions, run};
 /// Run until SIGTERM. A config that does not load keeps the service up but not ready (every decision `503`).
 pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let metrics = Arc::new(Metrics::new());
-    let gate = Arc::new(
-        Gate::new(args.common.gate_settings(), metrics).context("cannot build the HTTP client")?,
-    );
+    let gate = Arc::new(Gate::new(
+        args.common.gate_settings(),
+        metrics.clone(),
+        Arc::new(SystemClock),
+    )?);
     let opts = args.common.load_options();
     let watcher = match (&args.config, &args.configmap) {
         (Some(path), _) => tokio::spawn(watch_file(
@@ -48,7 +51,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
                 key.clone(),
                 opts,
                 args.configmap_key.clone(),
-                gate.metrics().clone(),
+                gate.observer().clone(),
             )
             .await?,
         ),
@@ -67,6 +70,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             shutdown_delay: args.common.shutdown_delay_secs,
             shutdown_timeout: args.common.shutdown_timeout_secs,
             max_connections: args.common.max_connections,
+            metrics,
         },
     )
     .await;

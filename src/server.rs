@@ -10,7 +10,8 @@ use actix_web::{App, HttpResponse, HttpServer, web};
 
 use crate::contracts::forward;
 use crate::gate::Gate;
-use crate::metrics::{InternalError, Metrics};
+use crate::metrics::Metrics;
+use crate::observe::{InternalError, Observer};
 
 /// Start the data listener on `listener` with the workers, connection cap and shutdown timeout of `opts`.
 pub fn data_server(
@@ -72,17 +73,23 @@ pub fn bind(addr: &str, backlog: i32) -> std::io::Result<TcpListener> {
 }
 
 /// Start the admin listener.
-pub fn admin_server(gate: Arc<Gate>, listener: TcpListener) -> std::io::Result<Server> {
+pub fn admin_server(
+    gate: Arc<Gate>,
+    metrics: Arc<Metrics>,
+    listener: TcpListener,
+) -> std::io::Result<Server> {
     let data = web::Data::from(gate);
+    let metrics = web::Data::from(metrics);
     Ok(HttpServer::new(move || {
         App::new()
             .app_data(data.clone())
+            .app_data(metrics.clone())
             .route(
                 "/healthz",
                 web::get().to(|| async { HttpResponse::Ok().body("ok\n") }),
             )
             .route("/readyz", web::get().to(readyz))
-            .route("/metrics", web::get().to(metrics))
+            .route("/metrics", web::get().to(scrape))
     })
     .workers(1)
     .disable_signals()
@@ -101,8 +108,8 @@ async fn readyz(gate: web::Data<Gate>) -> HttpResponse {
     }
 }
 
-async fn metrics(gate: web::Data<Gate>) -> HttpResponse {
-    metrics_response(gate.metrics().render(), gate.metrics())
+async fn scrape(metrics: web::Data<Metrics>) -> HttpResponse {
+    metrics_response(metrics.render(), &metrics)
 }
 
 /// The `/metrics` answer: the exposition, or a logged and counted 500 when it could not be encoded.
@@ -133,6 +140,8 @@ pub struct RunOptions {
     pub shutdown_timeout: u64,
     /// Most open connections on the data listener (each costs about 10 KiB); more wait in the accept backlog.
     pub max_connections: usize,
+    /// The registry `/metrics` on the admin listener renders (the gate's observer).
+    pub metrics: Arc<Metrics>,
 }
 
 /// Bind both listeners, serve until SIGTERM/SIGINT, then shut down gracefully: readiness turns false first,
@@ -149,7 +158,7 @@ pub async fn run(gate: Arc<Gate>, opts: RunOptions) -> std::io::Result<()> {
     })?;
     tracing::info!(data = %data_l.local_addr()?, admin = %admin_l.local_addr()?, "listening");
     let data = data_server(gate.clone(), data_l, &opts)?;
-    let admin = admin_server(gate.clone(), admin_l)?;
+    let admin = admin_server(gate.clone(), opts.metrics.clone(), admin_l)?;
     let (data_h, admin_h) = (data.handle(), admin.handle());
     let data_task = tokio::spawn(data);
     let admin_task = tokio::spawn(admin);

@@ -9,9 +9,9 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use super::reason::{Deny, Reason};
-use super::strict_json::StrictValue;
 use crate::config::compiled::ClaimsSpec;
 use crate::config::model::{JwtClaimsFormat, JwtClaimsMappingEntry};
+use crate::strict_json::StrictValue;
 
 /// The Hasura claims of a token.
 #[derive(Debug, Clone, PartialEq)]

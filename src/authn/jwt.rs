@@ -13,9 +13,9 @@ use serde::de::IgnoredAny;
 use serde_json::Value;
 
 use super::reason::{Deny, Reason};
-use super::strict_json::StrictValue;
 use crate::config::compiled::JwtMode;
 use crate::config::load::MAX_ALLOWED_SKEW_SECS;
+use crate::strict_json::StrictValue;
 
 /// Largest encoded JOSE header accepted (a Clerk header is under 100 bytes).
 const MAX_HEADER_B64: usize = 2048;
@@ -457,7 +457,7 @@ mod tests {
     }
 
     fn now() -> u64 {
-        crate::metrics::unix_now()
+        crate::clock::unix_now()
     }
 
     #[test]

@@ -6,6 +6,5 @@ pub mod jwt;
 pub mod reason;
 pub mod request;
 pub mod session;
-pub mod strict_json;
 pub mod token;
 pub mod webhook;

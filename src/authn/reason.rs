@@ -4,9 +4,24 @@
 
 use std::sync::Arc;
 
-/// Why a request was denied or could not be decided.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Reason {
+/// Declares `Reason` and `Reason::ALL` from one list, so the array holds every variant in declaration order and
+/// `ALL[r.index()] == r` cannot go out of step when a reason is added.
+macro_rules! reasons {
+    ($($(#[$attr:meta])* $name:ident,)*) => {
+        /// Why a request was denied or could not be decided.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        pub enum Reason {
+            $($(#[$attr])* $name,)*
+        }
+
+        impl Reason {
+            /// Every reason, in declaration order (metrics initialisation, documentation).
+            pub const ALL: [Reason; [$(Reason::$name),*].len()] = [$(Reason::$name),*];
+        }
+    };
+}
+
+reasons! {
     /// No token at the configured location.
     MissingToken,
     /// A token that cannot be parsed (segments, base64, JSON, `Bearer` format).
@@ -49,29 +64,10 @@ pub enum Reason {
 }
 
 impl Reason {
-    /// Every reason, for metrics initialisation and documentation.
-    pub const ALL: [Reason; 20] = [
-        Reason::MissingToken,
-        Reason::MalformedToken,
-        Reason::InvalidSignature,
-        Reason::InvalidAlgorithm,
-        Reason::Expired,
-        Reason::NotYetValid,
-        Reason::IssuedInFuture,
-        Reason::InvalidIssuer,
-        Reason::InvalidAudience,
-        Reason::InvalidClaims,
-        Reason::UnsupportedHeader,
-        Reason::TokenTooLarge,
-        Reason::InvalidHeader,
-        Reason::UnknownKid,
-        Reason::RoleNotAllowed,
-        Reason::WebhookDenied,
-        Reason::JwksUnavailable,
-        Reason::WebhookUnavailable,
-        Reason::NoConfig,
-        Reason::Internal,
-    ];
+    /// The position of this reason in [`Reason::ALL`].
+    pub fn index(self) -> usize {
+        self as usize
+    }
 
     /// The stable code.
     pub fn code(self) -> &'static str {
@@ -149,5 +145,21 @@ impl Deny {
             message: message.into(),
             www_authenticate: None,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Reason;
+
+    #[test]
+    fn every_reason_sits_at_its_index_with_a_distinct_code() {
+        for (i, r) in Reason::ALL.iter().enumerate() {
+            assert_eq!(r.index(), i, "{r:?}");
+        }
+        let mut codes: Vec<_> = Reason::ALL.iter().map(|r| r.code()).collect();
+        codes.sort_unstable();
+        codes.dedup();
+        assert_eq!(codes.len(), Reason::ALL.len());
     }
 }

@@ -12,9 +12,9 @@ use tokio::sync::Semaphore;
 use super::reason::{Deny, Reason};
 use super::request::{AuthRequest, visible_ascii};
 use super::session::{Identity, Roles, render};
-use super::strict_json::StrictValue;
 use crate::config::compiled::{Forward, HookHeaders, HookMethod, WebhookMode, never_forwarded};
-use crate::metrics::Metrics;
+use crate::observe::{HookResult, Observer};
+use crate::strict_json::StrictValue;
 
 /// Client headers never forwarded as HTTP headers under `"*"` (the Hasura engine's ignore-list).
 const IGNORED: [&str; 14] = [
@@ -249,7 +249,7 @@ pub struct WebhookClient {
     http: reqwest::Client,
     permits: Arc<Semaphore>,
     timeout: Duration,
-    metrics: Arc<Metrics>,
+    observer: Arc<dyn Observer>,
 }
 
 fn unavailable(msg: impl Into<Arc<str>>) -> Deny {
@@ -261,7 +261,7 @@ impl WebhookClient {
     pub fn new(
         timeout: Duration,
         max_connections: usize,
-        metrics: Arc<Metrics>,
+        observer: Arc<dyn Observer>,
     ) -> Result<Self, reqwest::Error> {
         let http = reqwest::Client::builder()
             .connect_timeout(timeout.min(Duration::from_secs(2)))
@@ -274,7 +274,7 @@ impl WebhookClient {
             http,
             permits: Arc::new(Semaphore::new(max_connections.max(1))),
             timeout,
-            metrics,
+            observer,
         })
     }
 
@@ -293,17 +293,12 @@ impl WebhookClient {
             )))
         });
         let result = match &res {
-            Ok(_) => "allow",
-            Err(d) if d.reason == Reason::WebhookDenied => "deny",
-            Err(_) => "error",
+            Ok(_) => HookResult::Allow,
+            Err(d) if d.reason == Reason::WebhookDenied => HookResult::Deny,
+            Err(_) => HookResult::Error,
         };
-        self.metrics
-            .webhook_requests
-            .with_label_values(&[result])
-            .inc();
-        self.metrics
-            .webhook_duration
-            .observe(started.elapsed().as_secs_f64());
+        self.observer
+            .webhook_call(result, started.elapsed().as_secs_f64());
         res
     }
 

@@ -18,7 +18,7 @@ use super::compiled::{
     JwtMode, Mode, NoAuthMode, TokenLocation, Version, WebhookMode, never_forwarded,
 };
 use crate::authn::session::{HASURA_PREFIX, Roles, render};
-use crate::authn::strict_json::StrictValue;
+use crate::strict_json::StrictValue;
 
 use super::model::{
     AllOrList, AuthHookConfig, AuthHookConfigV3, AuthHookConfigV3Headers, AuthHookMethodV1,

@@ -16,7 +16,8 @@ use jsonwebtoken::{Algorithm, DecodingKey};
 use serde_json::Value;
 use url::Url;
 
-use crate::metrics::{InternalError, Metrics, unix_now};
+use crate::clock::unix_now;
+use crate::observe::{InternalError, Observer, Outcome};
 
 /// Tunables of the JWKS subsystem.
 #[derive(Debug, Clone)]
@@ -122,7 +123,7 @@ pub struct JwksSource {
     epoch: AtomicU64,
     last_forced: Mutex<Option<Instant>>,
     fetch_lock: tokio::sync::Mutex<()>,
-    metrics: Arc<Metrics>,
+    observer: Arc<dyn Observer>,
     task: Mutex<Option<tokio::task::AbortHandle>>,
 }
 
@@ -132,7 +133,7 @@ impl JwksSource {
         url: Url,
         client: reqwest::Client,
         settings: JwksSettings,
-        metrics: Arc<Metrics>,
+        observer: Arc<dyn Observer>,
     ) -> Arc<Self> {
         let src = Arc::new(Self {
             url,
@@ -142,7 +143,7 @@ impl JwksSource {
             epoch: AtomicU64::new(0),
             last_forced: Mutex::new(None),
             fetch_lock: tokio::sync::Mutex::new(()),
-            metrics,
+            observer,
             task: Mutex::new(None),
         });
         let weak = Arc::downgrade(&src);
@@ -157,7 +158,7 @@ impl JwksSource {
     fn task_slot(&self) -> std::sync::MutexGuard<'_, Option<tokio::task::AbortHandle>> {
         self.task.lock().unwrap_or_else(|poisoned| {
             tracing::error!(url = %self.url, "JWKS refresher-handle lock poisoned; recovered");
-            self.metrics.internal_error(InternalError::JwksLock);
+            self.observer.internal_error(InternalError::JwksLock);
             self.task.clear_poison();
             poisoned.into_inner()
         })
@@ -227,7 +228,7 @@ impl JwksSource {
                 // A panic while the slot was held: this refresh fails (logged and counted); the slot holds only
                 // an instant, so clearing the poison lets the next unknown kid try again.
                 tracing::error!(url = %self.url, "JWKS forced-refresh lock poisoned; refresh not attempted");
-                self.metrics.internal_error(InternalError::JwksLock);
+                self.observer.internal_error(InternalError::JwksLock);
                 self.last_forced.clear_poison();
                 return false;
             }
@@ -264,12 +265,8 @@ impl JwksSource {
                 } else {
                     self.epoch.fetch_add(1, Ordering::Relaxed) + 1
                 };
-                self.metrics
-                    .jwks_refresh
-                    .with_label_values(&["success"])
-                    .inc();
-                self.metrics.jwks_keys.set(set.len() as i64);
-                self.metrics.jwks_last_success.set(unix_now() as i64);
+                self.observer
+                    .jwks_fetch(Outcome::Success, set.len(), unix_now());
                 tracing::debug!(url = %self.url, keys = set.len(), "JWKS fetched");
                 self.current.store(Some(Arc::new(KeySet {
                     keys: set.clone(),
@@ -278,10 +275,7 @@ impl JwksSource {
                 })));
             }
             Err(e) => {
-                self.metrics
-                    .jwks_refresh
-                    .with_label_values(&["error"])
-                    .inc();
+                self.observer.jwks_fetch(Outcome::Error, 0, unix_now());
                 tracing::warn!(url = %self.url, error = %e, "JWKS fetch failed; keeping the last good key set");
             }
         }
@@ -510,21 +504,26 @@ impl JwksRegistry {
         urls: &[Url],
         client: &reqwest::Client,
         settings: &JwksSettings,
-        metrics: &Arc<Metrics>,
+        observer: &Arc<dyn Observer>,
     ) -> HashMap<Url, Arc<JwksSource>> {
         let mut map = self.sources.lock().unwrap_or_else(|poisoned| {
             // A panic while the map was held (starting a source outside a runtime, say). The map itself is whole
             // (a panic in `or_insert_with` inserts nothing), so it is kept: an empty one would silently leave every
             // JWKS mode without keys. Logged and counted.
             tracing::error!("JWKS registry lock poisoned; keeping the sources it holds");
-            metrics.internal_error(InternalError::JwksLock);
+            observer.internal_error(InternalError::JwksLock);
             self.sources.clear_poison();
             poisoned.into_inner()
         });
         map.retain(|u, _| urls.contains(u));
         for u in urls {
             map.entry(u.clone()).or_insert_with(|| {
-                JwksSource::start(u.clone(), client.clone(), settings.clone(), metrics.clone())
+                JwksSource::start(
+                    u.clone(),
+                    client.clone(),
+                    settings.clone(),
+                    observer.clone(),
+                )
             });
         }
         map.clone()
@@ -534,6 +533,7 @@ impl JwksRegistry {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::metrics::Metrics;
 
     /// Poison `m` by panicking while it is held.
     fn poison<T>(m: &Mutex<T>) {
@@ -556,9 +556,10 @@ mod tests {
         let settings = JwksSettings::default();
         let registry = JwksRegistry::default();
         let url = unreachable_url();
-        let first = registry.sync(std::slice::from_ref(&url), &client, &settings, &metrics);
+        let observer: Arc<dyn Observer> = metrics.clone();
+        let first = registry.sync(std::slice::from_ref(&url), &client, &settings, &observer);
         poison(&registry.sources);
-        let second = registry.sync(std::slice::from_ref(&url), &client, &settings, &metrics);
+        let second = registry.sync(std::slice::from_ref(&url), &client, &settings, &observer);
         assert_eq!(second.len(), 1);
         assert!(Arc::ptr_eq(&first[&url], &second[&url]));
         assert_eq!(metrics.internal_error_count(InternalError::JwksLock), 1);
