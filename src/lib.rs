@@ -12,6 +12,8 @@
 pub mod admission;
 pub mod alg;
 pub mod authn;
+#[cfg(test)]
+mod boundary_tests;
 pub mod cache_control;
 pub mod cli;
 pub mod clock;
