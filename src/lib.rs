@@ -25,6 +25,7 @@ pub mod hash;
 pub mod jwks;
 pub mod kube_watch;
 pub mod metrics;
+pub mod net;
 pub mod observe;
 pub mod reload;
 pub mod serve;
