@@ -7,10 +7,9 @@ use serde_json::Value;
 
 use super::reason::{Deny, Reason};
 use super::request::{AuthRequest, visible_ascii};
+use crate::config::session_rules::{check_role, session_header, session_value};
 
-/// Prefix of every header we emit or strip.
-pub const HASURA_PREFIX: &str = "x-hasura-";
-pub const ROLE_HEADER: &str = "x-hasura-role";
+pub use crate::config::session_rules::{HASURA_PREFIX, ROLE_HEADER};
 
 /// Session variables rendered as header name/value pairs (lower-case `x-hasura-*` names, `x-hasura-role`
 /// excluded because it is always the chosen role), sorted by name. Rendered once per identity and shared by cache
@@ -63,11 +62,7 @@ impl Roles {
         let all = std::iter::once(default_role).chain(allowed.iter().map(String::as_str));
         let mut text = String::new();
         for (i, r) in all.enumerate() {
-            if r.chars().any(|c| c.is_ascii_control()) {
-                return Err(invalid_claims(format!(
-                    "role {r:?} contains a control character"
-                )));
-            }
+            check_role(r).map_err(invalid_claims)?;
             if i > 0 {
                 text.push('\0');
             }
@@ -130,29 +125,15 @@ pub fn render<'a>(
 ) -> Result<RenderedVars, Deny> {
     let mut out: Vec<(String, String)> = Vec::new();
     for (name, value) in vars {
-        let lower = name.to_lowercase();
-        if !lower.starts_with(HASURA_PREFIX) || lower == ROLE_HEADER {
+        let Some(lower) = session_header(name).map_err(invalid_claims)? else {
             continue;
-        }
-        if http::HeaderName::from_bytes(lower.as_bytes()).is_err() {
-            return Err(invalid_claims(format!(
-                "session variable {name:?} is not a valid header name"
-            )));
-        }
+        };
         if out.iter().any(|(n, _)| *n == lower) {
             return Err(invalid_claims(format!(
                 "session variables collide after lower-casing: {lower}"
             )));
         }
-        let text = match value {
-            Value::String(s) => s.clone(),
-            other => other.to_string(),
-        };
-        if text.chars().any(|c| c != '\t' && (c.is_ascii_control())) {
-            return Err(invalid_claims(format!(
-                "session variable {lower} contains a control character"
-            )));
-        }
+        let text = session_value(&lower, value).map_err(invalid_claims)?;
         out.push((lower, text));
     }
     out.sort();

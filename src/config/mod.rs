@@ -6,6 +6,7 @@ pub mod load;
 pub mod model;
 pub mod pointer;
 pub mod schema;
+pub mod session_rules;
 
 pub use compiled::CompiledConfig;
 pub use load::{LoadError, LoadErrors, LoadOptions, Loaded, load_str, load_str_with_env};
