@@ -14,11 +14,11 @@ fn main() -> ExitCode {
     let code = match cli.command {
         Command::Serve(args) => {
             let _flush_on_exit = init_tracing(args.common.log_format);
-            run_async(authgate::serve::serve(args))
+            run_async(authgate::cmd::serve::serve(args))
         }
         Command::Dev(args) => {
             let _flush_on_exit = init_tracing(args.common.log_format.or(Some(LogFormat::Text)));
-            run_async(authgate::dev::dev(args))
+            run_async(authgate::cmd::dev::dev(args))
         }
         Command::Check(args) => {
             let mut out = std::io::stdout().lock();

@@ -17,9 +17,9 @@ use serde_json::json;
 use crate::cli::DevArgs;
 use crate::clock::{SystemClock, unix_now};
 use crate::gate::Gate;
+use crate::listeners::{RunOptions, run};
 use crate::metrics::Metrics;
 use crate::reload::apply_text;
-use crate::server::{RunOptions, run};
 
 const KID: &str = "authgate-dev-key";
 
@@ -191,7 +191,7 @@ pub async fn dev(args: DevArgs) -> anyhow::Result<()> {
     )
     .await;
     jwks_handle.stop(true).await;
-    let jwks_end = crate::server::server_ended("embedded JWKS", jwks_task.await);
+    let jwks_end = crate::listeners::server_ended("embedded JWKS", jwks_task.await);
     res?;
     Ok(jwks_end?)
 }

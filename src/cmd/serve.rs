@@ -8,9 +8,9 @@ use anyhow::Context;
 use crate::cli::ServeArgs;
 use crate::clock::SystemClock;
 use crate::gate::Gate;
+use crate::listeners::{RunOptions, run};
 use crate::metrics::Metrics;
 use crate::reload::watch_file;
-use crate::server::{RunOptions, run};
 
 /// Run until SIGTERM. A config that does not load keeps the service up but not ready (every decision `503`).
 pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {

@@ -1,0 +1,4 @@
+//! Command wiring: one module per subcommand.
+
+pub mod dev;
+pub mod serve;
