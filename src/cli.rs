@@ -1,13 +1,13 @@
 //! Command line: subcommands and flags. Every flag can also come from an `AUTHGATE_*` environment variable.
 
-use std::io::{Read, Write};
-use std::path::{Path, PathBuf};
+use std::io::Write;
+use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use serde_json::json;
 
-use crate::config::load::MAX_CONFIG_BYTES;
-use crate::config::{LoadError, LoadErrors, LoadOptions, Loaded, load_str};
+use crate::config::LoadOptions;
+use crate::config::file::load_file;
 
 /// authgate: forward-auth for ingress proxies, driven by a Hasura DDN AuthConfig.
 #[derive(Debug, Parser)]
@@ -230,35 +230,6 @@ fn parse_configmap(s: &str) -> Result<(String, String), String> {
         }
         _ => Err(format!("expected NAMESPACE/NAME, got {s:?}")),
     }
-}
-
-/// Read a config file, refusing oversized ones without reading them whole.
-pub fn read_config_file(path: &Path) -> Result<String, LoadErrors> {
-    let fail = |msg: String| {
-        LoadErrors(vec![LoadError {
-            path: String::new(),
-            location: None,
-            message: msg,
-        }])
-    };
-    let file = std::fs::File::open(path)
-        .map_err(|e| fail(format!("cannot read {}: {e}", path.display())))?;
-    let mut buf = Vec::new();
-    file.take(MAX_CONFIG_BYTES as u64 + 1)
-        .read_to_end(&mut buf)
-        .map_err(|e| fail(format!("cannot read {}: {e}", path.display())))?;
-    if buf.len() > MAX_CONFIG_BYTES {
-        return Err(fail(format!(
-            "{} is larger than {MAX_CONFIG_BYTES} bytes",
-            path.display()
-        )));
-    }
-    String::from_utf8(buf).map_err(|e| fail(format!("{} is not UTF-8: {e}", path.display())))
-}
-
-/// Load one file exactly as `serve` does.
-pub fn load_file(path: &Path, opts: &LoadOptions) -> Result<Loaded, LoadErrors> {
-    load_str(&read_config_file(path)?, opts)
 }
 
 /// Run `check`; returns the exit code (0 all loaded, 1 otherwise).
