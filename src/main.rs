@@ -22,7 +22,7 @@ fn main() -> ExitCode {
         }
         Command::Check(args) => {
             let mut out = std::io::stdout().lock();
-            match authgate::cli::check(&args, &mut out) {
+            match authgate::cmd::check::check(&args, &mut out) {
                 Ok(c) => c,
                 Err(e) => {
                     eprintln!("authgate: cannot write output: {e}");
@@ -30,7 +30,7 @@ fn main() -> ExitCode {
                 }
             }
         }
-        Command::Schema => authgate::cli::schema(
+        Command::Schema => authgate::cmd::schema::schema(
             authgate::config::schema::authconfig_schema_text(),
             &mut std::io::stdout().lock(),
             &mut std::io::stderr().lock(),
