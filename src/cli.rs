@@ -1,13 +1,14 @@
-//! Command line: subcommands and flags. Every flag can also come from an `AUTHGATE_*` environment variable.
+//! Command line: subcommands and flags, and nothing else. Every flag can also come from an `AUTHGATE_*` environment
+//! variable. A flag that sets a gate or JWKS setting shows that setting's own default (from `GateSettings` and
+//! `JwksSettings`), so the two cannot drift apart; turning flags into settings is `cmd`'s job.
 
-use std::io::{Read, Write};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
+use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
-use serde_json::json;
 
-use crate::config::load::MAX_CONFIG_BYTES;
-use crate::config::{LoadError, LoadErrors, LoadOptions, Loaded, load_str};
+use crate::gate::GateSettings;
+use crate::jwks::JwksSettings;
 
 /// authgate: forward-auth for ingress proxies, driven by a Hasura DDN AuthConfig.
 #[derive(Debug, Parser)]
@@ -49,52 +50,101 @@ pub struct CommonArgs {
     /// Request header that selects a v4 alternative mode.
     #[arg(
         long,
-        default_value = "X-Hasura-Auth-Mode",
+        default_value_t = header_case(&GateSettings::default().auth_mode_header),
         env = "AUTHGATE_AUTH_MODE_HEADER"
     )]
     pub auth_mode_header: String,
     /// Longest token accepted, in bytes.
-    #[arg(long, default_value_t = 16384, env = "AUTHGATE_MAX_TOKEN_BYTES")]
+    #[arg(
+        long,
+        default_value_t = GateSettings::default().max_token_bytes,
+        env = "AUTHGATE_MAX_TOKEN_BYTES"
+    )]
     pub max_token_bytes: usize,
     /// Decision-cache capacity in entries (0 turns the cache off).
-    #[arg(long, default_value_t = 100_000, env = "AUTHGATE_DECISION_CACHE_SIZE")]
+    #[arg(
+        long,
+        default_value_t = GateSettings::default().cache_size,
+        env = "AUTHGATE_DECISION_CACHE_SIZE"
+    )]
     pub decision_cache_size: usize,
     /// Longest life of a cached decision, in seconds (never past the token's exp).
-    #[arg(long, default_value_t = 60, env = "AUTHGATE_DECISION_CACHE_TTL")]
+    #[arg(
+        long,
+        default_value_t = GateSettings::default().cache_ttl,
+        env = "AUTHGATE_DECISION_CACHE_TTL"
+    )]
     pub decision_cache_ttl: u64,
     /// Timeout of one webhook call, in seconds.
-    #[arg(long, default_value_t = 5.0, env = "AUTHGATE_WEBHOOK_TIMEOUT")]
+    #[arg(
+        long,
+        default_value_t = GateSettings::default().webhook_timeout.as_secs_f64(),
+        value_parser = not_nan,
+        env = "AUTHGATE_WEBHOOK_TIMEOUT"
+    )]
     pub webhook_timeout: f64,
     /// Most concurrent calls to the auth webhook (bounds its connection pool).
-    #[arg(long, default_value_t = 256, env = "AUTHGATE_WEBHOOK_MAX_CONNECTIONS")]
+    #[arg(
+        long,
+        default_value_t = GateSettings::default().webhook_max_connections,
+        env = "AUTHGATE_WEBHOOK_MAX_CONNECTIONS"
+    )]
     pub webhook_max_connections: usize,
     /// Allow http:// JWKS URLs on non-loopback hosts.
     #[arg(long, env = "AUTHGATE_INSECURE_JWKS_HTTP")]
     pub insecure_jwks_http: bool,
     /// JWKS refresh period when the endpoint sends no max-age, in seconds.
-    #[arg(long, default_value_t = 300, env = "AUTHGATE_JWKS_REFRESH_SECS")]
+    #[arg(
+        long,
+        default_value_t = JwksSettings::default().refresh.as_secs(),
+        env = "AUTHGATE_JWKS_REFRESH_SECS"
+    )]
     pub jwks_refresh_secs: u64,
     /// Lower clamp of the JWKS endpoint's max-age, in seconds.
-    #[arg(long, default_value_t = 60, env = "AUTHGATE_JWKS_MIN_REFRESH_SECS")]
+    #[arg(
+        long,
+        default_value_t = JwksSettings::default().min_refresh.as_secs(),
+        env = "AUTHGATE_JWKS_MIN_REFRESH_SECS"
+    )]
     pub jwks_min_refresh_secs: u64,
     /// Upper clamp of the JWKS endpoint's max-age, in seconds.
-    #[arg(long, default_value_t = 3600, env = "AUTHGATE_JWKS_MAX_REFRESH_SECS")]
+    #[arg(
+        long,
+        default_value_t = JwksSettings::default().max_refresh.as_secs(),
+        env = "AUTHGATE_JWKS_MAX_REFRESH_SECS"
+    )]
     pub jwks_max_refresh_secs: u64,
     /// At most one forced JWKS refresh (unknown kid) per this many seconds, per URL.
-    #[arg(long, default_value_t = 30, env = "AUTHGATE_JWKS_FORCED_REFRESH_SECS")]
+    #[arg(
+        long,
+        default_value_t = JwksSettings::default().forced_min_interval.as_secs(),
+        env = "AUTHGATE_JWKS_FORCED_REFRESH_SECS"
+    )]
     pub jwks_forced_refresh_secs: u64,
     /// How long a request waits for a forced JWKS refresh, in milliseconds.
-    #[arg(long, default_value_t = 150, env = "AUTHGATE_JWKS_FORCED_BUDGET_MS")]
+    #[arg(
+        long,
+        default_value_t = millis(JwksSettings::default().forced_budget),
+        env = "AUTHGATE_JWKS_FORCED_BUDGET_MS"
+    )]
     pub jwks_forced_budget_ms: u64,
     /// Keys are dropped this many seconds after the last good JWKS fetch.
-    #[arg(long, default_value_t = 86_400, env = "AUTHGATE_JWKS_MAX_STALE_SECS")]
+    #[arg(
+        long,
+        default_value_t = JwksSettings::default().max_stale.as_secs(),
+        env = "AUTHGATE_JWKS_MAX_STALE_SECS"
+    )]
     pub jwks_max_stale_secs: u64,
     /// Data-listener worker threads (default: one per CPU).
     #[arg(long, env = "AUTHGATE_WORKERS")]
     pub workers: Option<usize>,
     /// Most denial log lines per second (0: no limit). A flood of bad tokens is counted in the metrics, not written
     /// line by line; the next line written says how many were suppressed.
-    #[arg(long, default_value_t = 100, env = "AUTHGATE_DENY_LOG_PER_SEC")]
+    #[arg(
+        long,
+        default_value_t = GateSettings::default().deny_log_per_sec,
+        env = "AUTHGATE_DENY_LOG_PER_SEC"
+    )]
     pub deny_log_per_sec: u32,
     /// Most open connections on the data listener. Each costs about 10 KiB (actix-http's read and write buffers), so
     /// the default bounds them to about 160 MiB; connections past it wait in the accept backlog.
@@ -162,43 +212,6 @@ pub struct DevArgs {
     pub common: CommonArgs,
 }
 
-impl CommonArgs {
-    /// The gate settings these flags describe.
-    pub fn gate_settings(&self) -> crate::gate::GateSettings {
-        use std::time::Duration;
-        crate::gate::GateSettings {
-            max_token_bytes: self.max_token_bytes,
-            auth_mode_header: self.auth_mode_header.to_ascii_lowercase(),
-            cache_size: self.decision_cache_size,
-            cache_ttl: self.decision_cache_ttl,
-            deny_cache_ttl: 10,
-            jwks: crate::jwks::JwksSettings {
-                refresh: Duration::from_secs(self.jwks_refresh_secs.max(1)),
-                min_refresh: Duration::from_secs(self.jwks_min_refresh_secs.max(1)),
-                max_refresh: Duration::from_secs(
-                    self.jwks_max_refresh_secs
-                        .max(self.jwks_min_refresh_secs)
-                        .max(1),
-                ),
-                forced_min_interval: Duration::from_secs(self.jwks_forced_refresh_secs),
-                forced_budget: Duration::from_millis(self.jwks_forced_budget_ms),
-                max_stale: Duration::from_secs(self.jwks_max_stale_secs),
-                ..crate::jwks::JwksSettings::default()
-            },
-            webhook_timeout: Duration::from_secs_f64(self.webhook_timeout.clamp(0.001, 3600.0)),
-            webhook_max_connections: self.webhook_max_connections.max(1),
-            deny_log_per_sec: self.deny_log_per_sec,
-        }
-    }
-
-    /// Loader options these flags describe.
-    pub fn load_options(&self) -> LoadOptions {
-        LoadOptions {
-            insecure_jwks_http: self.insecure_jwks_http,
-        }
-    }
-}
-
 /// Output format of `check`.
 #[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
 pub enum Format {
@@ -232,133 +245,37 @@ fn parse_configmap(s: &str) -> Result<(String, String), String> {
     }
 }
 
-/// Read a config file, refusing oversized ones without reading them whole.
-pub fn read_config_file(path: &Path) -> Result<String, LoadErrors> {
-    let fail = |msg: String| {
-        LoadErrors(vec![LoadError {
-            path: String::new(),
-            location: None,
-            message: msg,
-        }])
-    };
-    let file = std::fs::File::open(path)
-        .map_err(|e| fail(format!("cannot read {}: {e}", path.display())))?;
-    let mut buf = Vec::new();
-    file.take(MAX_CONFIG_BYTES as u64 + 1)
-        .read_to_end(&mut buf)
-        .map_err(|e| fail(format!("cannot read {}: {e}", path.display())))?;
-    if buf.len() > MAX_CONFIG_BYTES {
-        return Err(fail(format!(
-            "{} is larger than {MAX_CONFIG_BYTES} bytes",
-            path.display()
-        )));
-    }
-    String::from_utf8(buf).map_err(|e| fail(format!("{} is not UTF-8: {e}", path.display())))
-}
-
-/// Load one file exactly as `serve` does.
-pub fn load_file(path: &Path, opts: &LoadOptions) -> Result<Loaded, LoadErrors> {
-    load_str(&read_config_file(path)?, opts)
-}
-
-/// Run `check`; returns the exit code (0 all loaded, 1 otherwise).
-pub fn check(args: &CheckArgs, out: &mut dyn Write) -> std::io::Result<i32> {
-    let opts = LoadOptions {
-        insecure_jwks_http: args.insecure_jwks_http,
-    };
-    let mut all_ok = true;
-    let mut reports = Vec::new();
-    for f in &args.files {
-        let name = f.display().to_string();
-        let res = load_file(f, &opts);
-        all_ok &= res.is_ok();
-        match args.format {
-            Format::Text => match &res {
-                Ok(l) => {
-                    for w in &l.warnings {
-                        writeln!(out, "{name}: warning: {w}")?;
-                    }
-                    writeln!(out, "{name}: ok")?;
-                }
-                Err(errs) => {
-                    for e in &errs.0 {
-                        for line in e.to_string().lines() {
-                            writeln!(out, "{name}: error: {line}")?;
-                        }
-                    }
-                }
-            },
-            Format::Json => reports.push(match &res {
-                Ok(l) => json!({"file": name, "ok": true, "errors": [], "warnings": l.warnings}),
-                Err(errs) => json!({
-                    "file": name,
-                    "ok": false,
-                    "errors": errs.0.iter().map(|e| json!({
-                        "path": e.path,
-                        "line": e.location.map(|l| l.0),
-                        "column": e.location.map(|l| l.1),
-                        "message": e.message,
-                    })).collect::<Vec<_>>(),
-                    "warnings": [],
-                }),
-            }),
-        }
-    }
-    if args.format == Format::Json {
-        let doc = json!({"ok": all_ok, "files": reports});
-        writeln!(
-            out,
-            "{}",
-            serde_json::to_string_pretty(&doc).map_err(std::io::Error::other)?
-        )?;
-    }
-    Ok(if all_ok { 0 } else { 1 })
-}
-
-/// `authgate schema`: write the rendered schema to `out` and return 0, or, when it could not be rendered or
-/// written, say why on `err` and return 1.
-pub fn schema(
-    rendered: Result<String, serde_json::Error>,
-    out: &mut impl Write,
-    err: &mut impl Write,
-) -> i32 {
-    let result = rendered
-        .map_err(|e| format!("cannot render the schema: {e}"))
-        .and_then(|text| {
-            out.write_all(text.as_bytes())
-                .and_then(|()| out.flush())
-                .map_err(|e| format!("cannot write output: {e}"))
+/// A header name as it is usually written (`x-hasura-auth-mode` → `X-Hasura-Auth-Mode`), for `--help`: the gate
+/// keeps the name lower-cased, since it matches headers case-insensitively.
+fn header_case(name: &str) -> String {
+    let mut out = String::with_capacity(name.len());
+    let mut word_start = true;
+    for c in name.chars() {
+        out.push(if word_start {
+            c.to_ascii_uppercase()
+        } else {
+            c.to_ascii_lowercase()
         });
-    match result {
-        Ok(()) => 0,
-        Err(message) => {
-            // Nothing is left to report to if stderr itself fails; the exit code still says it.
-            let _ = writeln!(err, "authgate: {message}");
-            1
-        }
+        word_start = c == '-';
+    }
+    out
+}
+
+/// A duration in whole milliseconds, as the `*-ms` flags take it.
+fn millis(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+}
+
+/// A number of seconds that can become a `Duration` once clamped: any number but NaN, which no clamp turns into
+/// one (`Duration::from_secs_f64` would panic on it).
+fn not_nan(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(v) if v.is_nan() => Err("not a number".into()),
+        Ok(v) => Ok(v),
+        Err(e) => Err(e.to_string()),
     }
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_schema_that_cannot_be_rendered_is_an_error_exit() {
-        let err = serde_json::from_str::<serde_json::Value>("not json")
-            .expect_err("not JSON does not parse");
-        let (mut out, mut errout) = (Vec::new(), Vec::new());
-        assert_eq!(schema(Err(err), &mut out, &mut errout), 1);
-        assert!(out.is_empty());
-        let message = String::from_utf8(errout).expect("UTF-8");
-        assert!(
-            message.starts_with("authgate: cannot render the schema"),
-            "{message}"
-        );
-
-        let (mut out, mut errout) = (Vec::new(), Vec::new());
-        assert_eq!(schema(Ok("{}\n".into()), &mut out, &mut errout), 0);
-        assert_eq!(out, b"{}\n");
-        assert!(errout.is_empty());
-    }
-}
+#[path = "cli_tests.rs"]
+mod tests;

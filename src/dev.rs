@@ -1,12 +1,6 @@
-//! `authgate dev`: the whole thing on a laptop. An in-process issuer (an RSA key made at start, its JWKS served on
-//! loopback), a Clerk-shaped AuthConfig pointing at it, the gate, and a ready token with curl lines that show an
-//! allow, a deny and a role switch. Loopback only; for development only.
+//! The embedded issuer of `authgate dev`: an RSA key made at start, its public JWKS, Clerk-shaped tokens signed with
+//! it and the AuthConfig that trusts it. For development only; the key never leaves the process.
 
-use std::net::{SocketAddr, TcpListener};
-use std::sync::Arc;
-
-use actix_web::{App, HttpResponse, HttpServer, web};
-use anyhow::{Context, bail};
 use aws_lc_rs::rand::SystemRandom;
 use aws_lc_rs::rsa::{KeyPair, KeySize};
 use aws_lc_rs::signature::{KeyPair as _, RSA_PKCS1_SHA256};
@@ -14,12 +8,7 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde_json::json;
 
-use crate::cli::DevArgs;
-use crate::clock::{SystemClock, unix_now};
-use crate::gate::Gate;
-use crate::metrics::Metrics;
-use crate::reload::apply_text;
-use crate::server::{RunOptions, run};
+use crate::clock::unix_now;
 
 const KID: &str = "authgate-dev-key";
 
@@ -89,109 +78,4 @@ impl DevIssuer {
             self.issuer, self.issuer
         )
     }
-}
-
-/// Resolve `addr` (`127.0.0.1:8080`, `localhost:8080`, `[::1]:8080`), insist on loopback, and check that it can be
-/// bound now, so that the printed curl lines never name an address the service then fails to take.
-fn loopback(addr: &str) -> anyhow::Result<SocketAddr> {
-    use std::net::ToSocketAddrs;
-    let all: Vec<SocketAddr> = addr
-        .to_socket_addrs()
-        .with_context(|| format!("{addr} is not a host:port address"))?
-        .collect();
-    if all.is_empty() || all.iter().any(|a| !a.ip().is_loopback()) {
-        bail!("authgate dev listens on loopback only; {addr} is not a loopback address");
-    }
-    let a = all[0];
-    if a.port() == 0 {
-        bail!(
-            "authgate dev needs a fixed port (the printed curl lines name it); {addr} has port 0"
-        );
-    }
-    TcpListener::bind(a).with_context(|| format!("cannot listen on {addr}"))?;
-    Ok(a)
-}
-
-/// Run `dev` until Ctrl-C.
-pub async fn dev(args: DevArgs) -> anyhow::Result<()> {
-    let data = loopback(&args.listen)?;
-    loopback(&args.admin_listen)?;
-    let jwks_l =
-        TcpListener::bind("127.0.0.1:0").context("cannot bind the issuer's JWKS listener")?;
-    let issuer = DevIssuer::generate(format!("http://{}", jwks_l.local_addr()?))?;
-    let jwks_body = issuer.jwks().to_string();
-    let jwks_server = HttpServer::new(move || {
-        let body = jwks_body.clone();
-        App::new().route(
-            "/.well-known/jwks.json",
-            web::get().to(move || {
-                let body = body.clone();
-                async move {
-                    HttpResponse::Ok()
-                        .content_type("application/json")
-                        .body(body)
-                }
-            }),
-        )
-    })
-    .workers(1)
-    .disable_signals()
-    .listen(jwks_l)?
-    .run();
-    let jwks_handle = jwks_server.handle();
-    let jwks_task = tokio::spawn(jwks_server);
-
-    let metrics = Arc::new(Metrics::new());
-    let gate = Arc::new(Gate::new(
-        args.common.gate_settings(),
-        metrics.clone(),
-        Arc::new(SystemClock),
-    )?);
-    let config = issuer.config();
-    apply_text(
-        &gate,
-        &config,
-        &args.common.load_options(),
-        "authgate dev (embedded)",
-    )
-    .map_err(|e| anyhow::anyhow!("embedded config failed to load: {e}"))?;
-
-    let token = issuer.token("user_2dev", "user", &["user", "editor"], 3600)?;
-    let base = format!("http://{data}");
-    println!(
-        "authgate dev: FOR DEVELOPMENT ONLY (embedded issuer, throw-away key, loopback listeners)\n"
-    );
-    println!("AuthConfig in use:\n{config}");
-    println!("A token for user_2dev (roles user, editor; valid 1 h):\n");
-    println!("export TOKEN={token}\n");
-    println!("# allowed: 200 with x-hasura-role: user and x-hasura-user-id: user_2dev");
-    println!("curl -i -H \"Authorization: Bearer $TOKEN\" {base}/");
-    println!("# denied: 401, no token");
-    println!("curl -i {base}/");
-    println!("# denied: 403, role admin is not allowed for this token");
-    println!("curl -i -H \"Authorization: Bearer $TOKEN\" -H \"x-hasura-role: admin\" {base}/");
-    println!("# role switch: 200 with x-hasura-role: editor");
-    println!("curl -i -H \"Authorization: Bearer $TOKEN\" -H \"x-hasura-role: editor\" {base}/");
-    println!(
-        "# metrics and readiness: http://{}/metrics  http://{}/readyz\n",
-        args.admin_listen, args.admin_listen
-    );
-
-    let res = run(
-        gate,
-        RunOptions {
-            listen: args.listen,
-            admin_listen: args.admin_listen,
-            workers: args.common.workers.unwrap_or(1),
-            shutdown_delay: 0,
-            shutdown_timeout: args.common.shutdown_timeout_secs,
-            max_connections: args.common.max_connections,
-            metrics,
-        },
-    )
-    .await;
-    jwks_handle.stop(true).await;
-    let jwks_end = crate::server::server_ended("embedded JWKS", jwks_task.await);
-    res?;
-    Ok(jwks_end?)
 }

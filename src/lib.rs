@@ -5,8 +5,57 @@
 //! validates the request's token (JWT with a fixed key or a JWKS, a webhook, or noAuth) and answers `200` with
 //! `x-hasura-*` session headers, `401`/`403`, or `503` when a dependency is down.
 //!
-//! Layout: `config` turns text into a validated, compiled config (the one loading path, shared by `check`,
-//! reloads and admission). Domain modules never name an HTTP framework or the Kubernetes client.
+//! # One request
+//!
+//! listener → contract adapter → gate (cache) → authn (token → identity, asking jwks for keys) → gate → adapter.
+//! `listeners` accepts the proxy's call and hands it to a `contracts` adapter, which builds an `AuthRequest` and
+//! calls the gate. The gate selects the mode and answers from its decision cache when it can; otherwise `authn`
+//! turns the token into an identity (a JWT's key comes from `jwks`, a webhook is called) and the identity into a
+//! session. The gate caches the `Decision` and returns it, and the adapter renders it as `200`/`401`/`403`/`503`.
+//! Configs arrive beside this path: `reload` (a file) or `kube_watch` (a ConfigMap) loads one with `config` and
+//! swaps it into the gate; a request uses one snapshot throughout.
+//!
+//! # Modules, and which way each may import
+//!
+//! Shared leaves, which any module may import; they import nothing else of the crate, except that `observe` names
+//! `authn`'s `Reason`:
+//! - `alg`: the one table of JWS algorithms (names, families, which are symmetric).
+//! - `hash`: the one SHA-256 helper (cache keys, key fingerprints, the config file's change detector).
+//! - `clock`: time as the domain is given it (`Clock`; the system clock or a manual one for tests).
+//! - `strict_json`: a JSON value that refuses duplicate keys, for tokens, webhook answers and configs.
+//! - `cache_control`: the `Cache-Control` directives read from JWKS endpoints and webhooks.
+//! - `net`: the size-limited HTTP response reading shared by the JWKS fetch and the webhook client.
+//! - `observe`: the typed outcomes the domain reports (`Observer`), for metrics now and traces later.
+//!
+//! The domain: plain data in and out, no HTTP framework, Kubernetes client or prometheus type in its interface:
+//! - `config`: AuthConfig text → validated, compiled config (model, loader, schema, reading a file); imports no
+//!   other module but the leaves.
+//! - `jwks`: key sources behind one interface: a fixed key, or a JWKS fetched, parsed, cached and refreshed, kept
+//!   on error up to a maximum staleness; imports `config`.
+//! - `authn`: token → identity → session: token extraction, JWT verification and claims, the webhook mode, role
+//!   selection, the bounded deny `Reason`s; imports `jwks`, `config`.
+//! - `gate`: the hub: the config snapshot reloads swap, mode selection, the decision caches, `Decision` out;
+//!   imports `authn`, `jwks`, `config`.
+//!
+//! The edge, which names actix-web, kube or prometheus, and which the domain imports only in its tests:
+//! - `metrics`: the registry and every series; an `Observer`, and the only module that names prometheus.
+//! - `contracts`: proxy adapters: an HTTP request → `AuthRequest`, a `Decision` → the response; imports `gate`
+//!   and `authn`.
+//! - `listeners`: the actix-web apps and their listeners (data, admin, `dev`'s JWKS), `run` and the graceful drain;
+//!   imports `contracts`, `gate`, `metrics`.
+//! - `admission`: the AdmissionReview webhook on its own TLS listener, judged by the `config` loader; imports
+//!   `config`.
+//! - `reload`: load a config off the request path, swap it into the gate, keep the last good one; the file source;
+//!   imports `config`, `gate`.
+//! - `kube_watch`: the ConfigMap source, watched with kube-rs; imports `reload`, `config`, `gate`.
+//!
+//! The entry, which nothing above imports:
+//! - `cli`: clap subcommands and flags, and nothing else; reads `gate`'s and `jwks`' settings only for their
+//!   defaults.
+//! - `cmd`: one module per subcommand (`serve`, `dev`, `check`, `schema`): flags → settings, then start the parts;
+//!   may import any module.
+//! - `dev`: the embedded issuer of `authgate dev` (a throw-away key, its JWKS, tokens, its AuthConfig); imports
+//!   only leaves.
 #![forbid(unsafe_code)]
 
 pub mod admission;
@@ -17,6 +66,7 @@ mod boundary_tests;
 pub mod cache_control;
 pub mod cli;
 pub mod clock;
+pub mod cmd;
 pub mod config;
 pub mod contracts;
 pub mod dev;
@@ -24,10 +74,9 @@ pub mod gate;
 pub mod hash;
 pub mod jwks;
 pub mod kube_watch;
+pub mod listeners;
 pub mod metrics;
 pub mod net;
 pub mod observe;
 pub mod reload;
-pub mod serve;
-pub mod server;
 pub mod strict_json;

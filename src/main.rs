@@ -14,15 +14,15 @@ fn main() -> ExitCode {
     let code = match cli.command {
         Command::Serve(args) => {
             let _flush_on_exit = init_tracing(args.common.log_format);
-            run_async(authgate::serve::serve(args))
+            run_async(authgate::cmd::serve::serve(args))
         }
         Command::Dev(args) => {
             let _flush_on_exit = init_tracing(args.common.log_format.or(Some(LogFormat::Text)));
-            run_async(authgate::dev::dev(args))
+            run_async(authgate::cmd::dev::dev(args))
         }
         Command::Check(args) => {
             let mut out = std::io::stdout().lock();
-            match authgate::cli::check(&args, &mut out) {
+            match authgate::cmd::check::check(&args, &mut out) {
                 Ok(c) => c,
                 Err(e) => {
                     eprintln!("authgate: cannot write output: {e}");
@@ -30,7 +30,7 @@ fn main() -> ExitCode {
                 }
             }
         }
-        Command::Schema => authgate::cli::schema(
+        Command::Schema => authgate::cmd::schema::schema(
             authgate::config::schema::authconfig_schema_text(),
             &mut std::io::stdout().lock(),
             &mut std::io::stderr().lock(),

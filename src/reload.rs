@@ -6,12 +6,11 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use aws_lc_rs::digest;
-
-use crate::cli::read_config_file;
 use crate::clock::unix_now;
+use crate::config::file::read_config_file;
 use crate::config::{LoadErrors, LoadOptions, load_str};
 use crate::gate::Gate;
+use crate::hash::sha256;
 use crate::observe::Outcome;
 
 /// Load `text` and, when it loads, make it the gate's config. Failures are logged and counted; the running
@@ -51,7 +50,7 @@ pub async fn watch_file(gate: Arc<Gate>, path: PathBuf, opts: LoadOptions, inter
         match read {
             Ok(Ok(text)) => {
                 read_failed = false;
-                let h = hash(text.as_bytes());
+                let h = sha256(&[text.as_bytes()]);
                 if last != Some(h) {
                     last = Some(h);
                     // apply_text logs and counts a rejected config itself.
@@ -69,11 +68,4 @@ pub async fn watch_file(gate: Arc<Gate>, path: PathBuf, opts: LoadOptions, inter
         }
         tokio::time::sleep(interval).await;
     }
-}
-
-fn hash(b: &[u8]) -> [u8; 32] {
-    let d = digest::digest(&digest::SHA256, b);
-    let mut out = [0u8; 32];
-    out.copy_from_slice(d.as_ref());
-    out
 }

@@ -2,6 +2,7 @@
 //! Pure: text in, validated value out. No HTTP framework, no Kubernetes client.
 
 pub mod compiled;
+pub mod file;
 pub mod load;
 pub mod model;
 pub mod pointer;

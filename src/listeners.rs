@@ -1,6 +1,8 @@
-//! The running service: the data listener (every method and path is a decision, bound with a deep accept queue),
-//! the admin listener (`/healthz`, `/readyz`, `/metrics`), and `run`, which starts both and on SIGTERM/SIGINT turns
-//! readiness off, waits the shutdown delay and drains them. `serve` and `dev` both go through `run`.
+//! The HTTP listeners and their actix-web apps: the data listener (every method and path is a decision, bound with a
+//! deep accept queue), the admin listener (`/healthz`, `/readyz`, `/metrics`) and the JWKS endpoint of `dev`'s
+//! embedded issuer; and `run`, which starts the data and admin listeners and on SIGTERM/SIGINT turns readiness off,
+//! waits the shutdown delay and drains them. `serve` and `dev` both go through `run`. The admission listener (TLS,
+//! its own certificate reloads) is in `admission`.
 
 use std::net::TcpListener;
 use std::sync::Arc;
@@ -124,6 +126,28 @@ fn metrics_response(rendered: Result<String, String>, metrics: &Metrics) -> Http
             HttpResponse::InternalServerError().body("metrics could not be encoded\n")
         }
     }
+}
+
+/// Start a one-worker server that answers `GET /.well-known/jwks.json` on `listener` with `jwks`.
+pub fn issuer_jwks_server(jwks: String, listener: TcpListener) -> std::io::Result<Server> {
+    Ok(HttpServer::new(move || {
+        let body = jwks.clone();
+        App::new().route(
+            "/.well-known/jwks.json",
+            web::get().to(move || {
+                let body = body.clone();
+                async move {
+                    HttpResponse::Ok()
+                        .content_type("application/json")
+                        .body(body)
+                }
+            }),
+        )
+    })
+    .workers(1)
+    .disable_signals()
+    .listen(listener)?
+    .run())
 }
 
 /// Listening addresses and shutdown timing of a running service.

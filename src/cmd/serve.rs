@@ -5,22 +5,23 @@ use std::time::Duration;
 
 use anyhow::Context;
 
+use super::{gate_settings, load_options};
 use crate::cli::ServeArgs;
 use crate::clock::SystemClock;
 use crate::gate::Gate;
+use crate::listeners::{RunOptions, run};
 use crate::metrics::Metrics;
 use crate::reload::watch_file;
-use crate::server::{RunOptions, run};
 
 /// Run until SIGTERM. A config that does not load keeps the service up but not ready (every decision `503`).
 pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let metrics = Arc::new(Metrics::new());
     let gate = Arc::new(Gate::new(
-        args.common.gate_settings(),
+        gate_settings(&args.common),
         metrics.clone(),
         Arc::new(SystemClock),
     )?);
-    let opts = args.common.load_options();
+    let opts = load_options(&args.common);
     let watcher = match (&args.config, &args.configmap) {
         (Some(path), _) => tokio::spawn(watch_file(
             gate.clone(),

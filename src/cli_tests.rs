@@ -1,0 +1,77 @@
+use clap::CommandFactory;
+
+use super::*;
+
+/// Every flag's default as `--help` shows it.
+fn shown_defaults(subcommand: &str) -> Vec<(String, String)> {
+    let cli = Cli::command();
+    let sub = cli
+        .find_subcommand(subcommand)
+        .expect("the subcommand exists");
+    sub.get_arguments()
+        .filter_map(|a| {
+            let d = a.get_default_values().first()?;
+            Some((a.get_id().to_string(), d.to_string_lossy().into_owned()))
+        })
+        .collect()
+}
+
+/// The defaults that come from `GateSettings` and `JwksSettings` show as they did when they were literals here.
+#[test]
+fn help_shows_the_settings_defaults() {
+    let expected = [
+        ("auth_mode_header", "X-Hasura-Auth-Mode"),
+        ("max_token_bytes", "16384"),
+        ("decision_cache_size", "100000"),
+        ("decision_cache_ttl", "60"),
+        ("webhook_timeout", "5"),
+        ("webhook_max_connections", "256"),
+        ("jwks_refresh_secs", "300"),
+        ("jwks_min_refresh_secs", "60"),
+        ("jwks_max_refresh_secs", "3600"),
+        ("jwks_forced_refresh_secs", "30"),
+        ("jwks_forced_budget_ms", "150"),
+        ("jwks_max_stale_secs", "86400"),
+        ("deny_log_per_sec", "100"),
+        ("max_connections", "16384"),
+        ("shutdown_delay_secs", "5"),
+        ("shutdown_timeout_secs", "30"),
+    ];
+    for sub in ["serve", "dev"] {
+        let shown = shown_defaults(sub);
+        for (id, value) in expected {
+            let found = shown.iter().find(|(i, _)| i == id);
+            assert_eq!(found.map(|(_, v)| v.as_str()), Some(value), "{sub} --{id}");
+        }
+    }
+}
+
+#[test]
+fn header_names_are_shown_in_their_usual_case() {
+    assert_eq!(header_case("x-hasura-auth-mode"), "X-Hasura-Auth-Mode");
+    assert_eq!(header_case("X-HASURA-ROLE"), "X-Hasura-Role");
+    assert_eq!(header_case(""), "");
+}
+
+#[test]
+fn a_webhook_timeout_must_be_a_number() {
+    assert_eq!(not_nan("2.5"), Ok(2.5));
+    assert_eq!(not_nan("-1"), Ok(-1.0));
+    assert!(not_nan("NaN").is_err());
+    assert!(not_nan("five").is_err());
+    let parsed = Cli::try_parse_from([
+        "authgate",
+        "serve",
+        "--config",
+        "c.yaml",
+        "--webhook-timeout",
+        "nan",
+    ]);
+    assert!(parsed.is_err());
+}
+
+#[test]
+fn millis_saturates() {
+    assert_eq!(millis(Duration::from_millis(150)), 150);
+    assert_eq!(millis(Duration::MAX), u64::MAX);
+}

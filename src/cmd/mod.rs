@@ -1,0 +1,57 @@
+//! Command wiring: one module per subcommand. Each turns its flags into the settings of the parts it starts, starts
+//! them, and ends in an exit code or an error for `main` to print. This is where flags meet the domain's settings
+//! types, and the only place that maps one onto the other.
+
+pub mod check;
+pub mod dev;
+pub mod schema;
+pub mod serve;
+
+use std::time::Duration;
+
+use crate::cli::CommonArgs;
+use crate::config::LoadOptions;
+use crate::gate::GateSettings;
+use crate::jwks::JwksSettings;
+
+/// The gate settings the flags shared by `serve` and `dev` describe; what no flag sets keeps its default.
+/// Out-of-range values are clamped rather than refused: a zero JWKS refresh period would refetch without pause, a
+/// zero webhook pool would admit no call, `max-refresh` below `min-refresh` would be an empty range, and the webhook
+/// timeout is kept between 1 ms and an hour.
+pub fn gate_settings(common: &CommonArgs) -> GateSettings {
+    GateSettings {
+        max_token_bytes: common.max_token_bytes,
+        auth_mode_header: common.auth_mode_header.to_ascii_lowercase(),
+        cache_size: common.decision_cache_size,
+        cache_ttl: common.decision_cache_ttl,
+        jwks: JwksSettings {
+            refresh: Duration::from_secs(common.jwks_refresh_secs.max(1)),
+            min_refresh: Duration::from_secs(common.jwks_min_refresh_secs.max(1)),
+            max_refresh: Duration::from_secs(
+                common
+                    .jwks_max_refresh_secs
+                    .max(common.jwks_min_refresh_secs)
+                    .max(1),
+            ),
+            forced_min_interval: Duration::from_secs(common.jwks_forced_refresh_secs),
+            forced_budget: Duration::from_millis(common.jwks_forced_budget_ms),
+            max_stale: Duration::from_secs(common.jwks_max_stale_secs),
+            ..JwksSettings::default()
+        },
+        webhook_timeout: Duration::from_secs_f64(common.webhook_timeout.clamp(0.001, 3600.0)),
+        webhook_max_connections: common.webhook_max_connections.max(1),
+        deny_log_per_sec: common.deny_log_per_sec,
+        ..GateSettings::default()
+    }
+}
+
+/// Loader options the flags shared by `serve` and `dev` describe.
+pub fn load_options(common: &CommonArgs) -> LoadOptions {
+    LoadOptions {
+        insecure_jwks_http: common.insecure_jwks_http,
+    }
+}
+
+#[cfg(test)]
+#[path = "settings_tests.rs"]
+mod tests;
