@@ -10,6 +10,7 @@
 //!
 //! The last test checks that the README's proxy snippets are byte for byte the files in `deploy/proxies/`.
 
+#[path = "../common/mod.rs"]
 mod common;
 
 use std::io::{Read, Write};
