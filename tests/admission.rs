@@ -6,11 +6,11 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{Service, free_port, temp_dir};
+use common::configs::{Jwt, admission_review as review, noauth_config, webhook_config_from_env};
+use common::service::Service;
+use common::{free_port, temp_dir};
 use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, IsCa, KeyPair};
-use serde_json::{Value, json};
-
-const NOAUTH: &str = "kind: AuthConfig\nversion: v4\ndefinition:\n  mode:\n    noAuth:\n      role: admin\n      sessionVariables: {}\n";
+use serde_json::Value;
 
 struct Pki {
     ca: CertifiedIssuer<'static, KeyPair>,
@@ -34,31 +34,6 @@ impl Pki {
     }
 }
 
-fn review(uid: &str, text: Option<&str>, labelled: bool) -> Value {
-    let mut labels = json!({});
-    if labelled {
-        labels["authgate.io/authconfig"] = "true".into();
-    }
-    let mut data = json!({});
-    if let Some(t) = text {
-        data["authconfig.yaml"] = t.into();
-    }
-    json!({
-        "apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview",
-        "request": {
-            "uid": uid,
-            "kind": {"group": "", "version": "v1", "kind": "ConfigMap"},
-            "resource": {"group": "", "version": "v1", "resource": "configmaps"},
-            "name": "authgate-config", "namespace": "auth", "operation": "CREATE",
-            "userInfo": {"username": "alice"},
-            "object": {"apiVersion": "v1", "kind": "ConfigMap",
-                       "metadata": {"name": "authgate-config", "namespace": "auth", "labels": labels},
-                       "data": data},
-            "dryRun": false
-        }
-    })
-}
-
 struct Setup {
     svc: Service,
     port: u16,
@@ -68,7 +43,7 @@ struct Setup {
 }
 
 fn setup() -> (Setup, Vec<u8>) {
-    setup_with(NOAUTH, &[])
+    setup_with(&noauth_config("admin", &[]), &[])
 }
 
 /// The service on `config`, with an admission listener and `env` added to its environment.
@@ -111,15 +86,13 @@ fn setup_with(config: &str, env: &[(String, String)]) -> (Setup, Vec<u8>) {
 
 fn client(pki: &Pki, port: u16) -> reqwest::Client {
     let ca = reqwest::Certificate::from_pem(pki.ca.pem().as_bytes()).expect("CA cert");
-    reqwest::Client::builder()
-        .no_proxy()
+    common::http::client_builder(Duration::from_secs(10))
         .tls_certs_only([ca])
         .tls_info(true)
         .resolve(
             "localhost",
             std::net::SocketAddr::from(([127, 0, 0, 1], port)),
         )
-        .timeout(Duration::from_secs(10))
         .build()
         .expect("client")
 }
@@ -159,11 +132,12 @@ async fn wait_listening(port: u16) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn admission_reviews_over_tls() {
+    let noauth = noauth_config("admin", &[]);
     let (s, first_der) = setup();
     wait_listening(s.port).await;
     let c = client(&s.pki, s.port);
 
-    let (ok, der) = post(&c, s.port, review("u-1", Some(NOAUTH), true).to_string()).await;
+    let (ok, der) = post(&c, s.port, review("u-1", Some(&noauth), true).to_string()).await;
     assert_eq!(
         der, first_der,
         "the served certificate is the one in the files"
@@ -173,7 +147,7 @@ async fn admission_reviews_over_tls() {
     assert_eq!(ok["response"]["uid"], "u-1");
     assert_eq!(ok["response"]["allowed"], true);
 
-    let bad = NOAUTH.replace("role: admin", "role: admin\n      extra: 1");
+    let bad = noauth.replace("role: admin", "role: admin\n      extra: 1");
     let (denied, _) = post(&c, s.port, review("u-2", Some(&bad), true).to_string()).await;
     assert_eq!(denied["response"]["uid"], "u-2");
     assert_eq!(denied["response"]["allowed"], false);
@@ -216,7 +190,7 @@ async fn admission_reviews_over_tls() {
         let (answer, der) = post(
             &fresh,
             s.port,
-            review("u-6", Some(NOAUTH), true).to_string(),
+            review("u-6", Some(&noauth), true).to_string(),
         )
         .await;
         assert_eq!(answer["response"]["allowed"], true);
@@ -251,15 +225,11 @@ fn leak_env() -> Vec<(String, String)> {
 }
 
 fn hook_from_env(var: &str) -> String {
-    format!(
-        "kind: AuthConfig\nversion: v4\ndefinition:\n  mode:\n    webhook:\n      method: GET\n      url:\n        valueFromEnv: {var}\n"
-    )
+    webhook_config_from_env("GET", var)
 }
 
 fn fixed_from_env(alg: &str, var: &str) -> String {
-    format!(
-        "kind: AuthConfig\nversion: v4\ndefinition:\n  mode:\n    jwt:\n      key:\n        fixed:\n          algorithm: {alg}\n          key:\n            valueFromEnv: {var}\n      tokenLocation:\n        type: BearerAuthorization\n      claimsConfig:\n        namespace:\n          claimsFormat: Json\n          location: /claims.jwt.hasura.io\n"
-    )
+    Jwt::fixed_from_env(alg, var).yaml()
 }
 
 /// Fails when `text` holds a secret value, a part of one (user, password, host, port, scheme) or a length of one
@@ -377,7 +347,7 @@ async fn item1_admission_check_and_logs_never_echo_a_value_from_env() {
         })
         .collect();
     for format in ["text", "json"] {
-        let out = std::process::Command::new(common::bin())
+        let out = std::process::Command::new(common::service::bin())
             .arg("check")
             .args(["--format", format])
             .args(&files)
@@ -385,11 +355,7 @@ async fn item1_admission_check_and_logs_never_echo_a_value_from_env() {
             .output()
             .expect("run authgate check");
         assert_eq!(out.status.code(), Some(1), "some of the configs fail");
-        let text = format!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
+        let text = common::combined(&out);
         assert!(
             text.contains("AUTHGATE_LEAK_DSN") && text.contains("AUTHGATE_LEAK_SECRET"),
             "check names the variables: {text}"
@@ -400,7 +366,7 @@ async fn item1_admission_check_and_logs_never_echo_a_value_from_env() {
     // `serve` logs: the served config drew the short-secret warning at start; now a rejected reload (the DSN as a
     // webhook URL), then one that loads (credentials in an http URL) and a request that makes the hook fail.
     let reloads = |result: &str| {
-        common::metric(
+        common::service::metric(
             &s.svc.metrics(),
             &format!("authgate_config_reloads_total{{result=\"{result}\"}}"),
         )
@@ -418,16 +384,11 @@ async fn item1_admission_check_and_logs_never_echo_a_value_from_env() {
         }
     };
     // Replaced by a rename, so the watcher never reads a half-written file.
-    let replace = |text: &str| {
-        let tmp = s.svc.config_path.with_extension("tmp");
-        std::fs::write(&tmp, text).expect("write config");
-        std::fs::rename(&tmp, &s.svc.config_path).expect("replace config");
-    };
-    replace(&hook_from_env("AUTHGATE_LEAK_DSN"));
+    common::write_atomic(&s.svc.config_path, &hook_from_env("AUTHGATE_LEAK_DSN"));
     wait_reloads("error", 1.0);
-    replace(&hook_from_env("AUTHGATE_LEAK_HOOK"));
+    common::write_atomic(&s.svc.config_path, &hook_from_env("AUTHGATE_LEAK_HOOK"));
     wait_reloads("success", 2.0);
-    let resp = common::client()
+    let resp = common::http::client()
         .get(s.svc.url("/"))
         .send()
         .await
@@ -454,17 +415,18 @@ async fn item1_admission_check_and_logs_never_echo_a_value_from_env() {
 /// AuthConfig is never refused because the current one is broken.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn item13_admission_answers_while_not_ready() {
-    let dead_jwks = "kind: AuthConfig\nversion: v4\ndefinition:\n  mode:\n    jwt:\n      key:\n        jwkFromUrl: http://127.0.0.1:1/jwks.json\n      tokenLocation:\n        type: BearerAuthorization\n      claimsConfig:\n        namespace:\n          claimsFormat: Json\n          location: /claims.jwt.hasura.io\n";
-    let (s, _) = setup_with(dead_jwks, &[]);
+    let dead_jwks = Jwt::jwk_from_url("http://127.0.0.1:1/jwks.json").yaml();
+    let noauth = noauth_config("admin", &[]);
+    let (s, _) = setup_with(&dead_jwks, &[]);
     wait_listening(s.port).await;
     let c = client(&s.pki, s.port);
-    let bad = NOAUTH.replace("role: admin", "role: admin\n      extra: 1");
+    let bad = noauth.replace("role: admin", "role: admin\n      extra: 1");
     // Over a window of 2 s: never ready, and every review answered, valid ones allowed and invalid ones denied.
     let start = Instant::now();
     let mut answered = 0;
     let mut n = 0;
     while start.elapsed() < Duration::from_secs(2) {
-        let ready = common::http_get_status(&s.svc.admin_url("/readyz"));
+        let ready = common::raw::http_get_status(&s.svc.admin_url("/readyz"));
         assert_ne!(
             ready,
             Some(200),
@@ -476,7 +438,7 @@ async fn item13_admission_answers_while_not_ready() {
         let (fix, _) = post(
             &c,
             s.port,
-            review(&format!("fix-{n}"), Some(NOAUTH), true).to_string(),
+            review(&format!("fix-{n}"), Some(&noauth), true).to_string(),
         )
         .await;
         assert_eq!(fix["response"]["allowed"], true, "{fix}");
@@ -492,7 +454,7 @@ async fn item13_admission_answers_while_not_ready() {
     }
     assert!(answered >= 4, "too few reviews in the window: {answered}");
     assert_ne!(
-        common::http_get_status(&s.svc.admin_url("/readyz")),
+        common::raw::http_get_status(&s.svc.admin_url("/readyz")),
         Some(200),
         "still unready at the end of the window"
     );

@@ -12,7 +12,12 @@ use std::time::Duration;
 
 use base64::Engine;
 use base64::engine::general_purpose::{STANDARD_NO_PAD, URL_SAFE, URL_SAFE_NO_PAD};
-use common::{MockServer, Route, Service, jwks_doc, mint, now, read_key};
+use common::configs::Jwt;
+use common::http::Answer;
+use common::mock::{MockServer, Route};
+use common::now;
+use common::service::{Service, started};
+use common::tokens::{bearer, jwks_doc, mint, read_key};
 use serde_json::{Value, json};
 
 const ISSUER: &str = "https://clerk.example.com";
@@ -39,38 +44,22 @@ fn raw(header: &Value, payload: &Value, sig: &str) -> String {
 }
 
 fn jwks_config(jwks_url: &str) -> String {
-    format!(
-        "kind: AuthConfig\nversion: v4\ndefinition:\n  mode:\n    jwt:\n      key:\n        jwkFromUrl: {jwks_url}\n      issuer: {ISSUER}\n      audience: [{AUD}]\n      tokenLocation:\n        type: BearerAuthorization\n      claimsConfig:\n        namespace:\n          claimsFormat: Json\n          location: /claims.jwt.hasura.io\n"
-    )
+    Jwt::jwk_from_url(jwks_url)
+        .issuer(ISSUER)
+        .audience(AUD)
+        .yaml()
 }
 
 fn fixed_config(alg: &str, key: &str) -> String {
-    // A PEM goes in a block scalar; an HMAC secret inline (a block scalar would add a newline to it).
-    let value = if key.contains('\n') {
-        let lines: String = key
-            .lines()
-            .map(|l| format!("              {l}\n"))
-            .collect();
-        format!("|\n{lines}")
-    } else {
-        format!("{key}\n")
-    };
-    format!(
-        "kind: AuthConfig\nversion: v4\ndefinition:\n  mode:\n    jwt:\n      key:\n        fixed:\n          algorithm: {alg}\n          key:\n            value: {value}      issuer: {ISSUER}\n      audience: [{AUD}]\n      tokenLocation:\n        type: BearerAuthorization\n      claimsConfig:\n        namespace:\n          claimsFormat: Json\n          location: /claims.jwt.hasura.io\n"
-    )
+    Jwt::fixed(alg, key).issuer(ISSUER).audience(AUD).yaml()
 }
 
-async fn send(svc: &Service, authorization: &[u8]) -> (u16, reqwest::header::HeaderMap, String) {
+async fn send(svc: &Service, authorization: &[u8]) -> Answer {
     let value = reqwest::header::HeaderValue::from_bytes(authorization).expect("header value");
-    let resp = common::client()
+    let request = common::http::client()
         .get(svc.url("/v1/graphql"))
-        .header("authorization", value)
-        .send()
-        .await
-        .expect("request");
-    let status = resp.status().as_u16();
-    let headers = resp.headers().clone();
-    (status, headers, resp.text().await.expect("answer body"))
+        .header("authorization", value);
+    common::http::send(request).await
 }
 
 /// One attack: its name, the `extensions.code` the check aimed at must answer (`a|b` where policy allows either),
@@ -82,13 +71,15 @@ type Case<'a> = (&'a str, &'a str, Vec<u8>);
 async fn expect_denied(svc: &Service, cases: &[Case<'_>]) {
     let mut problems = Vec::new();
     for (name, expected, auth) in cases {
-        let (status, headers, body) = send(svc, auth).await;
+        let answer = send(svc, auth).await;
+        let code = answer.code();
+        let Answer {
+            status,
+            headers,
+            body,
+            ..
+        } = answer;
         let leaked = headers.keys().any(|k| k.as_str().starts_with("x-hasura-"));
-        let code = serde_json::from_str::<Value>(&body).ok().and_then(|b| {
-            b.pointer("/errors/0/extensions/code")
-                .and_then(Value::as_str)
-                .map(str::to_owned)
-        });
         let expected_code = code
             .as_deref()
             .is_some_and(|c| expected.split('|').any(|e| e == c));
@@ -110,13 +101,12 @@ async fn expect_denied(svc: &Service, cases: &[Case<'_>]) {
 async fn expect_allowed(svc: &Service, twins: &[(&str, Vec<u8>)]) {
     let mut problems = Vec::new();
     for (name, auth) in twins {
-        let (status, headers, body) = send(svc, auth).await;
-        let user = headers
-            .get("x-hasura-user-id")
-            .and_then(|v| v.to_str().ok());
-        if status != 200 || user != Some("user_1") {
+        let a = send(svc, auth).await;
+        let user = a.header("x-hasura-user-id");
+        if a.status != 200 || user != Some("user_1") {
             problems.push(format!(
-                "{name}: status {status}, user {user:?}, body {body}"
+                "{name}: status {}, user {user:?}, body {}",
+                a.status, a.body
             ));
         }
     }
@@ -163,21 +153,12 @@ fn encoding_with(
 
 async fn still_healthy(svc: &Service, good: &str) {
     assert_eq!(
-        common::http_get_status(&svc.admin_url("/healthz")),
+        common::raw::http_get_status(&svc.admin_url("/healthz")),
         Some(200)
     );
-    let (status, headers, body) = send(svc, format!("Bearer {good}").as_bytes()).await;
-    assert_eq!(status, 200, "a valid token after the attacks: {body}");
-    assert_eq!(
-        headers
-            .get("x-hasura-user-id")
-            .and_then(|v| v.to_str().ok()),
-        Some("user_1")
-    );
-}
-
-fn bearer(t: &str) -> Vec<u8> {
-    format!("Bearer {t}").into_bytes()
+    let a = send(svc, format!("Bearer {good}").as_bytes()).await;
+    assert_eq!(a.status, 200, "a valid token after the attacks: {}", a.body);
+    assert_eq!(a.header("x-hasura-user-id"), Some("user_1"));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -194,16 +175,7 @@ async fn item15_jwks_mode_attacks_are_denied_by_the_check_they_aim_at() {
         "/evil.json",
         Route::json(200, &jwks_doc(&[json!({"key": "rsa2", "kid": "k1"})])),
     );
-    let svc = Service::start(
-        &jwks_config(&format!("{}/jwks.json", mock.base())),
-        &[],
-        &[],
-    );
-    assert!(
-        svc.wait_ready(Duration::from_secs(10)),
-        "not ready:\n{}",
-        svc.log()
-    );
+    let svc = started(&jwks_config(&format!("{}/jwks.json", mock.base())), &[]);
     let good = mint(&spec("RS256"));
 
     let h = |alg: &str| json!({"alg": alg, "typ": "JWT", "kid": "k1"});
@@ -818,14 +790,9 @@ async fn item19_one_megabyte_header_is_refused_or_the_connection_closed() {
         "/jwks.json",
         Route::json(200, &jwks_doc(&[json!({"key": "rsa1", "kid": "k1"})])),
     );
-    let svc = Service::start(
-        &jwks_config(&format!("{}/jwks.json", mock.base())),
-        &[],
-        &[],
-    );
-    assert!(svc.wait_ready(Duration::from_secs(10)));
+    let svc = started(&jwks_config(&format!("{}/jwks.json", mock.base())), &[]);
     let huge = format!("Bearer {}", "a".repeat(1 << 20));
-    let res = common::client()
+    let res = common::http::client()
         .get(svc.url("/"))
         .header("authorization", huge)
         .send()

@@ -5,11 +5,14 @@
 //! Every run clears the environment, so "valid" means "loads with no environment variables set" and
 //! `valueFromEnv` fixtures cannot be satisfied by accident.
 
+mod common;
+
 use std::collections::BTreeMap;
 use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+use common::{combined, temp_dir};
 use serde_json::Value;
 
 /// Extensions of config files; anything else in a fixtures folder (e.g. `.expected`) is not a config.
@@ -44,36 +47,16 @@ where
     I: IntoIterator<Item = S>,
     S: AsRef<OsStr>,
 {
-    Command::new(env!("CARGO_BIN_EXE_authgate"))
+    Command::new(common::service::bin())
         .args(args)
         .env_clear()
         .output()
         .expect("run the authgate binary")
 }
 
-/// stdout followed by stderr, lossily decoded.
-fn combined(out: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
-}
-
 /// The start of a long output, for assertion messages.
 fn head(text: &str) -> String {
     text.chars().take(2000).collect()
-}
-
-/// A fresh, empty temp dir unique to this process and test.
-fn temp_dir(test: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!(
-        "authgate-config-fixtures-{}-{test}",
-        std::process::id()
-    ));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).expect("create the test's temp dir");
-    dir
 }
 
 /// Every file in `dir`, sorted by name: what a fixtures run is counted against.

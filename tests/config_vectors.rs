@@ -8,23 +8,7 @@ use std::process::Command;
 use serde_json::Value;
 
 mod common;
-use common::{VECTORS, vector_cases as vectors, vector_lines_starting as lines_starting};
-
-/// A case is exactly one of `load`, `request` + `expect`, or `steps` (the README's layout); true for `load`.
-fn is_load_case(case: &Value) -> bool {
-    let id = case["id"].as_str().unwrap_or("?");
-    let kinds = [
-        case.get("load").is_some(),
-        case.get("request").is_some() && case.get("expect").is_some(),
-        case.get("steps").is_some(),
-    ];
-    assert_eq!(
-        kinds.iter().filter(|k| **k).count(),
-        1,
-        "{id}: a case is exactly one of load / request+expect / steps"
-    );
-    kinds[0]
-}
+use common::vectors::{CaseKind, VECTORS, cases as vectors, kind_of, lines_starting};
 
 fn strings(v: &Value) -> Vec<String> {
     match v {
@@ -39,11 +23,11 @@ fn strings(v: &Value) -> Vec<String> {
 
 #[test]
 fn load_cases_of_the_vectors() {
-    let dir = tempdir();
+    let dir = common::temp_dir("vectors");
     let cases = vectors();
     let want: BTreeSet<String> = cases
         .iter()
-        .filter(|c| is_load_case(c))
+        .filter(|c| kind_of(c) == CaseKind::Load)
         .map(|c| c["id"].as_str().unwrap_or("?").to_owned())
         .collect();
     assert_eq!(
@@ -61,7 +45,7 @@ fn load_cases_of_the_vectors() {
         let id = case["id"].as_str().unwrap_or("?");
         let path = dir.join(format!("{id}.yaml"));
         std::fs::write(&path, case["config"].as_str().expect("config text")).expect("write config");
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_authgate"));
+        let mut cmd = Command::new(common::service::bin());
         cmd.arg("check").arg(&path);
         if let Some(env) = case.get("env").and_then(Value::as_object) {
             for (k, v) in env {
@@ -70,11 +54,7 @@ fn load_cases_of_the_vectors() {
         }
         let out = cmd.output().expect("run authgate check");
         *ran.entry(id.to_owned()).or_default() += 1;
-        let text = format!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
+        let text = common::combined(&out);
         let want_ok = load["ok"].as_bool().expect("load.ok");
         if out.status.success() != want_ok {
             failures.push(format!(
@@ -118,10 +98,4 @@ fn load_cases_of_the_vectors() {
         failures.len(),
         failures.join("\n")
     );
-}
-
-fn tempdir() -> std::path::PathBuf {
-    let d = std::env::temp_dir().join(format!("authgate-vectors-{}", std::process::id()));
-    std::fs::create_dir_all(&d).expect("temp dir");
-    d
 }

@@ -9,11 +9,12 @@ use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
-use common::{
-    JWKS_PATH, MockServer, NOAUTH_GUEST, Route, Service, fd_count, jwk_from_url_config, jwks_doc,
-    metric, ready, status_kib, timed_get,
-};
-use serde_json::json;
+use common::configs::{jwk_from_url_config, noauth_config};
+use common::mock::MockServer;
+use common::probes::{Peaks, Probe, fd_count, status_kib};
+use common::raw::timed_get;
+use common::service::{Service, metric, ready};
+use common::tokens::{rsa1_k1, serve_jwks};
 
 // ---------------------------------------------------------------------------------------------------------------
 // The connection cap, huge headers
@@ -24,28 +25,36 @@ use serde_json::json;
 #[test]
 fn the_connection_cap_bounds_open_connections() {
     const CAP: usize = 64;
-    let svc = Service::start(NOAUTH_GUEST, &["--max-connections", &CAP.to_string()], &[]);
+    // noAuth: every request is allowed, so the listener is measured, not a check.
+    let svc = Service::start(
+        &noauth_config("guest", &[]),
+        &["--max-connections", &CAP.to_string()],
+        &[],
+    );
     ready(&svc);
     let pid = svc.pid();
-    let fds = || fd_count(pid).expect("/proc/PID/fd of the service is readable");
-    let baseline = fds();
+    let baseline = fd_count(pid).expect("/proc/PID/fd of the service is readable");
     let idle: Vec<TcpStream> = (0..3 * CAP)
         .map(|_| TcpStream::connect(("127.0.0.1", svc.data)).expect("connect"))
         .collect();
     // Watch the descriptors over a window rather than once: the bound must hold at every sample, and the service
     // must have taken up to its cap (its workers accept at their own pace on a loaded machine).
     let window = Instant::now() + Duration::from_secs(2);
-    let mut peak = 0;
+    let mut peaks = Peaks::new(pid, &[Probe::Fds]);
     while Instant::now() < window {
-        let held = fds().saturating_sub(baseline);
+        let fds = peaks
+            .sample()
+            .expect("/proc/PID/fd of the service is readable")
+            .fds;
+        let held = fds.saturating_sub(baseline);
         // Two workers, the cap split between them.
         assert!(
             held <= CAP + 2,
             "the service holds {held} connections with a cap of {CAP}"
         );
-        peak = peak.max(held);
         std::thread::sleep(Duration::from_millis(20));
     }
+    let peak = peaks.fds.saturating_sub(baseline);
     assert!(peak >= CAP / 2, "the service held only {peak} connections");
     drop(idle);
     let deadline = Instant::now() + Duration::from_secs(10);
@@ -63,7 +72,7 @@ fn the_connection_cap_bounds_open_connections() {
 #[test]
 fn megabyte_headers_are_refused_without_being_buffered() {
     const CLIENTS: usize = 32;
-    let svc = Service::start(NOAUTH_GUEST, &[], &[]);
+    let svc = Service::start(&noauth_config("guest", &[]), &[], &[]);
     ready(&svc);
     let pid = svc.pid();
     let hwm = || status_kib(pid, "VmHWM").expect("/proc/PID/status of the service is readable");
@@ -143,10 +152,7 @@ fn megabyte_headers_are_refused_without_being_buffered() {
 #[test]
 fn denial_log_lines_are_rate_limited_and_the_rest_counted() {
     let mock = MockServer::start();
-    mock.set(
-        JWKS_PATH,
-        Route::json(200, &jwks_doc(&[json!({"key": "rsa1", "kid": "k1"})])),
-    );
+    serve_jwks(&mock, &[rsa1_k1()], None);
     let svc = Service::start(
         &jwk_from_url_config(&mock),
         &["--deny-log-per-sec", "5"],

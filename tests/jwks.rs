@@ -10,7 +10,11 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use common::{JWKS_PATH, MockServer, Route, Service, jwk_from_url_config, jwks_doc, metric, mint};
+use common::configs::jwk_from_url_config;
+use common::http::{Answer, ask};
+use common::mock::{MockServer, Route};
+use common::service::{Service, metric, ready, started};
+use common::tokens::{JWKS_PATH, jwks_doc, mint, rsa1_k1, serve_jwks};
 use serde_json::{Value, json};
 
 fn claims() -> Value {
@@ -30,74 +34,24 @@ fn rs256(sign_with: &str, kid: &str) -> String {
     )
 }
 
-/// The JWKS route: the given key entries (see `jwks_doc`), with an optional `Cache-Control`.
-fn jwks_route(keys: &[Value], cache_control: Option<&str>) -> Route {
-    let mut r = Route::json(200, &jwks_doc(keys));
-    if let Some(cc) = cache_control {
-        r.headers.push(("Cache-Control".into(), cc.into()));
-    }
-    r
-}
-
-fn serve_keys(mock: &MockServer, keys: &[Value], cache_control: Option<&str>) {
-    mock.set(JWKS_PATH, jwks_route(keys, cache_control));
-}
-
-fn rsa1_k1() -> Value {
-    json!({"key": "rsa1", "kid": "k1"})
-}
-
 /// Start the binary against the mock and wait until it is ready (its key set loaded).
 fn start_ready(mock: &MockServer, flags: &[&str]) -> Service {
-    let svc = Service::start(&jwk_from_url_config(mock), flags, &[]);
-    assert!(
-        svc.wait_ready(Duration::from_secs(10)),
-        "authgate never became ready; log:\n{}",
-        svc.log()
-    );
-    svc
+    started(&jwk_from_url_config(mock), flags)
 }
 
-/// One decision answer.
-struct Answer {
-    status: u16,
-    headers: reqwest::header::HeaderMap,
-    body: String,
-}
-
-impl Answer {
-    fn header(&self, name: &str) -> Option<&str> {
-        self.headers.get(name).and_then(|v| v.to_str().ok())
-    }
-
-    /// `errors[0].extensions.code` of the JSON error body.
-    fn code(&self) -> Option<String> {
-        let v: Value = serde_json::from_str(&self.body).ok()?;
-        v.pointer("/errors/0/extensions/code")
-            .and_then(Value::as_str)
-            .map(str::to_owned)
-    }
-}
-
+/// One decision on `token`, sent as a Bearer.
 async fn decide_with(client: &reqwest::Client, svc: &Service, token: &str) -> Answer {
-    let resp = client
-        .get(svc.url("/some/path"))
-        .header("authorization", format!("Bearer {token}"))
-        .send()
-        .await
-        .expect("request to authgate");
-    let status = resp.status().as_u16();
-    let headers = resp.headers().clone();
-    let body = resp.text().await.expect("answer body");
-    Answer {
-        status,
-        headers,
-        body,
-    }
+    let authorization = format!("Bearer {token}");
+    ask(
+        client,
+        &svc.url("/some/path"),
+        &[("authorization", &authorization)],
+    )
+    .await
 }
 
 async fn decide(svc: &Service, token: &str) -> Answer {
-    decide_with(&common::client(), svc, token).await
+    decide_with(&common::http::client(), svc, token).await
 }
 
 fn refreshes(svc: &Service, result: &str) -> f64 {
@@ -106,7 +60,7 @@ fn refreshes(svc: &Service, result: &str) -> f64 {
 }
 
 fn readyz(svc: &Service) -> Option<u16> {
-    common::http_get_status(&svc.admin_url("/readyz"))
+    common::raw::http_get_status(&svc.admin_url("/readyz"))
 }
 
 /// Poll `f` until it is true or `timeout` passes.
@@ -130,7 +84,7 @@ async fn eventually(timeout: Duration, mut f: impl FnMut() -> bool) -> bool {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn key_set_is_refreshed_in_the_background_without_requests() {
     let mock = MockServer::start();
-    serve_keys(&mock, &[rsa1_k1()], None);
+    serve_jwks(&mock, &[rsa1_k1()], None);
     let svc = start_ready(
         &mock,
         &["--jwks-refresh-secs", "1", "--jwks-min-refresh-secs", "1"],
@@ -164,7 +118,7 @@ async fn key_set_is_refreshed_in_the_background_without_requests() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rotated_key_is_picked_up_by_one_forced_refresh() {
     let mock = MockServer::start();
-    serve_keys(&mock, &[rsa1_k1()], None);
+    serve_jwks(&mock, &[rsa1_k1()], None);
     // A long background period, so that any new fetch is the forced one; a generous budget, so that a loaded test
     // machine does not turn the forced refresh into a miss.
     let svc = start_ready(
@@ -176,12 +130,12 @@ async fn rotated_key_is_picked_up_by_one_forced_refresh() {
             "2000",
         ],
     );
-    let client = common::client();
+    let client = common::http::client();
     let old = rs256("rsa1", "k1");
     let a = decide_with(&client, &svc, &old).await;
     assert_eq!(a.status, 200, "k1 token before rotation: {}", a.body);
 
-    serve_keys(&mock, &[json!({"key": "rsa2", "kid": "k2"})], None);
+    serve_jwks(&mock, &[json!({"key": "rsa2", "kid": "k2"})], None);
     let before = mock.count(JWKS_PATH);
     let new = rs256("rsa2", "k2");
     let a = decide_with(&client, &svc, &new).await;
@@ -221,11 +175,11 @@ async fn unknown_kid_flood_causes_at_most_one_forced_fetch() {
     const TOTAL: usize = 1000;
     const CONCURRENCY: usize = 50;
     let mock = MockServer::start();
-    serve_keys(&mock, &[rsa1_k1()], None);
+    serve_jwks(&mock, &[rsa1_k1()], None);
     let svc = Arc::new(start_ready(&mock, &["--jwks-refresh-secs", "600"]));
     assert_eq!(mock.count(JWKS_PATH), 1, "one fetch at start");
 
-    let client = common::client();
+    let client = common::http::client();
     let next = Arc::new(AtomicUsize::new(0));
     let deadline = Instant::now() + Duration::from_secs(40);
     let mut workers = tokio::task::JoinSet::new();
@@ -286,7 +240,7 @@ async fn unknown_kid_flood_causes_at_most_one_forced_fetch() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn last_good_key_set_keeps_serving_while_the_endpoint_is_down() {
     let mock = MockServer::start();
-    serve_keys(&mock, &[rsa1_k1()], None);
+    serve_jwks(&mock, &[rsa1_k1()], None);
     // The decision cache is off, so that every 200 below comes from the held key set.
     let svc = start_ready(
         &mock,
@@ -299,7 +253,7 @@ async fn last_good_key_set_keeps_serving_while_the_endpoint_is_down() {
             "0",
         ],
     );
-    let client = common::client();
+    let client = common::http::client();
     let token = rs256("rsa1", "k1");
     let a = decide_with(&client, &svc, &token).await;
     assert_eq!(a.status, 200, "before the outage: {}", a.body);
@@ -358,7 +312,7 @@ async fn recovers_after_failing_at_start(mock: MockServer) {
     assert!(refreshes(&svc, "error") >= 1.0);
 
     mock.set_up(true);
-    serve_keys(&mock, &[rsa1_k1()], None);
+    serve_jwks(&mock, &[rsa1_k1()], None);
     assert!(
         eventually(Duration::from_secs(6), || readyz(&svc) == Some(200)).await,
         "not ready within 6 s of the endpoint recovering; log:\n{}",
@@ -390,7 +344,7 @@ async fn endpoint_down_at_start_then_recovering() {
 /// rsa1 tokens into 401s). The rsa1 token must stay allowed while the refresh errors pile up.
 async fn bad_answer_keeps_last_good_set(bad: Route, what: &str) {
     let mock = MockServer::start();
-    serve_keys(&mock, &[rsa1_k1()], None);
+    serve_jwks(&mock, &[rsa1_k1()], None);
     let svc = start_ready(
         &mock,
         &[
@@ -402,7 +356,7 @@ async fn bad_answer_keeps_last_good_set(bad: Route, what: &str) {
             "0",
         ],
     );
-    let client = common::client();
+    let client = common::http::client();
     let token = rs256("rsa1", "k1");
     let a = decide_with(&client, &svc, &token).await;
     assert_eq!(a.status, 200, "before the {what}: {}", a.body);
@@ -463,7 +417,7 @@ async fn jwks_with_too_many_keys_keeps_last_good_set() {
 async fn unusable_keys_in_a_fetched_jwks_are_ignored() {
     const SECRET: &str = "a-shared-secret-that-is-long-enough-for-hs256";
     let mock = MockServer::start();
-    serve_keys(
+    serve_jwks(
         &mock,
         &[
             json!({"oct": SECRET, "kid": "hs", "alg": "HS256"}),
@@ -474,7 +428,7 @@ async fn unusable_keys_in_a_fetched_jwks_are_ignored() {
         None,
     );
     let svc = start_ready(&mock, &["--jwks-refresh-secs", "600"]);
-    let client = common::client();
+    let client = common::http::client();
     // Control: the usable RSA key works.
     let a = decide_with(&client, &svc, &rs256("rsa1", "k1")).await;
     assert_eq!(a.status, 200, "usable RSA key: {}", a.body);
@@ -552,9 +506,9 @@ fn with_header(header: &Value) -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn item3_header_denials_are_served_from_the_denial_cache_in_jwks_mode() {
     let mock = MockServer::start();
-    serve_keys(&mock, &[rsa1_k1()], None);
+    serve_jwks(&mock, &[rsa1_k1()], None);
     let svc = start_ready(&mock, &["--jwks-refresh-secs", "600"]);
-    let client = common::client();
+    let client = common::http::client();
     let cases = [
         (
             "no kid",
@@ -625,7 +579,7 @@ async fn item3_header_denials_are_served_from_the_denial_cache_in_jwks_mode() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn item8_a_stale_key_set_invalidates_cached_allows() {
     let mock = MockServer::start();
-    serve_keys(&mock, &[rsa1_k1()], None);
+    serve_jwks(&mock, &[rsa1_k1()], None);
     let svc = start_ready(
         &mock,
         &[
@@ -639,7 +593,7 @@ async fn item8_a_stale_key_set_invalidates_cached_allows() {
             "600",
         ],
     );
-    let client = common::client();
+    let client = common::http::client();
     let token = rs256("rsa1", "k1");
     let a = decide_with(&client, &svc, &token).await;
     assert_eq!(a.status, 200, "first request: {}", a.body);
@@ -695,9 +649,9 @@ async fn item8_a_stale_key_set_invalidates_cached_allows() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn item11_wrongly_typed_exp_nbf_iat_are_malformed_token_in_body_and_metrics() {
     let mock = MockServer::start();
-    serve_keys(&mock, &[rsa1_k1()], None);
+    serve_jwks(&mock, &[rsa1_k1()], None);
     let svc = start_ready(&mock, &["--jwks-refresh-secs", "600"]);
-    let client = common::client();
+    let client = common::http::client();
     let exp = common::now() + 3600;
     let cases = [
         ("exp a string", json!({"exp": "tomorrow"})),
@@ -761,7 +715,7 @@ async fn item19_rsa_keys_under_2048_bits_are_dropped_from_a_fetched_jwks() {
     let mock = MockServer::start();
     mock.set(JWKS_PATH, Route::json(200, &doc));
     let svc = start_ready(&mock, &["--jwks-refresh-secs", "600"]);
-    let client = common::client();
+    let client = common::http::client();
     let a = decide_with(&client, &svc, &rs256("rsa1", "k1")).await;
     assert_eq!(a.status, 200, "the RSA-2048 key: {}", a.body);
     let a = decide_with(&client, &svc, weak_token).await;
@@ -780,17 +734,13 @@ async fn item19_rsa_keys_under_2048_bits_are_dropped_from_a_fetched_jwks() {
 
 /// Start the binary on the JWKS config edited by `edit`, serving rsa1 as `k1`, and wait until it is ready.
 fn start_ready_with(mock: &MockServer, edit: impl Fn(String) -> String) -> Service {
-    serve_keys(mock, &[rsa1_k1()], None);
+    serve_jwks(mock, &[rsa1_k1()], None);
     let svc = Service::start(
         &edit(jwk_from_url_config(mock)),
         &["--jwks-refresh-secs", "600"],
         &[],
     );
-    assert!(
-        svc.wait_ready(Duration::from_secs(10)),
-        "authgate never became ready; log:\n{}",
-        svc.log()
-    );
+    ready(&svc);
     svc
 }
 
@@ -805,7 +755,7 @@ fn token_with(extra: &Value) -> String {
 
 /// Each `(what, token)` must be answered 401 with `code`.
 async fn assert_denied(svc: &Service, cases: &[(&str, String)], code: &str) {
-    let client = common::client();
+    let client = common::http::client();
     for (what, token) in cases {
         let a = decide_with(&client, svc, token).await;
         assert_eq!(a.status, 401, "{what}: {}", a.body);
@@ -896,7 +846,7 @@ async fn item7_duplicate_keys_in_stringified_claims_are_invalid_through_the_bina
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn item21_a_jwks_fetch_crossing_the_servers_idle_close_is_sent_again() {
     let mock = MockServer::start_keep_alive(Duration::from_secs(30));
-    serve_keys(&mock, &[rsa1_k1()], None);
+    serve_jwks(&mock, &[rsa1_k1()], None);
     let svc = start_ready(
         &mock,
         &[
@@ -906,12 +856,12 @@ async fn item21_a_jwks_fetch_crossing_the_servers_idle_close_is_sent_again() {
             "2000",
         ],
     );
-    let client = common::client();
+    let client = common::http::client();
     let a = decide_with(&client, &svc, &rs256("rsa1", "k1")).await;
     assert_eq!(a.status, 200, "k1 token: {}", a.body);
     assert_eq!(mock.accepts(), 1, "the first fetch's connection is kept");
 
-    serve_keys(
+    serve_jwks(
         &mock,
         &[rsa1_k1(), json!({"key": "rsa2", "kid": "k2"})],
         None,

@@ -11,16 +11,16 @@ use std::sync::mpsc::{Receiver, Sender, channel};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use common::{Service, metric, temp_dir};
+use common::configs::noauth_config;
+use common::service::{RELOADS_ERR, Service, metric, ready};
+use common::temp_dir;
 use serde_json::{Value, json};
 
 const NS: &str = "auth";
 const NAME: &str = "authgate-config";
 
 fn noauth(role: &str) -> String {
-    format!(
-        "kind: AuthConfig\nversion: v4\ndefinition:\n  mode:\n    noAuth:\n      role: {role}\n      sessionVariables: {{}}\n"
-    )
+    noauth_config(role, &[])
 }
 
 #[derive(Default)]
@@ -236,20 +236,9 @@ fn serve(stream: TcpStream, state: &Arc<Mutex<ApiState>>, stop: &Arc<AtomicBool>
 }
 
 fn role(svc: &Service) -> Option<String> {
-    let url = svc.url("/");
-    let rest = url.strip_prefix("http://")?;
-    let (host, _) = rest.split_once('/')?;
-    let mut s = TcpStream::connect(host).ok()?;
-    s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
-    write!(
-        s,
-        "GET / HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n"
-    )
-    .ok()?;
-    let mut buf = String::new();
-    std::io::Read::read_to_string(&mut s, &mut buf).ok()?;
-    buf.lines()
-        .find_map(|l| l.strip_prefix("x-hasura-role: ").map(str::to_owned))
+    common::raw::get(&svc.url("/"))?
+        .header("x-hasura-role")
+        .map(str::to_owned)
 }
 
 fn wait_role(svc: &Service, want: &str, within: Duration) -> bool {
@@ -276,22 +265,14 @@ fn start(api: &FakeApi) -> Service {
 }
 
 fn errors(svc: &Service) -> f64 {
-    metric(
-        &svc.metrics(),
-        "authgate_config_reloads_total{result=\"error\"}",
-    )
-    .unwrap_or(0.0)
+    metric(&svc.metrics(), RELOADS_ERR).unwrap_or(0.0)
 }
 
 #[test]
 fn configmap_watch_applies_changes_keeps_last_good_and_recovers() {
     let api = FakeApi::start(Some(&noauth("admin")));
     let svc = start(&api);
-    assert!(
-        svc.wait_ready(Duration::from_secs(10)),
-        "never ready:\n{}",
-        svc.log()
-    );
+    ready(&svc);
     assert_eq!(
         role(&svc).as_deref(),
         Some("admin"),
@@ -398,7 +379,7 @@ fn missing_configmap_keeps_the_service_up_but_not_ready() {
     let svc = start(&api);
     std::thread::sleep(Duration::from_millis(500));
     assert_ne!(
-        common::http_get_status(&svc.admin_url("/readyz")),
+        common::raw::http_get_status(&svc.admin_url("/readyz")),
         Some(200)
     );
     api.set(&noauth("late"));

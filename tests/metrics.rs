@@ -5,27 +5,11 @@ mod common;
 
 use std::time::Duration;
 
-use common::{Service, metric, mint, now};
+use common::configs::{Jwt, hs256_config, webhook_config};
+use common::now;
+use common::service::{Service, metric, started};
+use common::tokens::mint;
 use serde_json::{Value, json};
-
-/// HS256 with a fixed key (vectors case C26a).
-const HS_CONFIG: &str = "kind: AuthConfig
-version: v4
-definition:
-  mode:
-    jwt:
-      key:
-        fixed:
-          algorithm: HS256
-          key:
-            value: token
-      tokenLocation:
-        type: BearerAuthorization
-      claimsConfig:
-        namespace:
-          claimsFormat: Json
-          location: /claims.jwt.hasura.io
-";
 
 fn hs_token(secret: &str, user: &str, exp_in: i64, with_claims: bool) -> String {
     let claims = if with_claims {
@@ -108,9 +92,8 @@ async fn send(client: &reqwest::Client, svc: &Service, step: &Step) -> (u16, Opt
     if let Some(r) = step.role {
         rb = rb.header("x-hasura-role", r);
     }
-    let resp = rb.send().await.expect("request to authgate");
-    let status = resp.status().as_u16();
-    let body = resp.text().await.expect("body");
+    let answer = common::http::send(rb).await;
+    let (status, body) = (answer.status, answer.body);
     let code = (status != 200).then(|| {
         let v: Value = serde_json::from_str(&body)
             .unwrap_or_else(|e| panic!("{}: body is not JSON ({e}): {body}", step.name));
@@ -122,14 +105,9 @@ async fn send(client: &reqwest::Client, svc: &Service, step: &Step) -> (u16, Opt
     (status, code)
 }
 
+/// HS256 with the fixed key `token` (vectors case C26a), ready.
 fn ready_service() -> Service {
-    let svc = Service::start(HS_CONFIG, &[], &[]);
-    assert!(
-        svc.wait_ready(Duration::from_secs(10)),
-        "never became ready; log:\n{}",
-        svc.log()
-    );
-    svc
+    started(&hs256_config("token"), &[])
 }
 
 fn requests_series(decision: &str, reason: &str) -> String {
@@ -149,7 +127,7 @@ fn requests_sum(scrape: &str) -> f64 {
 async fn the_scrape_after_a_scripted_sequence_has_exact_counts() {
     let started_at = now();
     let svc = ready_service();
-    let client = common::client();
+    let client = common::http::client();
 
     let allowed = hs_token("token", "1", 3600, true);
     let allow = Step {
@@ -242,7 +220,7 @@ async fn the_scrape_after_a_scripted_sequence_has_exact_counts() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_error_code_of_each_denial_is_its_metrics_reason_label() {
     let svc = ready_service();
-    let client = common::client();
+    let client = common::http::client();
     for step in denials() {
         let before = svc.metrics();
         let (status, code) = send(&client, &svc, &step).await;
@@ -267,19 +245,13 @@ async fn the_error_code_of_each_denial_is_its_metrics_reason_label() {
 /// a JWKS that never loads, and the scrape shows each.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn webhook_and_dependency_series_appear_in_the_scrape() {
-    use common::{MockServer, Route};
+    use common::mock::{MockServer, Route};
     let hook = MockServer::start();
-    let config = format!(
-        "kind: AuthConfig\nversion: v4\ndefinition:\n  mode:\n    webhook:\n      method: GET\n      url:\n        value: {}/hook\n",
-        hook.base()
+    let svc = started(
+        &webhook_config("GET", &format!("{}/hook", hook.base()), None),
+        &[],
     );
-    let svc = Service::start(&config, &[], &[]);
-    assert!(
-        svc.wait_ready(Duration::from_secs(10)),
-        "not ready:\n{}",
-        svc.log()
-    );
-    let client = common::client();
+    let client = common::http::client();
     for (status, body, want) in [
         (
             200u16,
@@ -327,10 +299,8 @@ async fn webhook_and_dependency_series_appear_in_the_scrape() {
 
     // A JWKS endpoint where nothing listens: decisions are 503 jwks_unavailable and the failures are counted.
     let dead = common::free_port();
-    let config = format!(
-        "kind: AuthConfig\nversion: v4\ndefinition:\n  mode:\n    jwt:\n      key:\n        jwkFromUrl: http://127.0.0.1:{dead}/jwks.json\n      tokenLocation:\n        type: BearerAuthorization\n      claimsConfig:\n        namespace:\n          claimsFormat: Json\n          location: /claims.jwt.hasura.io\n"
-    );
-    let svc = Service::start(&config, &[], &[]);
+    let url = format!("http://127.0.0.1:{dead}/jwks.json");
+    let svc = Service::start(&Jwt::jwk_from_url(&url).yaml(), &[], &[]);
     let token = mint(&json!({"alg": "RS256", "sign_with": "rsa1", "kid": "k1",
         "claims": {"claims.jwt.hasura.io": {"x-hasura-allowed-roles": ["user"], "x-hasura-default-role": "user"}},
         "exp_in": 600}));

@@ -7,30 +7,15 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{Service, decide_session as decide, http_get_status, metric, write_atomic};
+use common::configs::noauth_config;
+use common::http::{counter, decide_session as decide, scrape};
+use common::raw::http_get_status;
+use common::service::{RELOADS_ERR, RELOADS_OK, Service, metric, ready, started};
+use common::write_atomic;
 use serde_json::Value;
 
-const RELOADS_OK: &str = "authgate_config_reloads_total{result=\"success\"}";
-const RELOADS_ERR: &str = "authgate_config_reloads_total{result=\"error\"}";
-
 fn noauth(role: &str) -> String {
-    format!(
-        "kind: AuthConfig\nversion: v4\ndefinition:\n  mode:\n    noAuth:\n      role: {role}\n      sessionVariables:\n        x-hasura-user-id: '1'\n"
-    )
-}
-
-async fn scrape(client: &reqwest::Client, svc: &Service) -> String {
-    let resp = client
-        .get(svc.admin_url("/metrics"))
-        .send()
-        .await
-        .expect("scrape /metrics");
-    resp.text().await.expect("metrics body")
-}
-
-async fn counter(client: &reqwest::Client, svc: &Service, series: &str) -> f64 {
-    metric(&scrape(client, svc).await, series)
-        .unwrap_or_else(|| panic!("{series} missing from the scrape"))
+    noauth_config(role, &[("x-hasura-user-id", "1")])
 }
 
 /// Poll a counter until it reaches `want` (a reload is visible to requests a moment before it is counted), at
@@ -68,20 +53,10 @@ async fn wait_role(
     }
 }
 
-fn started(config: &str, extra: &[&str]) -> Service {
-    let svc = Service::start(config, extra, &[]);
-    assert!(
-        svc.wait_ready(Duration::from_secs(10)),
-        "never became ready; log:\n{}",
-        svc.log()
-    );
-    svc
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_valid_change_takes_effect_within_one_second() {
     let svc = started(&noauth("admin"), &[]);
-    let client = common::client();
+    let client = common::http::client();
     let (status, role, _) = decide(&client, &svc, None).await.expect("first decision");
     assert_eq!((status, role.as_deref()), (200, Some("admin")));
 
@@ -106,7 +81,7 @@ async fn a_valid_change_takes_effect_within_one_second() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_invalid_change_is_ignored_logged_and_counted() {
     let svc = started(&noauth("admin"), &[]);
-    let client = common::client();
+    let client = common::http::client();
     let errors_before = counter(&client, &svc, RELOADS_ERR).await;
     assert_eq!(errors_before, 0.0);
 
@@ -188,12 +163,8 @@ async fn a_configmap_style_symlink_swap_is_picked_up_within_one_second() {
     symlink("..data/authconfig.yaml", dir.join("authconfig.yaml")).expect("config symlink");
 
     let svc = Service::start_at(&dir.join("authconfig.yaml"), &[], &[]);
-    assert!(
-        svc.wait_ready(Duration::from_secs(10)),
-        "never became ready; log:\n{}",
-        svc.log()
-    );
-    let client = common::client();
+    ready(&svc);
+    let client = common::http::client();
     let (status, role, _) = decide(&client, &svc, None).await.expect("decision");
     assert_eq!((status, role.as_deref()), (200, Some("admin")));
 
@@ -223,7 +194,7 @@ async fn serve_without_a_loadable_config_stays_up_and_becomes_ready_later() {
     let broken =
         "kind: AuthConfig\nversion: v4\ndefinition:\n  mode:\n    noAuth:\n      role: admin\n";
     let svc = Service::start(broken, &[], &[]);
-    let client = common::client();
+    let client = common::http::client();
 
     // Give the watcher time to try (and fail) to load.
     let deadline = Instant::now() + Duration::from_secs(2);

@@ -5,7 +5,10 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{MockServer, Route, Service};
+use common::configs::webhook_config;
+use common::mock::{MockServer, Route};
+use common::raw::http_get_status;
+use common::service::started;
 use serde_json::json;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -18,21 +21,13 @@ async fn sigterm_drains_in_flight_decisions_after_readiness_turns_false() {
     // Longer than the shutdown delay: the listener stops accepting while this decision is still running.
     slow.delay = Duration::from_millis(2500);
     hook.set("/hook", slow);
-    let config = format!(
-        "kind: AuthConfig\nversion: v4\ndefinition:\n  mode:\n    webhook:\n      method: GET\n      url:\n        value: {}/hook\n",
-        hook.base()
-    );
-    let mut svc = Service::start(&config, &["--shutdown-delay-secs", "1"], &[]);
-    assert!(
-        svc.wait_ready(Duration::from_secs(10)),
-        "not ready:\n{}",
-        svc.log()
-    );
+    let config = webhook_config("GET", &format!("{}/hook", hook.base()), None);
+    let mut svc = started(&config, &["--shutdown-delay-secs", "1"]);
 
     let secret = "Bearer sk_live_do-not-log-this-0123456789";
     let url = svc.url("/graphql");
     let in_flight = tokio::spawn(async move {
-        let resp = common::client()
+        let resp = common::http::client()
             .get(url)
             .header("authorization", secret)
             .send()
@@ -58,7 +53,7 @@ async fn sigterm_drains_in_flight_decisions_after_readiness_turns_false() {
     // Readiness turns false while the process is still up and still answering.
     let deadline = Instant::now() + Duration::from_secs(2);
     loop {
-        match common::http_get_status(&svc.admin_url("/readyz")) {
+        match http_get_status(&svc.admin_url("/readyz")) {
             Some(503) => break,
             Some(_) => {}
             None => panic!("the admin listener closed before readiness turned false"),

@@ -14,11 +14,14 @@ use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use common::{
-    JWKS_PATH, MockServer, NOAUTH_GUEST, Route, Service, decide_session as decide, fd_count,
-    jwk_from_url_config, jwks_doc, metric, mint, ready, sockets_to, status_kib, timed_get,
-    write_atomic,
-};
+use common::configs::{Jwt, hs256_config, jwk_from_url_config, noauth_config, webhook_config};
+use common::http::{ask, client_with_timeout, counter, decide_session as decide};
+use common::mock::{MockServer, Route};
+use common::probes::{Peaks, Probe, fd_count, sockets_to, status_kib};
+use common::raw::{http_get_status, timed_get};
+use common::service::{RELOADS_ERR, RELOADS_OK, Service, metric, ready, started};
+use common::tokens::{JWKS_PATH, mint, rsa1_k1, serve_jwks};
+use common::write_atomic;
 use serde_json::{Value, json};
 
 /// Held by every test of this binary for its whole run. A tokio mutex: it is not poisoned when a test fails (the
@@ -56,15 +59,9 @@ fn every_test_here_takes_the_lock_first() {
     assert!(tests >= 9, "only {tests} tests found in timing.rs");
 }
 
-fn webhook_config(mock: &MockServer) -> String {
-    webhook_at(&mock.base())
-}
-
 /// A GET webhook config calling `{base}/hook`.
 fn webhook_at(base: &str) -> String {
-    format!(
-        "kind: AuthConfig\nversion: v4\ndefinition:\n  mode:\n    webhook:\n      method: GET\n      url:\n        value: {base}/hook\n"
-    )
+    webhook_config("GET", &format!("{base}/hook"), None)
 }
 
 fn token(i: usize) -> String {
@@ -127,10 +124,7 @@ async fn jwks_flapping_under_load_fails_no_decision() {
     let _alone = ALONE.lock().await;
     const FLAP: Duration = Duration::from_secs(30);
     let mock = MockServer::start();
-    let mut keys = common::Route::json(200, &jwks_doc(&[json!({"key": "rsa1", "kid": "k1"})]));
-    keys.headers
-        .push(("Cache-Control".into(), "public, max-age=1".into()));
-    mock.set(JWKS_PATH, keys);
+    serve_jwks(&mock, &[rsa1_k1()], Some("public, max-age=1"));
     let svc = Service::start(
         &jwk_from_url_config(&mock),
         &["--jwks-min-refresh-secs", "1", "--decision-cache-size", "0"],
@@ -151,7 +145,7 @@ async fn jwks_flapping_under_load_fails_no_decision() {
             svc.url("/graphql"),
         );
         load.push(tokio::spawn(async move {
-            let http = common::client();
+            let http = common::http::client();
             let mut i = w;
             while Instant::now() < deadline {
                 let t = &tokens[i % tokens.len()];
@@ -241,7 +235,7 @@ async fn hanging_webhook_answers_within_the_budget_with_a_bounded_pool() {
     hang.delay = Duration::from_secs(20);
     mock.set("/hook", hang);
     let svc = Service::start(
-        &webhook_config(&mock),
+        &webhook_at(&mock.base()),
         &[
             "--webhook-timeout",
             "1",
@@ -253,36 +247,21 @@ async fn hanging_webhook_answers_within_the_budget_with_a_bounded_pool() {
     ready(&svc);
     let pid = svc.pid();
 
-    let stop = Arc::new(AtomicBool::new(false));
-    let peak_sockets = Arc::new(AtomicUsize::new(0));
     let health_failures = Arc::new(AtomicUsize::new(0));
     let sampler = {
-        let (stop, peak_sockets, health_failures, port, health) = (
-            stop.clone(),
-            peak_sockets.clone(),
-            health_failures.clone(),
-            mock.port,
-            svc.admin_url("/healthz"),
-        );
-        std::thread::spawn(move || {
-            let deadline = Instant::now() + Duration::from_secs(30);
-            while !stop.load(Ordering::Relaxed) && Instant::now() < deadline {
-                let n =
-                    sockets_to(pid, port).expect("/proc/PID/net/tcp of the service is readable");
-                peak_sockets.fetch_max(n, Ordering::Relaxed);
-                if common::http_get_status(&health) != Some(200) {
+        let (health_failures, health) = (health_failures.clone(), svc.admin_url("/healthz"));
+        Peaks::new(pid, &[Probe::SocketsTo(mock.port)]).sample_in_background(
+            Duration::from_millis(20),
+            Instant::now() + Duration::from_secs(30),
+            move || {
+                if http_get_status(&health) != Some(200) {
                     health_failures.fetch_add(1, Ordering::Relaxed);
                 }
-                std::thread::sleep(Duration::from_millis(20));
-            }
-        })
+            },
+        )
     };
 
-    let http = reqwest::Client::builder()
-        .no_proxy()
-        .timeout(Duration::from_secs(15))
-        .build()
-        .expect("client");
+    let http = client_with_timeout(Duration::from_secs(15));
     let mut tasks = Vec::with_capacity(N);
     for i in 0..N {
         let (http, url) = (http.clone(), svc.url("/"));
@@ -310,9 +289,12 @@ async fn hanging_webhook_answers_within_the_budget_with_a_bounded_pool() {
             Err(e) => errors.push(e.to_string()),
         }
     }
-    stop.store(true, Ordering::Relaxed);
-    sampler.join().expect("sampler thread");
-    let peak = peak_sockets.load(Ordering::Relaxed);
+    let peaks = sampler.finish();
+    assert_eq!(
+        peaks.failed, 0,
+        "/proc/PID/net/tcp of the service is readable"
+    );
+    let peak = peaks.sockets;
     eprintln!(
         "hanging hook: statuses {statuses:?}, slowest {slowest:?}, hook max in flight {}, peak sockets to hook {peak}",
         mock.max_in_flight()
@@ -390,20 +372,18 @@ async fn item20_refused_webhook_connection_is_answered_at_once() {
     let dead = format!("http://127.0.0.1:{}", common::free_port());
     let svc = Service::start(&webhook_at(&dead), &[], &[]);
     ready(&svc);
-    let http = common::client();
+    let http = common::http::client();
     let mut took = Vec::new();
     for i in 0..20 {
-        let t0 = Instant::now();
-        let resp = http
-            .get(svc.url("/"))
-            .header("authorization", format!("Bearer refused-{i}"))
-            .header("connection", "close")
-            .send()
-            .await
-            .expect("request to authgate");
-        let status = resp.status().as_u16();
-        let body = resp.text().await.expect("answer body");
-        took.push(t0.elapsed());
+        let authorization = format!("Bearer refused-{i}");
+        let a = ask(
+            &http,
+            &svc.url("/"),
+            &[("authorization", &authorization), ("connection", "close")],
+        )
+        .await;
+        let (status, body) = (a.status, a.body);
+        took.push(a.elapsed);
         assert_eq!(status, 503, "decision {i}: {body}");
         let code: Value = serde_json::from_str(&body).expect("JSON error body");
         assert_eq!(
@@ -440,12 +420,11 @@ fn idle_connections_and_slow_loris_do_not_starve_other_clients() {
         "this test (and the service it starts) needs {} descriptors; the limit is {limit}",
         IDLE + LORIS + 1000
     );
-    let svc = Service::start(NOAUTH_GUEST, &[], &[]);
+    // noAuth: every request is allowed, so the listener is measured, not a check.
+    let svc = Service::start(&noauth_config("guest", &[]), &[], &[]);
     ready(&svc);
     let pid = svc.pid();
-    let rss = || status_kib(pid, "VmRSS").expect("/proc/PID/status of the service is readable");
-    let fds = || fd_count(pid).expect("/proc/PID/fd of the service is readable");
-    let rss_before = rss();
+    let rss_before = status_kib(pid, "VmRSS").expect("/proc/PID/status of the service is readable");
 
     let mut idle = Vec::with_capacity(IDLE);
     for _ in 0..IDLE {
@@ -463,8 +442,7 @@ fn idle_connections_and_slow_loris_do_not_starve_other_clients() {
     // Trickle one byte per loris connection every 500 ms, while others are served.
     let mut latencies = Vec::new();
     let mut failures = 0;
-    let mut peak_rss = 0;
-    let mut peak_fds = 0;
+    let mut peaks = Peaks::new(pid, &[Probe::Rss, Probe::Fds]);
     let mut closed_by_server = [false; LORIS];
     let mut last_trickle = Instant::now();
     while started.elapsed() < Duration::from_secs(14) {
@@ -482,8 +460,9 @@ fn idle_connections_and_slow_loris_do_not_starve_other_clients() {
         } else {
             failures += 1;
         }
-        peak_rss = peak_rss.max(rss());
-        peak_fds = peak_fds.max(fds());
+        peaks
+            .sample()
+            .expect("/proc/PID/status and /proc/PID/fd of the service are readable");
         std::thread::sleep(Duration::from_millis(50));
     }
     // By now (14 s > the 10 s head timeout) the service has answered or closed every loris connection.
@@ -505,7 +484,8 @@ fn idle_connections_and_slow_loris_do_not_starve_other_clients() {
             }
         }
     }
-    let fds_after = fds();
+    let fds_after = fd_count(pid).expect("/proc/PID/fd of the service is readable");
+    let (peak_rss, peak_fds) = (peaks.rss_kib, peaks.fds);
     drop(idle);
     latencies.sort();
     let p99 = latencies
@@ -570,7 +550,7 @@ async fn sigterm_under_load_drops_no_accepted_request() {
     slow.delay = Duration::from_millis(100);
     mock.set("/hook", slow);
     let mut svc = Service::start(
-        &webhook_config(&mock),
+        &webhook_at(&mock.base()),
         &[
             "--shutdown-delay-secs",
             "1",
@@ -590,11 +570,7 @@ async fn sigterm_under_load_drops_no_accepted_request() {
     // Every 200 answer: (sent, answered) in ms since t0, and whether it said `Connection: close`.
     let answers = Arc::new(Mutex::new(Vec::<(u64, u64, bool)>::new()));
     let t0 = Instant::now();
-    let http = reqwest::Client::builder()
-        .no_proxy()
-        .timeout(Duration::from_secs(25))
-        .build()
-        .expect("client");
+    let http = client_with_timeout(Duration::from_secs(25));
     let mut tasks = Vec::new();
     for c in 0..CLIENTS {
         let (http, url, exited, ok, refused, other, last_ok) = (
@@ -740,18 +716,6 @@ async fn sigterm_under_load_drops_no_accepted_request() {
 // The JWKS max-age clamp (moved from tests/jwks.rs)
 // ---------------------------------------------------------------------------------------------------------------
 
-fn rsa1_k1() -> Value {
-    json!({"key": "rsa1", "kid": "k1"})
-}
-
-fn serve_keys(mock: &MockServer, keys: &[Value], cache_control: Option<&str>) {
-    let mut r = Route::json(200, &jwks_doc(keys));
-    if let Some(cc) = cache_control {
-        r.headers.push(("Cache-Control".into(), cc.into()));
-    }
-    mock.set(JWKS_PATH, r);
-}
-
 /// Record the instant of every JWKS fetch the mock receives, until `window` after the first one (or `limit`).
 fn watch_fetches(
     mock: Arc<MockServer>,
@@ -790,7 +754,7 @@ fn gaps(times: &[Instant]) -> Vec<f64> {
 /// needed gaps of 1.6–2.6 s to pass.
 fn assert_fetches_every_two_seconds(cache_control: &str, flags: &[&str]) {
     let mock = Arc::new(MockServer::start());
-    serve_keys(&mock, &[rsa1_k1()], Some(cache_control));
+    serve_jwks(&mock, &[rsa1_k1()], Some(cache_control));
     let watcher = watch_fetches(
         mock.clone(),
         Duration::from_millis(5000),
@@ -839,52 +803,6 @@ fn huge_max_age_is_clamped_down_to_the_maximum() {
 // A hundred reloads under load (moved from tests/reload.rs)
 // ---------------------------------------------------------------------------------------------------------------
 
-const RELOADS_OK: &str = "authgate_config_reloads_total{result=\"success\"}";
-const RELOADS_ERR: &str = "authgate_config_reloads_total{result=\"error\"}";
-
-/// HS256 with a fixed key; the session comes from the token's namespace claim (`x-hasura-user-id: "1"`).
-const HS_NAMESPACE: &str = "kind: AuthConfig
-version: v4
-definition:
-  mode:
-    jwt:
-      key:
-        fixed:
-          algorithm: HS256
-          key:
-            value: token
-      tokenLocation:
-        type: BearerAuthorization
-      claimsConfig:
-        namespace:
-          claimsFormat: Json
-          location: /claims.jwt.hasura.io
-";
-
-/// The same key, so the same token is allowed, but the session comes from literals (`x-hasura-user-id: "2"`).
-const HS_LITERALS: &str = "kind: AuthConfig
-version: v4
-definition:
-  mode:
-    jwt:
-      key:
-        fixed:
-          algorithm: HS256
-          key:
-            value: token
-      tokenLocation:
-        type: BearerAuthorization
-      claimsConfig:
-        locations:
-          x-hasura-default-role:
-            literal: user
-          x-hasura-allowed-roles:
-            literal:
-            - user
-          x-hasura-user-id:
-            literal: '2'
-";
-
 fn user_token() -> String {
     mint(&json!({
         "alg": "HS256",
@@ -898,30 +816,18 @@ fn user_token() -> String {
     }))
 }
 
-async fn counter(client: &reqwest::Client, svc: &Service, series: &str) -> f64 {
-    let scrape = client
-        .get(svc.admin_url("/metrics"))
-        .send()
-        .await
-        .expect("scrape /metrics")
-        .text()
-        .await
-        .expect("metrics body");
-    metric(&scrape, series).unwrap_or_else(|| panic!("{series} missing from the scrape"))
-}
-
-fn started(config: &str, extra: &[&str]) -> Service {
-    let svc = Service::start(config, extra, &[]);
-    ready(&svc);
-    svc
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_hundred_reloads_under_concurrent_requests_fail_no_request() {
     let _alone = ALONE.lock().await;
-    let svc = Arc::new(started(HS_NAMESPACE, &["--reload-interval-ms", "10"]));
+    // The same key in both, so the same token is allowed; the session comes from the token's namespace claim
+    // (`x-hasura-user-id: "1"`) in one, from literals (`x-hasura-user-id: "2"`) in the other.
+    let from_token = hs256_config("token");
+    let from_literals = Jwt::fixed("HS256", "token")
+        .literal_session("user", "2")
+        .yaml();
+    let svc = Arc::new(started(&from_token, &["--reload-interval-ms", "10"]));
     let token = Arc::new(user_token());
-    let client = common::client();
+    let client = common::http::client();
     let (status, _, user) = decide(&client, &svc, Some(&token)).await.expect("decision");
     assert_eq!((status, user.as_deref()), (200, Some("1")));
 
@@ -932,7 +838,7 @@ async fn a_hundred_reloads_under_concurrent_requests_fail_no_request() {
     for _ in 0..4 {
         let (svc, token, stop, sent) = (svc.clone(), token.clone(), stop.clone(), sent.clone());
         workers.push(tokio::spawn(async move {
-            let client = common::client();
+            let client = common::http::client();
             let mut problems = Vec::new();
             let mut users = std::collections::BTreeSet::new();
             while !stop.load(Ordering::Relaxed) && Instant::now() < hard_deadline {
@@ -954,9 +860,9 @@ async fn a_hundred_reloads_under_concurrent_requests_fail_no_request() {
     let mut reloads_done = 0;
     for i in 0..100u32 {
         let next = if i % 2 == 0 {
-            HS_LITERALS
+            &from_literals
         } else {
-            HS_NAMESPACE
+            &from_token
         };
         write_atomic(&svc.config_path, next);
         let want = f64::from(i + 2);

@@ -8,6 +8,8 @@
 //! the denial: `invalid_signature` is only said once the signature has been checked, the claim codes only once it
 //! has passed) and fails if too few did: a generator that drifts back to feeding the parser fails loudly.
 
+mod common;
+
 use std::cell::Cell;
 use std::sync::LazyLock;
 
@@ -19,14 +21,15 @@ use authgate::config::{LoadOptions, Loaded, load_str_with_env};
 use authgate::metrics::Metrics;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use common::configs::{Jwt, admission_review, noauth_config};
+use common::tokens::bearer;
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestRunner};
 use serde_json::{Value, json};
 
-/// The same config and key as fuzz/fuzz_targets/token_path.rs, so the committed seeds and regressions of
-/// that target are replayed here with the same meaning.
-const CONFIG: &str = "kind: AuthConfig\nversion: v4\ndefinition:\n  mode:\n    jwt:\n      key:\n        fixed:\n          algorithm: HS256\n          key:\n            value: fuzz-secret-fuzz-secret-fuzz-secret-0\n      issuer: https://issuer.example\n      audience: [api]\n      tokenLocation:\n        type: BearerAuthorization\n      claimsConfig:\n        namespace:\n          claimsFormat: Json\n          location: /claims.jwt.hasura.io\n";
-const SECRET: &[u8] = b"fuzz-secret-fuzz-secret-fuzz-secret-0";
+/// The same key as fuzz/fuzz_targets/token_path.rs.
+const KEY: &str = "fuzz-secret-fuzz-secret-fuzz-secret-0";
+const SECRET: &[u8] = KEY.as_bytes();
 const ISSUER: &str = "https://issuer.example";
 const AUD: &str = "api";
 const CASES: u32 = 1500;
@@ -40,8 +43,11 @@ fn now() -> u64 {
         .expect("clock after 1970")
 }
 
+/// The same config as fuzz/fuzz_targets/token_path.rs, so the committed seeds and regressions of that target are
+/// replayed here with the same meaning.
 static LOADED: LazyLock<Loaded> = LazyLock::new(|| {
-    load_str_with_env(CONFIG, &LoadOptions::default(), &|_| None).expect("config loads")
+    let config = Jwt::fixed("HS256", KEY).issuer(ISSUER).audience(AUD).yaml();
+    load_str_with_env(&config, &LoadOptions::default(), &|_| None).expect("config loads")
 });
 
 fn mode() -> &'static JwtMode {
@@ -126,10 +132,6 @@ fn signed(payload: &Value) -> String {
         r#"{"alg":"HS256","typ":"JWT"}"#,
         payload.to_string().as_bytes(),
     )
-}
-
-fn bearer(t: &str) -> Vec<u8> {
-    format!("Bearer {t}").into_bytes()
 }
 
 /// Run `strategy` for `CASES` cases; `check` returns whether the input reached signature verification. Fails when
@@ -497,25 +499,9 @@ fn review(body: &[u8]) -> bool {
     allowed
 }
 
-const NOAUTH: &str = "kind: AuthConfig\nversion: v4\ndefinition:\n  mode:\n    noAuth:\n      role: anonymous\n      sessionVariables: {}\n";
-
 /// A review of a labelled ConfigMap holding a valid AuthConfig: allowed.
 fn valid_review() -> Value {
-    json!({
-        "apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview",
-        "request": {
-            "uid": "u-1",
-            "kind": {"group": "", "version": "v1", "kind": "ConfigMap"},
-            "resource": {"group": "", "version": "v1", "resource": "configmaps"},
-            "name": "authgate-config", "namespace": "auth", "operation": "CREATE",
-            "userInfo": {"username": "alice"},
-            "object": {"apiVersion": "v1", "kind": "ConfigMap",
-                       "metadata": {"name": "authgate-config", "namespace": "auth",
-                                    "labels": {"authgate.io/authconfig": "true"}},
-                       "data": {"authconfig.yaml": NOAUTH}},
-            "dryRun": false
-        }
-    })
+    admission_review("u-1", Some(&noauth_config("anonymous", &[])), true)
 }
 
 #[test]

@@ -8,33 +8,24 @@ mod common;
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use common::{
-    MockServer, Route, Service, VECTORS, jwks_doc, mint, now, vector_cases as cases,
-    vector_lines_starting as lines_starting,
-};
+use common::http::{Answer, send_tolerant};
+use common::mock::{MockServer, Route};
+use common::now;
+use common::service::Service;
+use common::tokens::{jwks_doc, mint};
+use common::vectors::{CaseKind, VECTORS, cases, kind_of, lines_starting};
 use serde_json::Value;
 
 /// The number of requests a runtime case sends (1 for `request` + `expect`, one per step for `steps`), or `None`
 /// for a `load` case. A case is exactly one of the three (the README's layout), and every step sends a request.
 fn requests_of(case: &Value) -> Option<usize> {
     let id = case["id"].as_str().unwrap_or("?");
-    let kinds = [
-        case.get("load").is_some(),
-        case.get("request").is_some() && case.get("expect").is_some(),
-        case.get("steps").is_some(),
-    ];
-    assert_eq!(
-        kinds.iter().filter(|k| **k).count(),
-        1,
-        "{id}: a case is exactly one of load / request+expect / steps"
-    );
-    if kinds[0] {
-        return None;
+    match kind_of(case) {
+        CaseKind::Load => return None,
+        CaseKind::Request => return Some(1),
+        CaseKind::Steps => {}
     }
-    let Some(steps) = case.get("steps") else {
-        return Some(1);
-    };
-    let steps = steps.as_array().expect("steps is a list");
+    let steps = case["steps"].as_array().expect("steps is a list");
     assert!(!steps.is_empty(), "{id}: an empty steps list");
     for (i, step) in steps.iter().enumerate() {
         assert!(
@@ -137,12 +128,9 @@ impl Mocks {
     }
 }
 
-/// Send one vectors request; returns (status, headers, body, token exp).
-async fn send(
-    svc: &Service,
-    mocks: &Mocks,
-    req: &Value,
-) -> (u16, reqwest::header::HeaderMap, String, Option<i64>) {
+/// Send one vectors request; returns the answer (an unreadable body taken as empty: `check` judges it) and the
+/// token's `exp`.
+async fn send(svc: &Service, mocks: &Mocks, req: &Value) -> (Answer, Option<i64>) {
     let token = req
         .get("token")
         .map(|t| mint(&serde_json::from_str(&mocks.fill(&t.to_string())).expect("json")));
@@ -153,7 +141,7 @@ async fn send(
         .map(|d| now() + d);
     let method = req.get("method").and_then(Value::as_str).unwrap_or("GET");
     let path = req.get("path").and_then(Value::as_str).unwrap_or("/");
-    let mut rb = common::client().request(method.parse().expect("method"), svc.url(path));
+    let mut rb = common::http::client().request(method.parse().expect("method"), svc.url(path));
     for (name, v) in req
         .get("headers")
         .and_then(Value::as_object)
@@ -175,11 +163,7 @@ async fn send(
     if let Some(b) = req.get("body").and_then(Value::as_str) {
         rb = rb.body(b.to_owned());
     }
-    let resp = rb.send().await.expect("request to authgate");
-    let status = resp.status().as_u16();
-    let headers = resp.headers().clone();
-    let body = resp.text().await.unwrap_or_default();
-    (status, headers, body, exp)
+    (send_tolerant(rb).await, exp)
 }
 
 fn strings(v: Option<&Value>) -> Vec<String> {
@@ -197,8 +181,14 @@ fn check(
     id: &str,
     method: &str,
     expect: &Value,
-    (status, headers, body, exp): &(u16, reqwest::header::HeaderMap, String, Option<i64>),
+    (answer, exp): &(Answer, Option<i64>),
 ) -> Vec<String> {
+    let Answer {
+        status,
+        headers,
+        body,
+        ..
+    } = answer;
     let mut p = Vec::new();
     let h = |n: &str| {
         headers
@@ -405,12 +395,7 @@ async fn run_case(case: &Value) -> (Vec<String>, usize) {
     if !problems.is_empty() {
         problems.push(format!(
             "{id}: service log:\n{}",
-            svc.log()
-                .lines()
-                .rev()
-                .take(8)
-                .collect::<Vec<_>>()
-                .join("\n")
+            common::tail(&svc.log(), 8)
         ));
     }
     (problems, sent)
@@ -425,7 +410,7 @@ const NEVER_READY_WINDOW: Duration = Duration::from_millis(1500);
 fn ready_within(svc: &Service, window: Duration) -> Option<Duration> {
     let started = Instant::now();
     while started.elapsed() < window {
-        if common::http_get_status(&svc.admin_url("/readyz")) == Some(200) {
+        if common::raw::http_get_status(&svc.admin_url("/readyz")) == Some(200) {
             return Some(started.elapsed());
         }
         std::thread::sleep(Duration::from_millis(20));

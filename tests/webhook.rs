@@ -4,15 +4,15 @@ mod common;
 // checks what the hook received (method, headers, body) and what the client got (status, headers, error body).
 // Reference: authconfig-reference.md §4; product rules: policy.md §6, §8, §11.
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use common::{
-    JWKS_PATH, MockServer, NO_CONTENT_LENGTH, Received, Route, Service, fd_count,
-    jwk_from_url_config, jwks_doc, metric, mint, proc_probes, sockets_to,
-};
-use reqwest::header::HeaderMap;
+use common::configs::{jwk_from_url_config, webhook_config};
+use common::http::{Answer, client_with_timeout};
+use common::mock::{MockServer, NO_CONTENT_LENGTH, Received, Route};
+use common::probes::{Peaks, Probe, Sampler, fd_count, proc_probes};
+use common::raw::{exchange, final_status};
+use common::service::{Service, metric, started};
+use common::tokens::{JWKS_PATH, mint, rsa1_k1, serve_jwks};
 use serde_json::{Value, json};
 
 const HOOK: &str = "/hook";
@@ -51,15 +51,6 @@ fn allow_body() -> Value {
     json!({"x-hasura-role": "user", "x-hasura-user-id": "42"})
 }
 
-fn v4(method: &str, url: &str, custom: Option<Value>) -> String {
-    let mut hook = json!({"method": method, "url": {"value": url}});
-    if let Some(c) = custom {
-        hook["customHeadersConfig"] = c;
-    }
-    json!({"kind": "AuthConfig", "version": "v4", "definition": {"mode": {"webhook": hook}}})
-        .to_string()
-}
-
 fn v2(method: &str, url: &str) -> String {
     json!({"kind": "AuthConfig", "version": "v2", "definition": {"mode": {"webhook": {"url": url, "method": method}}}})
         .to_string()
@@ -74,94 +65,15 @@ fn start(
     let mock = MockServer::start();
     mock.set(HOOK, route);
     let url = format!("{}{HOOK}", mock.base());
-    let svc = Service::start(&config(&url), flags, &[]);
-    assert!(
-        svc.wait_ready(Duration::from_secs(10)),
-        "service not ready; log:\n{}",
-        svc.log()
-    );
-    (mock, svc)
-}
-
-/// What the client got.
-struct Answer {
-    status: u16,
-    headers: HeaderMap,
-    body: String,
-    elapsed: Duration,
-}
-
-impl Answer {
-    fn header(&self, name: &str) -> Option<&str> {
-        self.headers.get(name).and_then(|v| v.to_str().ok())
-    }
-
-    /// (message, extensions.code) of a deny/error body, asserting the shape.
-    fn error(&self) -> (String, String) {
-        let b: Value = serde_json::from_str(&self.body)
-            .unwrap_or_else(|e| panic!("error body not JSON ({e}): {}", self.body));
-        assert!(b["data"].is_null(), "data must be null: {}", self.body);
-        let msg = b
-            .pointer("/errors/0/message")
-            .and_then(Value::as_str)
-            .expect("errors[0].message")
-            .to_owned();
-        let code = b
-            .pointer("/errors/0/extensions/code")
-            .and_then(Value::as_str)
-            .expect("errors[0].extensions.code");
-        (msg, code.to_owned())
-    }
-
-    /// The session headers (`x-hasura-*`) of an allow.
-    fn session(&self) -> Vec<(String, String)> {
-        let mut v: Vec<(String, String)> = self
-            .headers
-            .iter()
-            .filter(|(n, _)| n.as_str().starts_with("x-hasura-"))
-            .map(|(n, v)| {
-                (
-                    n.as_str().to_owned(),
-                    v.to_str().unwrap_or_default().to_owned(),
-                )
-            })
-            .collect();
-        v.sort();
-        v
-    }
-
-    fn max_age(&self) -> Option<u64> {
-        let cc = self.header("cache-control")?;
-        cc.split(',')
-            .find_map(|d| d.trim().strip_prefix("max-age="))
-            .and_then(|n| n.parse().ok())
-    }
+    (mock, started(&config(&url), flags))
 }
 
 fn client() -> reqwest::Client {
-    reqwest::Client::builder()
-        .no_proxy()
-        .timeout(Duration::from_secs(20))
-        .build()
-        .expect("client")
+    client_with_timeout(Duration::from_secs(20))
 }
 
 async fn ask_with(http: &reqwest::Client, svc: &Service, headers: &[(&str, &str)]) -> Answer {
-    let mut rb = http.get(svc.url("/some/path?q=1"));
-    for (n, v) in headers {
-        rb = rb.header(*n, *v);
-    }
-    let started = Instant::now();
-    let resp = rb.send().await.expect("request to authgate");
-    let status = resp.status().as_u16();
-    let headers = resp.headers().clone();
-    let body = resp.text().await.expect("answer body");
-    Answer {
-        status,
-        headers,
-        body,
-        elapsed: started.elapsed(),
-    }
+    common::http::ask(http, &svc.url("/some/path?q=1"), headers).await
 }
 
 async fn ask(svc: &Service, headers: &[(&str, &str)]) -> Answer {
@@ -181,15 +93,6 @@ fn only_call(mock: &MockServer) -> Received {
     let calls = hook_calls(mock);
     assert_eq!(calls.len(), 1, "want exactly one hook call, got {calls:#?}");
     calls.into_iter().next().expect("one call")
-}
-
-/// Every value the hook received for `name` (to catch duplicates).
-fn values<'a>(r: &'a Received, name: &str) -> Vec<&'a str> {
-    r.headers
-        .iter()
-        .filter(|(n, _)| n == name)
-        .map(|(_, v)| v.as_str())
-        .collect()
 }
 
 fn body_json(r: &Received) -> Value {
@@ -234,7 +137,7 @@ fn assert_allowed(a: &Answer) {
 fn assert_ignore_list_not_forwarded(r: &Received) {
     for (n, v) in IGNORED {
         assert!(
-            values(r, n).iter().all(|got| *got != v),
+            r.values(n).iter().all(|got| *got != v),
             "ignore-listed {n} reached the hook with the client's value: {:?}",
             r.headers
         );
@@ -243,7 +146,7 @@ fn assert_ignore_list_not_forwarded(r: &Received) {
 
 fn assert_plain_forwarded(r: &Received) {
     for (n, v) in PLAIN {
-        assert_eq!(values(r, n), vec![v], "hook header {n}: {:?}", r.headers);
+        assert_eq!(r.values(n), vec![v], "hook header {n}: {:?}", r.headers);
     }
 }
 
@@ -264,7 +167,7 @@ async fn get_star_forwards_all_but_the_ignore_list() {
     for (label, custom) in customs {
         let (mock, svc) = start(
             Route::json(200, &allow_body()),
-            |u| v4("GET", u, custom.clone()),
+            |u| webhook_config("GET", u, custom.clone()),
             &[],
         );
         let mut headers = all_client_headers();
@@ -279,12 +182,12 @@ async fn get_star_forwards_all_but_the_ignore_list() {
         assert_ignore_list_not_forwarded(&r);
         assert_plain_forwarded(&r);
         assert_eq!(
-            values(&r, "x-multi"),
+            r.values("x-multi"),
             vec!["last"],
             "{label}: a repeated header collapses to its last value"
         );
         if label == "forward defaults to *" {
-            assert_eq!(values(&r, "x-extra"), vec!["e"], "{label}");
+            assert_eq!(r.values("x-extra"), vec!["e"], "{label}");
         }
     }
 }
@@ -294,7 +197,7 @@ async fn get_explicit_list_forwards_only_those_and_skips_the_ignore_list() {
     let custom = json!({"headers": {"forward": ["Authorization", "User-Agent", "X-Custom", "Origin", "X-Absent"]}});
     let (mock, svc) = start(
         Route::json(200, &allow_body()),
-        |u| v4("GET", u, Some(custom)),
+        |u| webhook_config("GET", u, Some(custom)),
         &[],
     );
     let mut headers = all_client_headers();
@@ -303,16 +206,16 @@ async fn get_explicit_list_forwards_only_those_and_skips_the_ignore_list() {
     assert_allowed(&a);
     let r = only_call(&mock);
     assert_eq!(r.method, "GET");
-    assert_eq!(values(&r, "authorization"), vec!["Bearer abc.def.ghi"]);
-    assert_eq!(values(&r, "x-custom"), vec!["custom-1"]);
+    assert_eq!(r.values("authorization"), vec!["Bearer abc.def.ghi"]);
+    assert_eq!(r.values("x-custom"), vec!["custom-1"]);
     // Listed ignore-list headers are forwarded: an explicit list does not apply the ignore-list.
     assert_eq!(
-        values(&r, "user-agent"),
+        r.values("user-agent"),
         vec!["client-agent/1.0"],
         "{:?}",
         r.headers
     );
-    assert_eq!(values(&r, "origin"), vec!["https://origin.example"]);
+    assert_eq!(r.values("origin"), vec!["https://origin.example"]);
     // Not listed: not forwarded.
     for n in [
         "cookie",
@@ -336,7 +239,7 @@ async fn get_explicit_list_forwards_only_those_and_skips_the_ignore_list() {
 async fn custom_config_without_headers_forwards_no_client_header() {
     let (mock, svc) = start(
         Route::json(200, &allow_body()),
-        |u| v4("GET", u, Some(json!({}))),
+        |u| webhook_config("GET", u, Some(json!({}))),
         &[],
     );
     let a = ask(&svc, &all_client_headers()).await;
@@ -357,20 +260,20 @@ async fn additional_overrides_a_client_header_of_the_same_name() {
     let custom = json!({"headers": {"forward": "*", "additional": {"X-Custom": "from-config", "x-extra": "extra-value"}}});
     let (mock, svc) = start(
         Route::json(200, &allow_body()),
-        |u| v4("GET", u, Some(custom)),
+        |u| webhook_config("GET", u, Some(custom)),
         &[],
     );
     let a = ask(&svc, &all_client_headers()).await;
     assert_allowed(&a);
     let r = only_call(&mock);
     assert_eq!(
-        values(&r, "x-custom"),
+        r.values("x-custom"),
         vec!["from-config"],
         "additional overrides, once: {:?}",
         r.headers
     );
-    assert_eq!(values(&r, "x-extra"), vec!["extra-value"]);
-    assert_eq!(values(&r, "authorization"), vec!["Bearer abc.def.ghi"]);
+    assert_eq!(r.values("x-extra"), vec!["extra-value"]);
+    assert_eq!(r.values("authorization"), vec!["Bearer abc.def.ghi"]);
     assert_ignore_list_not_forwarded(&r);
 }
 
@@ -382,7 +285,7 @@ async fn post_body_with_body_forward_star_holds_every_client_header() {
     });
     let (mock, svc) = start(
         Route::json(200, &allow_body()),
-        |u| v4("POST", u, Some(custom)),
+        |u| webhook_config("POST", u, Some(custom)),
         &[],
     );
     let a = ask(&svc, &all_client_headers()).await;
@@ -390,7 +293,7 @@ async fn post_body_with_body_forward_star_holds_every_client_header() {
     let r = only_call(&mock);
     assert_eq!(r.method, "POST");
     // HTTP headers: only the forward list.
-    assert_eq!(values(&r, "authorization"), vec!["Bearer abc.def.ghi"]);
+    assert_eq!(r.values("authorization"), vec!["Bearer abc.def.ghi"]);
     for n in ["cookie", "x-custom", "origin", "referer", "user-agent"] {
         assert!(
             r.header(n).is_none(),
@@ -421,7 +324,7 @@ async fn post_without_body_config_sends_empty_headers_object() {
     let custom = json!({"headers": {"forward": "*"}});
     let (mock, svc) = start(
         Route::json(200, &allow_body()),
-        |u| v4("POST", u, Some(custom)),
+        |u| webhook_config("POST", u, Some(custom)),
         &[],
     );
     let a = ask(&svc, &all_client_headers()).await;
@@ -436,7 +339,7 @@ async fn post_without_body_config_sends_empty_headers_object() {
     let custom = json!({"headers": {"forward": "*"}, "body": {}});
     let (mock, svc) = start(
         Route::json(200, &allow_body()),
-        |u| v4("POST", u, Some(custom)),
+        |u| webhook_config("POST", u, Some(custom)),
         &[],
     );
     assert_allowed(&ask(&svc, &all_client_headers()).await);
@@ -453,7 +356,7 @@ async fn post_legacy_sends_all_client_headers_in_the_body_and_none_as_headers() 
             if v2_post {
                 v2("Post", u)
             } else {
-                v4("POST", u, None)
+                webhook_config("POST", u, None)
             }
         };
         let (mock, svc) = start(Route::json(200, &allow_body()), config, &[]);
@@ -517,7 +420,7 @@ async fn item11_explicit_forward_list_is_honoured_exactly() {
     for (label, method, custom, forwarded) in cases {
         let (mock, svc) = start(
             Route::json(200, &allow_body()),
-            |u| v4(method, u, custom.clone()),
+            |u| webhook_config(method, u, custom.clone()),
             &[],
         );
         let a = ask(
@@ -533,12 +436,12 @@ async fn item11_explicit_forward_list_is_honoured_exactly() {
         assert_allowed(&a);
         let r = only_call(&mock);
         let want: Vec<&str> = if forwarded { vec![TP] } else { vec![] };
-        assert_eq!(values(&r, "traceparent"), want, "{label}: {:?}", r.headers);
+        assert_eq!(r.values("traceparent"), want, "{label}: {:?}", r.headers);
         if label.contains("explicit list") {
             for n in ["tracestate", "x-custom"] {
                 assert!(r.header(n).is_none(), "{label}: {n}: {:?}", r.headers);
             }
-            assert_eq!(values(&r, "authorization"), vec!["Bearer t"], "{label}");
+            assert_eq!(r.values("authorization"), vec!["Bearer t"], "{label}");
         }
         if custom.is_none() {
             // The legacy POST sends every client header in the body, trace context included, and none as headers.
@@ -563,7 +466,7 @@ async fn item9_framing_headers_never_reach_the_hook_even_when_listed() {
     // A long webhook timeout, so that a hang shows as slowness rather than as a quick 503.
     let (mock, svc) = start(
         Route::json(200, &allow_body()),
-        |u| v4("GET", u, Some(custom)),
+        |u| webhook_config("GET", u, Some(custom)),
         &["--webhook-timeout", "10"],
     );
     // Written by hand: an HTTP client library would not send a GET with a body, `Expect` and these headers.
@@ -582,7 +485,7 @@ async fn item9_framing_headers_never_reach_the_hook_even_when_listed() {
         \r\n\
         123456789";
     let started = Instant::now();
-    let answer = raw_exchange(svc.data, request.as_bytes(), Duration::from_secs(12));
+    let answer = exchange(svc.data, request.as_bytes(), Duration::from_secs(12));
     let elapsed = started.elapsed();
     let status = final_status(&answer);
     assert_eq!(
@@ -614,13 +517,13 @@ async fn item9_framing_headers_never_reach_the_hook_even_when_listed() {
         );
     }
     assert_eq!(
-        values(&r, "host"),
+        r.values("host"),
         vec![format!("127.0.0.1:{}", mock.port).as_str()],
         "the hook's own Host only: {:?}",
         r.headers
     );
     assert!(
-        values(&r, "connection")
+        r.values("connection")
             .iter()
             .all(|v| !v.eq_ignore_ascii_case("close")),
         "the client's Connection reached the hook: {:?}",
@@ -628,34 +531,8 @@ async fn item9_framing_headers_never_reach_the_hook_even_when_listed() {
     );
     assert!(r.body.is_empty());
     // The listed headers that are the client's own still go through.
-    assert_eq!(values(&r, "authorization"), vec!["Bearer t"]);
-    assert_eq!(values(&r, "x-custom"), vec!["c"]);
-}
-
-/// Write `request` to 127.0.0.1:`port` and read until the peer closes or `limit` passes.
-fn raw_exchange(port: u16, request: &[u8], limit: Duration) -> String {
-    use std::io::{Read, Write};
-    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).expect("connect to authgate");
-    s.set_read_timeout(Some(limit)).expect("read timeout");
-    s.write_all(request).expect("write the request");
-    let mut buf = Vec::new();
-    // A timeout ends the read with what arrived so far; the caller checks the status.
-    if let Err(e) = s.read_to_end(&mut buf) {
-        eprintln!(
-            "reading the answer ended with {e} after {} bytes",
-            buf.len()
-        );
-    }
-    String::from_utf8_lossy(&buf).into_owned()
-}
-
-/// The status of the last answer in a raw exchange (after any `100 Continue`).
-fn final_status(raw: &str) -> Option<u16> {
-    raw.split("\r\n")
-        .filter(|l| l.starts_with("HTTP/1.1 "))
-        .filter_map(|l| l.split_whitespace().nth(1)?.parse::<u16>().ok())
-        .filter(|s| *s >= 200)
-        .last()
+    assert_eq!(r.values("authorization"), vec!["Bearer t"]);
+    assert_eq!(r.values("x-custom"), vec!["c"]);
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -670,7 +547,7 @@ async fn failure(
     code: &str,
     message: &str,
 ) -> (MockServer, Service, Answer) {
-    let (mock, svc) = start(route, |u| v4("GET", u, None), flags);
+    let (mock, svc) = start(route, |u| webhook_config("GET", u, None), flags);
     let a = ask(&svc, &[("authorization", "Bearer t")]).await;
     check_failure(&a, status, code, message);
     assert_eq!(hook_calls(&mock).len(), 1, "the hook is called once");
@@ -806,12 +683,7 @@ async fn hook_timeout_is_503_within_the_timeout() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn refused_connection_is_503() {
     let dead = format!("http://127.0.0.1:{}{HOOK}", common::free_port());
-    let svc = Service::start(&v4("GET", &dead, None), &[], &[]);
-    assert!(
-        svc.wait_ready(Duration::from_secs(10)),
-        "log:\n{}",
-        svc.log()
-    );
+    let svc = started(&webhook_config("GET", &dead, None), &[]);
     let a = ask(&svc, &[("authorization", "Bearer t")]).await;
     check_failure(
         &a,
@@ -824,7 +696,11 @@ async fn refused_connection_is_503() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dropped_connection_is_503() {
-    let (mock, svc) = start(Route::json(200, &allow_body()), |u| v4("GET", u, None), &[]);
+    let (mock, svc) = start(
+        Route::json(200, &allow_body()),
+        |u| webhook_config("GET", u, None),
+        &[],
+    );
     mock.set_up(false);
     let a = ask(&svc, &[("authorization", "Bearer t")]).await;
     check_failure(&a, 503, "webhook_unavailable", "");
@@ -871,7 +747,11 @@ async fn unusable_200_answers_are_503() {
             "'x-hasura-role' session variable in the webhook response was not a string.",
         ),
     ];
-    let (mock, svc) = start(Route::json(200, &allow_body()), |u| v4("GET", u, None), &[]);
+    let (mock, svc) = start(
+        Route::json(200, &allow_body()),
+        |u| webhook_config("GET", u, None),
+        &[],
+    );
     for (i, (label, route, message)) in cases.into_iter().enumerate() {
         mock.set(HOOK, route);
         let a = ask(&svc, &[("authorization", "Bearer t")]).await;
@@ -941,7 +821,11 @@ async fn item11_hook_answer_with_control_character_or_colliding_keys_is_401_inva
             r#"{"x-hasura-role":"user","x-hasura-role":"admin"}"#,
         ),
     ];
-    let (mock, svc) = start(Route::json(200, &allow_body()), |u| v4("GET", u, None), &[]);
+    let (mock, svc) = start(
+        Route::json(200, &allow_body()),
+        |u| webhook_config("GET", u, None),
+        &[],
+    );
     for (i, (label, body)) in cases.into_iter().enumerate() {
         let mut route = Route::raw(200, body);
         route
@@ -996,7 +880,7 @@ async fn max_age_answers_are_cached_keyed_by_what_was_sent() {
     let body7 = json!({"x-hasura-role": "user", "x-hasura-user-id": "7"});
     let (mock, svc) = start(
         cached_route(&body7, "max-age=60"),
-        |u| v4("GET", u, None),
+        |u| webhook_config("GET", u, None),
         &[],
     );
     let alice = [("authorization", "Bearer alice")];
@@ -1044,7 +928,7 @@ async fn max_age_answers_are_cached_keyed_by_what_was_sent() {
     assert_eq!(bob.header("x-hasura-user-id"), Some("8"));
     assert_eq!(hook_calls(&mock).len(), 2);
     assert_eq!(
-        values(&hook_calls(&mock)[1], "authorization"),
+        hook_calls(&mock)[1].values("authorization"),
         vec!["Bearer bob"]
     );
     // A header the hook is sent is part of the key too.
@@ -1084,7 +968,7 @@ async fn a_header_not_sent_to_the_hook_does_not_split_the_cache() {
     let custom = json!({"headers": {"forward": ["authorization"]}});
     let (mock, svc) = start(
         cached_route(&allow_body(), "public, max-age=60"),
-        |u| v4("GET", u, Some(custom)),
+        |u| webhook_config("GET", u, Some(custom)),
         &[],
     );
     for i in 0..3 {
@@ -1113,7 +997,7 @@ async fn item2_hook_cache_hits_whatever_the_request_ids_and_header_order() {
     const N: usize = 100;
     let (mock, svc) = start(
         cached_route(&allow_body(), "max-age=60"),
-        |u| v4("GET", u, None),
+        |u| webhook_config("GET", u, None),
         &[],
     );
     let stable: Vec<(String, String)> = [
@@ -1161,11 +1045,11 @@ async fn item2_hook_cache_hits_whatever_the_request_ids_and_header_order() {
     );
     let r = &calls[0];
     for (n, v) in &stable {
-        assert_eq!(values(r, n), vec![v.as_str()], "{n}: {:?}", r.headers);
+        assert_eq!(r.values(n), vec![v.as_str()], "{n}: {:?}", r.headers);
     }
-    assert_eq!(values(r, "x-request-id"), vec!["req-0"], "{:?}", r.headers);
+    assert_eq!(r.values("x-request-id"), vec!["req-0"], "{:?}", r.headers);
     assert_eq!(
-        values(r, "traceparent"),
+        r.values("traceparent"),
         vec![traceparent(0).as_str()],
         "{:?}",
         r.headers
@@ -1193,7 +1077,7 @@ async fn item2_header_order_alone_does_not_change_the_hook_cache_key() {
     for method in ["GET", "POST"] {
         let (mock, svc) = start(
             cached_route(&allow_body(), "max-age=60"),
-            |u| v4(method, u, None),
+            |u| webhook_config(method, u, None),
             &[],
         );
         let http = client();
@@ -1233,7 +1117,7 @@ async fn answers_without_max_age_are_not_cached() {
             Some(cc) => cached_route(&allow_body(), cc),
             None => Route::json(200, &allow_body()),
         };
-        let (mock, svc) = start(route, |u| v4("GET", u, None), &[]);
+        let (mock, svc) = start(route, |u| webhook_config("GET", u, None), &[]);
         for i in 1..=3 {
             let a = ask(&svc, &[("authorization", "Bearer same")]).await;
             assert_allowed(&a);
@@ -1258,7 +1142,7 @@ async fn denials_are_never_cached() {
         route
             .headers
             .push(("Cache-Control".into(), "max-age=60".into()));
-        let (mock, svc) = start(route, |u| v4("GET", u, None), &[]);
+        let (mock, svc) = start(route, |u| webhook_config("GET", u, None), &[]);
         for i in 1..=3 {
             let a = ask(&svc, &[("authorization", "Bearer denied")]).await;
             check_failure(&a, status, "webhook_denied", DENIED);
@@ -1288,7 +1172,7 @@ async fn a_thousand_concurrent_decisions_respect_the_connection_bound() {
     // 1000 calls, 32 at a time, 200 ms each: about 6.3 s of queueing, so the per-call timeout must cover the wait.
     let (mock, svc) = start(
         route,
-        |u| v4("GET", u, None),
+        |u| webhook_config("GET", u, None),
         &["--webhook-max-connections", "32", "--webhook-timeout", "40"],
     );
     let pid = svc.pid();
@@ -1297,38 +1181,15 @@ async fn a_thousand_concurrent_decisions_respect_the_connection_bound() {
         .then(|| fd_count(pid).expect("/proc/PID/fd was readable a moment ago"));
 
     // Sample the service's descriptors while the load runs; every sample must read.
-    let stop = Arc::new(AtomicBool::new(false));
-    let peak_fds = Arc::new(AtomicUsize::new(0));
-    let peak_hook_sockets = Arc::new(AtomicUsize::new(0));
     let sampler = baseline.map(|_| {
-        let (stop, peak_fds, peak_hook_sockets, port) = (
-            stop.clone(),
-            peak_fds.clone(),
-            peak_hook_sockets.clone(),
-            mock.port,
-        );
-        std::thread::spawn(move || {
-            let (mut taken, mut failed) = (0usize, 0usize);
-            while !stop.load(Ordering::Relaxed) && Instant::now() < deadline {
-                match (fd_count(pid), sockets_to(pid, port)) {
-                    (Some(fds), Some(sockets)) => {
-                        peak_fds.fetch_max(fds, Ordering::Relaxed);
-                        peak_hook_sockets.fetch_max(sockets, Ordering::Relaxed);
-                        taken += 1;
-                    }
-                    _ => failed += 1,
-                }
-                std::thread::sleep(Duration::from_millis(10));
-            }
-            (taken, failed)
-        })
+        Peaks::new(pid, &[Probe::Fds, Probe::SocketsTo(mock.port)]).sample_in_background(
+            Duration::from_millis(10),
+            deadline,
+            || {},
+        )
     });
 
-    let http = reqwest::Client::builder()
-        .no_proxy()
-        .timeout(Duration::from_secs(55))
-        .build()
-        .expect("client");
+    let http = client_with_timeout(Duration::from_secs(55));
     let started = Instant::now();
     let mut tasks = Vec::with_capacity(N);
     for i in 0..N {
@@ -1366,8 +1227,8 @@ async fn a_thousand_concurrent_decisions_respect_the_connection_bound() {
         }
     }
     let took = started.elapsed();
-    stop.store(true, Ordering::Relaxed);
-    let samples = sampler.map(|t| t.join().expect("the descriptor sampler panicked"));
+    let peaks = sampler.map(Sampler::finish);
+    let (peak_fds, peak_hook_sockets) = peaks.as_ref().map_or((0, 0), |p| (p.fds, p.sockets));
 
     assert!(
         errors.is_empty(),
@@ -1396,24 +1257,23 @@ async fn a_thousand_concurrent_decisions_respect_the_connection_bound() {
         "the bound was never approached ({max_in_flight}); the test measured nothing"
     );
     eprintln!(
-        "pool: {N} decisions in {took:?}; hook max in flight {max_in_flight}; fds baseline {baseline:?}, peak {}; \
-         peak sockets to the hook {}",
-        peak_fds.load(Ordering::Relaxed),
-        peak_hook_sockets.load(Ordering::Relaxed)
+        "pool: {N} decisions in {took:?}; hook max in flight {max_in_flight}; fds baseline {baseline:?}, peak {peak_fds}; \
+         peak sockets to the hook {peak_hook_sockets}"
     );
-    if let (Some(base), Some((taken, failed))) = (baseline, samples) {
+    if let (Some(base), Some(peaks)) = (baseline, &peaks) {
+        let (taken, failed) = (peaks.taken, peaks.failed);
         assert_eq!(
             failed, 0,
             "{failed} of the /proc samples could not be read ({taken} were)"
         );
         assert!(taken > 0, "the load ended before /proc was sampled once");
-        let peak = peak_fds.load(Ordering::Relaxed);
+        let peak = peaks.fds;
         // At most one inbound connection per client request, plus the hook connections, plus slack.
         assert!(
             peak <= base + N + 2 * MAX + 64,
             "service fds peaked at {peak} (baseline {base})"
         );
-        let hook_sockets = peak_hook_sockets.load(Ordering::Relaxed);
+        let hook_sockets = peaks.sockets;
         // The bound is on calls in flight (checked above, at the hook). A connection the hook closed (`Connection:
         // close`) is dropped by the client's connection task just after its slot is freed, so on a loaded machine
         // a few closed sockets may briefly overlap the next calls' new ones. Allow that; an unbounded pool would
@@ -1432,7 +1292,7 @@ async fn a_thousand_concurrent_decisions_respect_the_connection_bound() {
 fn item19_unreadable_proc_fails_under_ci_and_is_a_loud_skip_elsewhere() {
     let no_such_pid = u32::MAX;
     let under_ci = std::panic::catch_unwind(|| {
-        common::proc_probes_with(no_such_pid, "the descriptor checks", true)
+        common::probes::proc_probes_with(no_such_pid, "the descriptor checks", true)
     });
     let panic = under_ci.expect_err("under CI an unreadable /proc must fail the test");
     let msg = panic
@@ -1444,23 +1304,19 @@ fn item19_unreadable_proc_fails_under_ci_and_is_a_loud_skip_elsewhere() {
         msg.contains("CI is set") && msg.contains("the descriptor checks cannot run"),
         "{msg}"
     );
-    assert!(!common::proc_probes_with(
+    assert!(!common::probes::proc_probes_with(
         no_such_pid,
         "the descriptor checks",
         false
     ));
-    if common::under_ci() {
+    if common::probes::under_ci() {
         assert!(proc_probes(std::process::id(), "this test's own /proc"));
     }
 }
 
+/// The service's last log lines, for failure messages.
 fn tail(svc: &Service) -> String {
-    svc.log()
-        .lines()
-        .rev()
-        .take(10)
-        .collect::<Vec<_>>()
-        .join("\n")
+    common::tail(&svc.log(), 10)
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -1469,7 +1325,11 @@ fn tail(svc: &Service) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn webhook_metrics_count_the_calls() {
-    let (mock, svc) = start(Route::json(200, &allow_body()), |u| v4("GET", u, None), &[]);
+    let (mock, svc) = start(
+        Route::json(200, &allow_body()),
+        |u| webhook_config("GET", u, None),
+        &[],
+    );
     let series = |r: &str| format!("authgate_webhook_requests_total{{result=\"{r}\"}}");
     let before = svc.metrics();
     for r in ["allow", "deny", "error"] {
@@ -1530,19 +1390,10 @@ async fn webhook_metrics_count_the_calls() {
 /// A keep-alive mock serving a JWKS for an RS256 key, and the service on it, refreshing every second.
 fn jwks_keep_alive(idle: Duration) -> (MockServer, Service) {
     let mock = MockServer::start_keep_alive(idle);
-    mock.set(
-        JWKS_PATH,
-        Route::json(200, &jwks_doc(&[json!({"key": "rsa1", "kid": "k1"})])),
-    );
-    let svc = Service::start(
+    serve_jwks(&mock, &[rsa1_k1()], None);
+    let svc = started(
         &jwk_from_url_config(&mock),
         &["--jwks-refresh-secs", "1", "--jwks-min-refresh-secs", "1"],
-        &[],
-    );
-    assert!(
-        svc.wait_ready(Duration::from_secs(10)),
-        "service not ready; log:\n{}",
-        svc.log()
     );
     (mock, svc)
 }
@@ -1578,15 +1429,9 @@ async fn assert_token_allowed(svc: &Service) {
 async fn item21_webhook_client_reuses_a_kept_alive_connection() {
     let mock = MockServer::start_keep_alive(Duration::from_secs(30));
     mock.set(HOOK, Route::json(200, &allow_body()));
-    let svc = Service::start(
-        &v4("GET", &format!("{}{HOOK}", mock.base()), None),
+    let svc = started(
+        &webhook_config("GET", &format!("{}{HOOK}", mock.base()), None),
         &[],
-        &[],
-    );
-    assert!(
-        svc.wait_ready(Duration::from_secs(10)),
-        "log:\n{}",
-        svc.log()
     );
     let http = client();
     for i in 0..20 {
@@ -1633,15 +1478,9 @@ async fn item21_a_server_closing_idle_kept_alive_connections_fails_nothing() {
     let idle = Duration::from_millis(400);
     let mock = MockServer::start_keep_alive(idle);
     mock.set(HOOK, Route::json(200, &allow_body()));
-    let svc = Service::start(
-        &v4("POST", &format!("{}{HOOK}", mock.base()), None),
+    let svc = started(
+        &webhook_config("POST", &format!("{}{HOOK}", mock.base()), None),
         &[],
-        &[],
-    );
-    assert!(
-        svc.wait_ready(Duration::from_secs(10)),
-        "log:\n{}",
-        svc.log()
     );
     let http = client();
     for round in 0..3 {
@@ -1692,15 +1531,9 @@ async fn item21_a_request_crossing_the_servers_idle_close_is_sent_again() {
     for method in ["GET", "POST"] {
         let mock = MockServer::start_keep_alive(Duration::from_secs(30));
         mock.set(HOOK, Route::json(200, &allow_body()));
-        let svc = Service::start(
-            &v4(method, &format!("{}{HOOK}", mock.base()), None),
+        let svc = started(
+            &webhook_config(method, &format!("{}{HOOK}", mock.base()), None),
             &[],
-            &[],
-        );
-        assert!(
-            svc.wait_ready(Duration::from_secs(10)),
-            "log:\n{}",
-            svc.log()
         );
         let http = client();
         assert_allowed(&ask_with(&http, &svc, &[("authorization", "Bearer first")]).await);
