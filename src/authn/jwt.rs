@@ -253,19 +253,13 @@ impl Verifier {
     /// [`Self::check_iss_and_aud`].
     fn check_registered_iss_and_aud(&self, claims: &Value) -> Result<(), Deny> {
         if let Some(want) = &self.issuer
-            && let Some(iss) = strings(claims.get("iss"))
-            && !iss.iter().any(|i| *i == want)
+            && any_string(claims.get("iss"), |i| i == want) == Some(false)
         {
             return Err(map_error(&ErrorKind::InvalidIssuer));
         }
-        if let Some(aud) = strings(claims.get("aud")) {
-            let matches = self
-                .audience
-                .as_ref()
-                .is_some_and(|want| aud.iter().any(|a| want.iter().any(|w| w == a)));
-            if !matches {
-                return Err(map_error(&ErrorKind::InvalidAudience));
-            }
+        let wanted = |a: &str| self.audience.iter().flatten().any(|w| w == a);
+        if any_string(claims.get("aud"), wanted) == Some(false) {
+            return Err(map_error(&ErrorKind::InvalidAudience));
         }
         Ok(())
     }
@@ -328,11 +322,14 @@ fn numeric_date(v: Option<&Value>) -> NumericDate {
     }
 }
 
-/// A claim that is a string or an array of strings, as its strings; `None` for absent, `null` or any other shape.
-fn strings(v: Option<&Value>) -> Option<Vec<&str>> {
+/// For a claim that is a string or an array of strings: whether any of its strings passes `f`. `None` for an
+/// absent claim, `null` or any other shape.
+fn any_string(v: Option<&Value>, f: impl Fn(&str) -> bool) -> Option<bool> {
     match v? {
-        Value::String(s) => Some(vec![s.as_str()]),
-        Value::Array(items) => items.iter().map(Value::as_str).collect(),
+        Value::String(s) => Some(f(s)),
+        Value::Array(items) if items.iter().all(Value::is_string) => {
+            Some(items.iter().filter_map(Value::as_str).any(f))
+        }
         _ => None,
     }
 }

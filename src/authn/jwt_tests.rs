@@ -75,6 +75,11 @@ fn mode(issuer: Option<&str>, audience: Option<&[&str]>, leeway: u64) -> JwtMode
 
 /// Verify an HS256 token over `claims` (signed with the right key) under `mode`.
 fn verify_claims(mode: &JwtMode, claims: &Value) -> Result<Value, Deny> {
+    verify_claims_at(mode, claims, now())
+}
+
+/// [`verify_claims`] at Unix time `at`.
+fn verify_claims_at(mode: &JwtMode, claims: &Value, at: u64) -> Result<Value, Deny> {
     let token = jsonwebtoken::encode(
         &jsonwebtoken::Header::new(Algorithm::HS256),
         claims,
@@ -87,7 +92,7 @@ fn verify_claims(mode: &JwtMode, claims: &Value) -> Result<Value, Deny> {
         &header,
         &DecodingKey::from_secret(SECRET),
         &[Algorithm::HS256],
-        now(),
+        at,
     )
 }
 
@@ -215,4 +220,63 @@ fn item10_the_largest_allowed_skew_does_not_overflow() {
         verify_claims(&huge, &future).unwrap_err().reason,
         Reason::NotYetValid
     );
+}
+
+#[test]
+fn exp_and_nbf_are_judged_at_the_given_time_not_the_system_clock() {
+    let m = mode(None, None, 0);
+    let t = 1_000_000_000;
+    let claims = serde_json::json!({"exp": t + 100, "nbf": t - 100});
+    assert!(verify_claims_at(&m, &claims, t).is_ok());
+    let late = verify_claims_at(&m, &claims, t + 101).unwrap_err();
+    assert_eq!(
+        (late.reason, &*late.message),
+        (Reason::Expired, "JWT validation error: ExpiredSignature")
+    );
+    let early = verify_claims_at(&m, &claims, t - 101).unwrap_err();
+    assert_eq!(
+        (early.reason, &*early.message),
+        (Reason::NotYetValid, "token is not valid yet (nbf)")
+    );
+    // A clock near zero: `now - leeway` saturates instead of wrapping.
+    let lenient = mode(None, None, 60);
+    assert!(verify_claims_at(&lenient, &serde_json::json!({"exp": 30}), 10).is_ok());
+}
+
+#[test]
+fn times_are_checked_before_issuer_and_audience_as_jsonwebtoken_did() {
+    let iss = "https://issuer.example";
+    let m = mode(Some(iss), Some(&["api"]), 0);
+    let t = now();
+    let e = verify_claims(
+        &m,
+        &serde_json::json!({"exp": t - 10, "iss": "https://evil.example", "aud": "other"}),
+    )
+    .unwrap_err();
+    assert_eq!(e.reason, Reason::Expired);
+    let e = verify_claims(
+        &m,
+        &serde_json::json!({"exp": t + 600, "nbf": "soon", "iss": "https://evil.example", "aud": "api"}),
+    )
+    .unwrap_err();
+    assert_eq!(
+        (e.reason, &*e.message),
+        (
+            Reason::MalformedToken,
+            "JWT validation error: `nbf` is not a number"
+        )
+    );
+    // An issuer array holding the issuer passes the registered-claim check, so a wrong audience is named first.
+    let e = verify_claims(
+        &m,
+        &serde_json::json!({"exp": t + 600, "iss": [iss], "aud": ["other"]}),
+    )
+    .unwrap_err();
+    assert_eq!(e.reason, Reason::InvalidAudience);
+    let e = verify_claims(
+        &m,
+        &serde_json::json!({"exp": t + 600, "iss": [iss], "aud": "api"}),
+    )
+    .unwrap_err();
+    assert_eq!(e.reason, Reason::InvalidIssuer);
 }
