@@ -1,5 +1,5 @@
 //! Hasura claims from a verified payload: the namespace form (`Json` or `StringifiedJson`) or the `locations` form,
-//! with the checks and messages of the Hasura engine. Messages that the engine marks
+//! with the checks and messages of the Hasura engine, and the identity they make. Messages that the engine marks
 //! `Internal Error - ` lose the prefix: we deny them with `401`, they are the token's fault.
 
 use std::collections::BTreeMap;
@@ -9,6 +9,7 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use super::reason::{Deny, Reason};
+use super::session::{self, Identity, Roles, render};
 use crate::config::compiled::ClaimsSpec;
 use crate::config::model::{JwtClaimsFormat, JwtClaimsMappingEntry};
 use crate::strict_json::StrictValue;
@@ -117,6 +118,34 @@ pub fn check_duplicate_roles(roles: &[String]) -> Result<(), Deny> {
         }
     }
     Ok(())
+}
+
+/// The identity a verified payload stands for: v1 role emulation when the token's `x-hasura-role` is the
+/// configured admin role (`emulation_by`), otherwise its roles and session variables.
+pub fn identity_from_claims(
+    spec: &ClaimsSpec,
+    payload: &Value,
+    emulation_by: Option<&str>,
+) -> Result<Identity, Deny> {
+    let c = extract(spec, payload)?;
+    if let Some(admin) = emulation_by
+        && let Some((_, v)) = c.custom.iter().find(|(k, _)| k == session::ROLE_HEADER)
+    {
+        let role = v
+            .as_str()
+            .ok_or_else(|| invalid("Expected string value for claim x-hasura-role"))?;
+        if role == admin {
+            return Ok(Identity::Emulation {
+                role: role.to_owned(),
+            });
+        }
+    }
+    check_duplicate_roles(&c.allowed_roles)?;
+    let vars = render(c.custom.iter().map(|(k, v)| (k.as_str(), v)))?;
+    Ok(Identity::Specific {
+        roles: Roles::new(&c.default_role, &c.allowed_roles)?,
+        vars,
+    })
 }
 
 #[cfg(test)]

@@ -1,6 +1,7 @@
-//! JWT verification: jsonwebtoken for the signature and the registered claims, plus stricter checks (header
-//! features refused, `nbf` and `iat` enforced, `iss`/`aud` required when configured, duplicate JSON keys
-//! rejected). Pure and synchronous: the key has already been chosen by the caller.
+//! JWT verification: jsonwebtoken for the signature and the presence of the required claims; the registered
+//! claims checked here against the caller's `now`, plus stricter checks (header features refused, `nbf` and `iat`
+//! enforced, `iss`/`aud` required when configured, duplicate JSON keys rejected). Pure and synchronous: the key has
+//! already been chosen by the caller.
 
 use std::collections::HashMap;
 
@@ -116,7 +117,8 @@ pub fn parse_header(token: &str, jwks: bool) -> Result<TokenHeader, Deny> {
             "nested tokens (`cty: JWT`) are not supported",
         ));
     }
-    let alg = parse_alg(&raw.alg).ok_or_else(|| {
+    // Exact, case-sensitive names: `none`, `None`, `NONE`, `nOnE` are all unknown.
+    let alg = crate::alg::by_name(&raw.alg).ok_or_else(|| {
         Deny::new(
             Reason::InvalidAlgorithm,
             format!(
@@ -134,84 +136,46 @@ pub fn parse_header(token: &str, jwks: bool) -> Result<TokenHeader, Deny> {
     Ok(TokenHeader { alg, kid: raw.kid })
 }
 
-/// Exact, case-sensitive algorithm names (so `none`, `None`, `NONE`, `nOnE` are all unknown).
-fn parse_alg(s: &str) -> Option<Algorithm> {
-    Some(match s {
-        "HS256" => Algorithm::HS256,
-        "HS384" => Algorithm::HS384,
-        "HS512" => Algorithm::HS512,
-        "ES256" => Algorithm::ES256,
-        "ES384" => Algorithm::ES384,
-        "RS256" => Algorithm::RS256,
-        "RS384" => Algorithm::RS384,
-        "RS512" => Algorithm::RS512,
-        "PS256" => Algorithm::PS256,
-        "PS384" => Algorithm::PS384,
-        "PS512" => Algorithm::PS512,
-        "EdDSA" => Algorithm::EdDSA,
-        _ => return None,
-    })
-}
-
-const ALL_ALGS: [Algorithm; 12] = [
-    Algorithm::HS256,
-    Algorithm::HS384,
-    Algorithm::HS512,
-    Algorithm::ES256,
-    Algorithm::ES384,
-    Algorithm::RS256,
-    Algorithm::RS384,
-    Algorithm::RS512,
-    Algorithm::PS256,
-    Algorithm::PS384,
-    Algorithm::PS512,
-    Algorithm::EdDSA,
-];
-
 /// Per-mode verification settings, built once per config load (never per request).
 pub struct Verifier {
     validations: HashMap<Algorithm, Validation>,
     leeway: u64,
     issuer: Option<String>,
-    audience_configured: bool,
+    audience: Option<Vec<String>>,
 }
 
 impl Verifier {
-    /// Build the `Validation` of every algorithm for this mode's issuer, audience and leeway.
+    /// Build the `Validation` of every algorithm for this mode: jsonwebtoken checks the signature and that the
+    /// required claims are there; the times, `iss` and `aud` are checked here, where `now` is the caller's (its
+    /// own checks would read the system clock).
     pub fn new(mode: &JwtMode) -> Self {
+        let mut required = vec!["exp"];
+        if mode.issuer.is_some() {
+            required.push("iss");
+        }
+        if mode.audience.is_some() {
+            required.push("aud");
+        }
         let mut validations = HashMap::new();
-        for alg in ALL_ALGS {
+        for alg in crate::alg::ALL {
             let mut v = Validation::new(alg);
-            // jsonwebtoken computes `now - leeway` and `now + leeway` unchecked; the loader bounds `allowedSkew`, and
-            // this keeps a `JwtMode` built any other way from wrapping (or panicking) on every request.
-            v.leeway = mode.leeway.min(MAX_ALLOWED_SKEW_SECS);
-            v.validate_nbf = true;
-            v.validate_exp = true;
-            let mut required = vec!["exp"];
-            if let Some(iss) = &mode.issuer {
-                v.set_issuer(&[iss]);
-                required.push("iss");
-            }
-            match &mode.audience {
-                Some(aud) => {
-                    v.set_audience(aud);
-                    required.push("aud");
-                }
-                // No audience configured: jsonwebtoken then rejects any token carrying `aud`.
-                None => v.validate_aud = true,
-            }
+            v.validate_exp = false;
+            v.validate_nbf = false;
+            v.validate_aud = false;
             v.set_required_spec_claims(&required);
             validations.insert(alg, v);
         }
         Self {
             validations,
+            // The loader bounds `allowedSkew`; this holds a `JwtMode` built any other way to the same bound.
             leeway: mode.leeway.min(MAX_ALLOWED_SKEW_SECS),
             issuer: mode.issuer.clone(),
-            audience_configured: mode.audience.is_some(),
+            audience: mode.audience.clone(),
         }
     }
 
-    /// Verify `token` (whose header is `header`) with `key`, which accepts `key_algs`; return the payload.
+    /// Verify `token` (whose header is `header`) with `key`, which accepts `key_algs`, at Unix time `now`; return
+    /// the payload.
     pub fn verify(
         &self,
         token: &str,
@@ -239,6 +203,8 @@ impl Verifier {
                 "Error while decoding the JWT: the payload is not an object",
             ));
         }
+        self.check_times(&claims, now)?;
+        self.check_registered_iss_and_aud(&claims)?;
         self.check_iss_and_aud(&claims)?;
         if let Some(iat) = claims.get("iat") {
             let Some(iat) = iat.as_f64() else {
@@ -255,6 +221,47 @@ impl Verifier {
             }
         }
         Ok(claims)
+    }
+
+    /// `exp` and `nbf` against `now` and the leeway, with jsonwebtoken's reading of them (see [`numeric_date`])
+    /// and in its order. Saturating: `now - leeway` must not wrap for a clock near zero.
+    fn check_times(&self, claims: &Value, now: u64) -> Result<(), Deny> {
+        let exp = numeric_date(claims.get("exp"));
+        let nbf = numeric_date(claims.get("nbf"));
+        if exp == NumericDate::Unreadable {
+            return Err(map_error(&ErrorKind::InvalidClaimFormat("exp".into())));
+        }
+        if nbf == NumericDate::Unreadable {
+            return Err(map_error(&ErrorKind::InvalidClaimFormat("nbf".into())));
+        }
+        if let NumericDate::Secs(exp) = exp
+            && exp < now.saturating_sub(self.leeway)
+        {
+            return Err(map_error(&ErrorKind::ExpiredSignature));
+        }
+        if let NumericDate::Secs(nbf) = nbf
+            && nbf > now.saturating_add(self.leeway)
+        {
+            return Err(map_error(&ErrorKind::ImmatureSignature));
+        }
+        Ok(())
+    }
+
+    /// jsonwebtoken's `iss` and `aud` checks, which it would run after the times: an `iss` (a string, or an
+    /// array of strings) must contain the configured issuer; an `aud` (same shapes) must share a value with the
+    /// configured audience, and is refused when none is configured. Other shapes and `null` are left to
+    /// [`Self::check_iss_and_aud`].
+    fn check_registered_iss_and_aud(&self, claims: &Value) -> Result<(), Deny> {
+        if let Some(want) = &self.issuer
+            && any_string(claims.get("iss"), |i| i == want) == Some(false)
+        {
+            return Err(map_error(&ErrorKind::InvalidIssuer));
+        }
+        let wanted = |a: &str| self.audience.iter().flatten().any(|w| w == a);
+        if any_string(claims.get("aud"), wanted) == Some(false) {
+            return Err(map_error(&ErrorKind::InvalidAudience));
+        }
+        Ok(())
     }
 
     /// What jsonwebtoken lets through and we do not. Its `iss` may be an array with one matching element;
@@ -276,7 +283,7 @@ impl Verifier {
                 Value::Array(items) => items.iter().all(Value::is_string),
                 _ => false,
             };
-            if !self.audience_configured || !well_formed {
+            if self.audience.is_none() || !well_formed {
                 return Err(Deny::new(
                     Reason::InvalidAudience,
                     "JWT validation error: InvalidAudience",
@@ -284,6 +291,46 @@ impl Verifier {
             }
         }
         Ok(())
+    }
+}
+
+/// A registered time claim as jsonwebtoken reads it.
+#[derive(Debug, PartialEq, Eq)]
+enum NumericDate {
+    Absent,
+    /// Present but not a non-negative number that fits in a `u64` (`null`, a string, `-5`).
+    Unreadable,
+    /// Whole seconds (a fraction is rounded).
+    Secs(u64),
+}
+
+fn numeric_date(v: Option<&Value>) -> NumericDate {
+    let Some(v) = v else {
+        return NumericDate::Absent;
+    };
+    let Some(n) = v.as_number() else {
+        return NumericDate::Unreadable;
+    };
+    if let Some(u) = n.as_u64() {
+        return NumericDate::Secs(u);
+    }
+    match n.as_f64() {
+        Some(f) if n.is_f64() && f.is_finite() && f >= 0.0 && f < u64::MAX as f64 => {
+            NumericDate::Secs(f.round() as u64)
+        }
+        _ => NumericDate::Unreadable,
+    }
+}
+
+/// For a claim that is a string or an array of strings: whether any of its strings passes `f`. `None` for an
+/// absent claim, `null` or any other shape.
+fn any_string(v: Option<&Value>, f: impl Fn(&str) -> bool) -> Option<bool> {
+    match v? {
+        Value::String(s) => Some(f(s)),
+        Value::Array(items) if items.iter().all(Value::is_string) => {
+            Some(items.iter().filter_map(Value::as_str).any(f))
+        }
+        _ => None,
     }
 }
 
@@ -364,220 +411,5 @@ pub fn exp_of(claims: &Value) -> Option<u64> {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn b64(s: &str) -> String {
-        URL_SAFE_NO_PAD.encode(s)
-    }
-
-    #[test]
-    fn header_checks() {
-        let tok = |h: &str| format!("{}.e30.sig", b64(h));
-        assert_eq!(
-            parse_header(&tok(r#"{"alg":"RS256","kid":"k"}"#), true)
-                .unwrap()
-                .kid
-                .as_deref(),
-            Some("k")
-        );
-        for none in ["none", "None", "NONE", "nOnE"] {
-            let e = parse_header(&tok(&format!(r#"{{"alg":"{none}"}}"#)), true).unwrap_err();
-            assert_eq!(e.reason, Reason::InvalidAlgorithm);
-        }
-        for extra in [
-            r#""crit":["exp"]"#,
-            r#""jku":"http://x""#,
-            r#""x5u":"http://x""#,
-            r#""jwk":{}"#,
-            r#""x5c":[]"#,
-        ] {
-            let e = parse_header(&tok(&format!(r#"{{"alg":"RS256",{extra}}}"#)), true).unwrap_err();
-            assert_eq!(e.reason, Reason::UnsupportedHeader, "{extra}");
-        }
-        let dup = parse_header(&tok(r#"{"alg":"RS256","alg":"none"}"#), false).unwrap_err();
-        assert_eq!(dup.reason, Reason::MalformedToken);
-        assert_eq!(
-            &*parse_header("abc", false).unwrap_err().message,
-            "JWT validation error: InvalidToken"
-        );
-    }
-
-    #[test]
-    fn item6_null_crit_jku_x5u_jwk_x5c_are_present_and_refused() {
-        let tok = |h: &str| format!("{}.e30.sig", b64(h));
-        for name in ["crit", "jku", "x5u", "jwk", "x5c"] {
-            let header = format!(r#"{{"alg":"RS256","kid":"k","{name}":null}}"#);
-            let e = parse_header(&tok(&header), true).expect_err(&header);
-            assert_eq!(e.reason, Reason::UnsupportedHeader, "{header}");
-            assert!(e.message.contains(name), "{header}: {}", e.message);
-        }
-        // `cty: null` is not `cty: JWT`: it stays accepted.
-        assert!(parse_header(&tok(r#"{"alg":"RS256","cty":null}"#), true).is_ok());
-    }
-
-    const SECRET: &[u8] = b"a-secret-of-at-least-thirty-two-bytes!";
-
-    fn mode(issuer: Option<&str>, audience: Option<&[&str]>, leeway: u64) -> JwtMode {
-        use crate::config::compiled::{ClaimsSpec, JwtKeySource, TokenLocation};
-        use crate::config::model::JwtClaimsFormat;
-        use crate::config::pointer::JsonPointer;
-        JwtMode {
-            key: JwtKeySource::Fixed {
-                algorithm: Algorithm::HS256,
-                key: DecodingKey::from_secret(SECRET),
-            },
-            token_location: TokenLocation::Bearer,
-            claims: ClaimsSpec::Namespace {
-                format: JwtClaimsFormat::Json,
-                location: JsonPointer::parse("/hasura").expect("pointer"),
-            },
-            audience: audience.map(|a| a.iter().map(|s| (*s).to_owned()).collect()),
-            issuer: issuer.map(str::to_owned),
-            leeway,
-        }
-    }
-
-    /// Verify an HS256 token over `claims` (signed with the right key) under `mode`.
-    fn verify_claims(mode: &JwtMode, claims: &Value) -> Result<Value, Deny> {
-        let token = jsonwebtoken::encode(
-            &jsonwebtoken::Header::new(Algorithm::HS256),
-            claims,
-            &jsonwebtoken::EncodingKey::from_secret(SECRET),
-        )
-        .expect("sign");
-        let header = parse_header(&token, false).expect("header");
-        Verifier::new(mode).verify(
-            &token,
-            &header,
-            &DecodingKey::from_secret(SECRET),
-            &[Algorithm::HS256],
-            now(),
-        )
-    }
-
-    fn now() -> u64 {
-        crate::clock::unix_now()
-    }
-
-    #[test]
-    fn item4_non_string_aud_is_invalid_audience_without_a_configured_audience() {
-        let m = mode(None, None, 60);
-        let exp = now() + 600;
-        // Control: no `aud` at all passes.
-        assert!(verify_claims(&m, &serde_json::json!({"exp": exp})).is_ok());
-        for aud in [
-            serde_json::json!(5),
-            serde_json::json!([1, 2]),
-            serde_json::json!({"a": 1}),
-            serde_json::json!(null),
-            serde_json::json!(true),
-            serde_json::json!([]),
-            serde_json::json!("api"),
-        ] {
-            let e = verify_claims(&m, &serde_json::json!({"exp": exp, "aud": aud}))
-                .expect_err(&format!("aud {aud} without a configured audience"));
-            assert_eq!(
-                e.reason,
-                Reason::InvalidAudience,
-                "aud {aud}: {}",
-                e.message
-            );
-        }
-    }
-
-    #[test]
-    fn item4_malformed_aud_is_invalid_audience_with_a_configured_audience() {
-        let m = mode(None, Some(&["api"]), 60);
-        let exp = now() + 600;
-        assert!(verify_claims(&m, &serde_json::json!({"exp": exp, "aud": "api"})).is_ok());
-        assert!(verify_claims(&m, &serde_json::json!({"exp": exp, "aud": ["x", "api"]})).is_ok());
-        for aud in [
-            serde_json::json!(5),
-            serde_json::json!(["api", 1]),
-            serde_json::json!({"api": 1}),
-            serde_json::json!(null),
-        ] {
-            let e = verify_claims(&m, &serde_json::json!({"exp": exp, "aud": aud}))
-                .expect_err(&format!("aud {aud}"));
-            assert_eq!(
-                e.reason,
-                Reason::InvalidAudience,
-                "aud {aud}: {}",
-                e.message
-            );
-        }
-    }
-
-    #[test]
-    fn item5_iss_must_be_the_configured_string_not_an_array() {
-        let iss = "https://issuer.example";
-        let m = mode(Some(iss), None, 60);
-        let exp = now() + 600;
-        assert!(verify_claims(&m, &serde_json::json!({"exp": exp, "iss": iss})).is_ok());
-        for bad in [
-            serde_json::json!([iss]),
-            serde_json::json!(["https://evil.example", iss]),
-            serde_json::json!({"iss": iss}),
-            serde_json::json!(5),
-            serde_json::json!(null),
-            serde_json::json!("https://evil.example"),
-        ] {
-            let e = verify_claims(&m, &serde_json::json!({"exp": exp, "iss": bad}))
-                .expect_err(&format!("iss {bad}"));
-            assert_eq!(e.reason, Reason::InvalidIssuer, "iss {bad}: {}", e.message);
-        }
-    }
-
-    #[test]
-    fn item11_wrongly_typed_exp_nbf_iat_are_malformed_not_invalid_signature() {
-        let m = mode(None, None, 60);
-        let exp = now() + 600;
-        for claims in [
-            serde_json::json!({"exp": "soon"}),
-            serde_json::json!({"exp": -5}),
-            serde_json::json!({"exp": [exp]}),
-            serde_json::json!({"exp": null}),
-            serde_json::json!({"exp": exp, "nbf": "now"}),
-            serde_json::json!({"exp": exp, "nbf": {"t": 1}}),
-            serde_json::json!({"exp": exp, "iat": "then"}),
-            serde_json::json!({"exp": exp, "iat": true}),
-        ] {
-            let e = verify_claims(&m, &claims).expect_err(&claims.to_string());
-            assert_eq!(e.reason, Reason::MalformedToken, "{claims}: {}", e.message);
-            assert_eq!(e.reason.code(), "malformed_token");
-        }
-    }
-
-    #[test]
-    fn item10_the_largest_allowed_skew_does_not_overflow() {
-        let leeway = crate::config::load::MAX_ALLOWED_SKEW_SECS;
-        let m = mode(None, None, leeway);
-        let t = now();
-        // Within the leeway on every side: accepted; past it: refused, never a panic or a wrap.
-        let ok = serde_json::json!({"exp": t - leeway + 5, "nbf": t + leeway - 5, "iat": t + leeway - 5});
-        assert!(verify_claims(&m, &ok).is_ok());
-        let late = serde_json::json!({"exp": t - leeway - 5});
-        assert_eq!(
-            verify_claims(&m, &late).unwrap_err().reason,
-            Reason::Expired
-        );
-        let early = serde_json::json!({"exp": t + 600, "iat": t + leeway + 5});
-        assert_eq!(
-            verify_claims(&m, &early).unwrap_err().reason,
-            Reason::IssuedInFuture
-        );
-        // A `JwtMode` not from the loader: a huge leeway is held to the same bound.
-        let huge = mode(None, None, u64::MAX);
-        let old = serde_json::json!({"exp": t - leeway - 5});
-        assert_eq!(
-            verify_claims(&huge, &old).unwrap_err().reason,
-            Reason::Expired
-        );
-        let future = serde_json::json!({"exp": t + 600, "nbf": t + leeway + 5});
-        assert_eq!(
-            verify_claims(&huge, &future).unwrap_err().reason,
-            Reason::NotYetValid
-        );
-    }
-}
+#[path = "jwt_tests.rs"]
+mod tests;
