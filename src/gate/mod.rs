@@ -153,6 +153,7 @@ impl Gate {
             settings.webhook_timeout,
             settings.webhook_max_connections,
             observer.clone(),
+            clock.clone(),
         )
         .map_err(|e| BuildError(e.to_string()))?;
         Ok(Self {

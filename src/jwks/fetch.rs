@@ -8,6 +8,7 @@ use url::Url;
 
 use super::JwksSettings;
 use super::parse::{JwkEntry, parse_jwks};
+use crate::net;
 
 /// The JWKS HTTP client could not be built.
 #[derive(Debug, thiserror::Error)]
@@ -61,47 +62,30 @@ impl JwksClient {
         url: &Url,
         settings: &JwksSettings,
     ) -> Result<(HashMap<String, JwkEntry>, Option<Duration>), FetchError> {
-        let send = || {
+        // A GET of a key set is harmless to send again when a pooled connection closed before any answer.
+        let resp = net::send_resending_once(
             self.http
                 .get(url.clone())
                 .header(reqwest::header::ACCEPT, "application/json")
-                .timeout(settings.timeout)
-                .send()
-        };
-        let mut resp = match send().await {
-            // Sent on a pooled connection that closed before any answer: most likely the server's idle timer closed
-            // it as the request arrived (no pool can rule that race out). A GET of a key set is safe to send again,
-            // once, on a new connection; a refused connect or a timeout is a real failure and is not retried.
-            Err(e) if e.is_request() && !e.is_connect() && !e.is_timeout() => {
-                tracing::debug!(url = %url, error = %e, "JWKS connection closed before an answer; fetching again");
-                send().await
-            }
-            sent => sent,
-        }
+                .timeout(settings.timeout),
+            |e| tracing::debug!(url = %url, error = %e, "JWKS connection closed before an answer; fetching again"),
+        )
+        .await
         .map_err(|e| FetchError::Http(e.to_string()))?;
         if resp.status() != reqwest::StatusCode::OK {
             return Err(FetchError::Status(resp.status().as_u16()));
-        }
-        let max = settings.max_body;
-        if resp.content_length().is_some_and(|l| l > max as u64) {
-            return Err(FetchError::TooLarge(max));
         }
         let max_age = resp
             .headers()
             .get(reqwest::header::CACHE_CONTROL)
             .and_then(|v| v.to_str().ok())
             .and_then(parse_max_age);
-        let mut body = Vec::new();
-        while let Some(chunk) = resp
-            .chunk()
+        let body = net::read_body(resp, settings.max_body)
             .await
-            .map_err(|e| FetchError::Http(e.to_string()))?
-        {
-            if body.len() + chunk.len() > max {
-                return Err(FetchError::TooLarge(max));
-            }
-            body.extend_from_slice(&chunk);
-        }
+            .map_err(|e| match e {
+                net::BodyError::TooLarge(max) => FetchError::TooLarge(max),
+                net::BodyError::Read(e) => FetchError::Http(e.to_string()),
+            })?;
         let set = parse_jwks(&body, settings.max_keys)?;
         Ok((set, max_age))
     }

@@ -3,7 +3,7 @@
 //! over the whole call (the wait for a permit included), and the outcome reported to the observer.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use tokio::sync::Semaphore;
 
@@ -11,6 +11,7 @@ use super::answer::{HookAnswer, identity_from_answer, judge_head};
 use super::request::HookRequest;
 use super::unavailable;
 use crate::authn::reason::{Deny, Reason};
+use crate::clock::Clock;
 use crate::config::compiled::{HookMethod, WebhookMode};
 use crate::net::{self, BodyError};
 use crate::observe::{HookResult, Observer};
@@ -43,14 +44,17 @@ pub struct WebhookClient {
     permits: Arc<Semaphore>,
     timeout: Duration,
     observer: Arc<dyn Observer>,
+    clock: Arc<dyn Clock>,
 }
 
 impl WebhookClient {
     /// One client with at most `max_connections` concurrent calls, each bounded by `timeout` (waiting included).
+    /// A call's duration, reported to `observer`, is measured on `clock`.
     pub fn new(
         timeout: Duration,
         max_connections: usize,
         observer: Arc<dyn Observer>,
+        clock: Arc<dyn Clock>,
     ) -> Result<Self, ClientError> {
         let http = reqwest::Client::builder()
             .connect_timeout(timeout.min(Duration::from_secs(2)))
@@ -65,6 +69,7 @@ impl WebhookClient {
             permits: Arc::new(Semaphore::new(max_connections.max(1))),
             timeout,
             observer,
+            clock,
         })
     }
 
@@ -75,7 +80,7 @@ impl WebhookClient {
         hook: &HookRequest,
         emulation_by: Option<&str>,
     ) -> Result<HookAnswer, Deny> {
-        let started = Instant::now();
+        let started = self.clock.instant();
         let res = tokio::time::timeout(self.timeout, self.call_inner(mode, hook, emulation_by)).await.unwrap_or_else(|_| {
             Err(unavailable(format!(
                 "Error while making the authentication HTTP request to the webhook - timed out after {:?}",
@@ -87,8 +92,13 @@ impl WebhookClient {
             Err(d) if d.reason == Reason::WebhookDenied => HookResult::Deny,
             Err(_) => HookResult::Error,
         };
-        self.observer
-            .webhook_call(result, started.elapsed().as_secs_f64());
+        self.observer.webhook_call(
+            result,
+            self.clock
+                .instant()
+                .saturating_duration_since(started)
+                .as_secs_f64(),
+        );
         res
     }
 
