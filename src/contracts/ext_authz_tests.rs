@@ -217,10 +217,11 @@ async fn every_form_of_one_request_gives_the_same_auth_request_and_decision() {
 #[test]
 fn joined_values_are_split_only_where_the_decision_chooses_between_them() {
     let split = |name, value: &'static str| -> Vec<&'static str> {
-        split_joined(name, value.as_bytes(), "x-hasura-auth-mode")
-            .into_iter()
-            .map(|v| std::str::from_utf8(v).expect("ascii"))
-            .collect()
+        if splits(name, value.as_bytes(), "x-hasura-auth-mode") {
+            value.split(',').collect()
+        } else {
+            vec![value]
+        }
     };
     assert_eq!(
         split("authorization", "Bearer a,Bearer b"),
