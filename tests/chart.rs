@@ -746,6 +746,7 @@ fn i13_lint_passes_and_schema_refuses_wrong_new_values() {
         ("service.grpcPort=0", "/service/grpcPort"),
         ("grpc.tls.enabled=1", "/grpc/tls/enabled"),
         ("grpc.metadataVars=x-hasura-user-id", "/grpc/metadataVars"),
+        ("grpc.metadataVars={user-id}", "/grpc/metadataVars/0"),
         (
             "grpc.metadataVars={x-hasura-a\\,x-hasura-b}",
             "/grpc/metadataVars",
