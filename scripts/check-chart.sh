@@ -6,8 +6,12 @@
 #   * the standard labels (app.kubernetes.io/name, instance, version, managed-by, helm.sh/chart) on every object;
 #   * the Deployment: replicas/rolling update, the restricted security context, both probes on the admin port, resource
 #     requests and a memory limit, hostname topology spread, the checksum/config annotation, the serve arguments;
-#   * the Service ports, the admission webhook's own Service (publishNotReadyAddresses), the RBAC rules, the ConfigMap
-#     label and key, the PodDisruptionBudget (maxUnavailable, and none below two pods), the NetworkPolicy;
+#   * the Service ports (the gRPC one with appProtocol kubernetes.io/h2c in cleartext), the admission webhook's own
+#     Service (publishNotReadyAddresses), the RBAC rules, the ConfigMap label and key, the PodDisruptionBudget
+#     (maxUnavailable, and none below two pods), the NetworkPolicy (data, admin, gRPC and admission ports);
+#   * the gRPC listener's flags (`--grpc-listen`, off when disabled; TLS files on whole-directory mounts);
+#   * the glue objects when their values are on: the Envoy Gateway SecurityPolicy (failOpen false, backendRefs on this
+#     Service's gRPC or data port) and its ReferenceGrant, the Istio AuthorizationPolicy (action CUSTOM);
 #   * the ValidatingWebhookConfiguration: failurePolicy, sideEffects, timeout, selectors, rules, service path, and its
 #     CA (generated: caBundle equal to the Secret's ca.crt and signing tls.crt; cert-manager: inject-ca-from);
 #   * that every value in values.yaml is documented by a `# --` comment;
@@ -203,6 +207,15 @@ def arg_after(args, flag):
     return None
 
 
+def glue_namespace(vals, kind):
+    """The glue objects live beside what they attach to: their namespace value, else the release namespace."""
+    if kind == "SecurityPolicy":
+        return dig(vals, "envoyGateway", "securityPolicy", "namespace") or None
+    if kind == "AuthorizationPolicy":
+        return dig(vals, "istio", "authorizationPolicy", "namespace") or None
+    return None
+
+
 def check_cert(variant, secret, ca_bundle, svc_name):
     """Generated certificates: the caBundle is the Secret's ca.crt and it signs tls.crt for <svc>.<ns>.svc."""
     data = secret.get("data") or {}
@@ -253,8 +266,9 @@ def check_variant(variant):
         for k, v in STD_LABELS.items():
             if labels.get(k) != v:
                 err(variant, f"{where}: label {k} is {labels.get(k)!r}, want {v!r}")
-        if d.get("kind") not in CLUSTER_SCOPED and dig(d, "metadata", "namespace") != ns:
-            err(variant, f"{where}: metadata.namespace is {dig(d, 'metadata', 'namespace')!r}, want {ns!r}")
+        want_ns = glue_namespace(vals, d.get("kind")) or ns
+        if d.get("kind") not in CLUSTER_SCOPED and dig(d, "metadata", "namespace") != want_ns:
+            err(variant, f"{where}: metadata.namespace is {dig(d, 'metadata', 'namespace')!r}, want {want_ns!r}")
 
     def one(kind):
         objs = by_kind.get(kind) or []
@@ -281,6 +295,10 @@ def check_variant(variant):
         "Role": True,
         "RoleBinding": True,
         "Deployment": True,
+        "SecurityPolicy": bool(dig(vals, "envoyGateway", "securityPolicy", "enabled")),
+        "ReferenceGrant": bool(dig(vals, "envoyGateway", "securityPolicy", "enabled"))
+        and (dig(vals, "envoyGateway", "securityPolicy", "namespace") or ns) != ns,
+        "AuthorizationPolicy": bool(dig(vals, "istio", "authorizationPolicy", "enabled")),
     }
     for kind, want in expect.items():
         have = len(by_kind.get(kind) or [])
@@ -375,6 +393,10 @@ def check_variant(variant):
     data_port = container_port(c, "data")
     if admin_port != 9090 or data_port != 8080:
         err(variant, f"container ports data/admin are {data_port}/{admin_port}, want 8080/9090")
+    grpc_on = bool(dig(vals, "grpc", "enabled"))
+    grpc_tls = grpc_on and bool(dig(vals, "grpc", "tls", "enabled"))
+    if container_port(c, "grpc") != (8081 if grpc_on else None):
+        err(variant, f"container port grpc is {container_port(c, 'grpc')}, want {8081 if grpc_on else None}")
     for probe, path in (("livenessProbe", "/healthz"), ("readinessProbe", "/readyz")):
         hg = dig(c, probe, "httpGet") or {}
         port = hg.get("port")
@@ -395,10 +417,29 @@ def check_variant(variant):
         err(variant, "--config must not be passed beside --configmap")
     if arg_after(args, "--admin-listen") != "0.0.0.0:9090" or arg_after(args, "--listen") != "0.0.0.0:8080":
         err(variant, "--listen/--admin-listen must match the container ports")
+    # gRPC: always passed explicitly, so that turning it off is visible in the pod spec.
+    want_grpc_listen = "0.0.0.0:8081" if grpc_on else "off"
+    if arg_after(args, "--grpc-listen") != want_grpc_listen:
+        err(variant, f"--grpc-listen is {arg_after(args, '--grpc-listen')!r}, want {want_grpc_listen!r}")
+    for flag in ("--grpc-tls-cert", "--grpc-tls-key"):
+        path = arg_after(args, flag)
+        if grpc_tls:
+            mount = next((m for m in c.get("volumeMounts") or []
+                          if path and m.get("mountPath") == os.path.dirname(path)), None)
+            if not mount or mount.get("subPath"):
+                err(variant, f"{flag} {path!r}: no whole-directory mount holds it (renewals need one)")
+        elif path:
+            err(variant, f"{flag} passed without grpc.tls.enabled")
 
     # Service.
     sports = {p.get("name"): p for p in dig(svc, "spec", "ports") or []}
     want_ports = {"data": (8080, "data"), "admin": (9090, "admin")}
+    if grpc_on:
+        want_ports["grpc"] = (8081, "grpc")
+        gp = next((p for p in dig(svc, "spec", "ports") or [] if p.get("name") == "grpc"), {})
+        want_proto = None if grpc_tls else "kubernetes.io/h2c"
+        if gp.get("appProtocol") != want_proto:
+            err(variant, f"Service port grpc: appProtocol is {gp.get('appProtocol')!r}, want {want_proto!r}")
     for name, (port, target) in want_ports.items():
         p = sports.get(name)
         if not p or p.get("port") != port or p.get("targetPort") != target:
@@ -510,7 +551,7 @@ def check_variant(variant):
                 err(variant, "NetworkPolicy does not select the pods")
             rules = dig(np_, "spec", "ingress") or []
             allowed = {p.get("port") for rule in rules for p in rule.get("ports") or []}
-            want = {"data", "admin"} | ({"admission"} if webhook_on else set())
+            want = {"data", "admin"} | ({"admission"} if webhook_on else set()) | ({"grpc"} if grpc_on else set())
             if allowed != want:
                 err(variant, f"NetworkPolicy ingress ports are {allowed}, want {want}")
             for rule in rules:
@@ -520,6 +561,35 @@ def check_variant(variant):
                     want_from += dig(vals, "networkPolicy", "admissionFrom") or []
                     if len(rule.get("ports")) != 1 or (rule.get("from") or []) != want_from:
                         err(variant, f"NetworkPolicy admission rule must allow exactly {want_from}, got {rule}")
+
+    # Glue objects: they must reach this Service on the right port, and fail closed.
+    if expect["SecurityPolicy"]:
+        sp = one("SecurityPolicy")
+        if sp:
+            ext = dig(sp, "spec", "extAuth") or {}
+            proto = dig(vals, "envoyGateway", "securityPolicy", "protocol")
+            port = dig(svc, "spec", "ports") or []
+            want_port = next((p.get("port") for p in port if p.get("name") == ("grpc" if proto == "grpc" else "data")),
+                             None)
+            refs = dig(ext, proto, "backendRefs") or []
+            if ext.get("failOpen") is not False:
+                err(variant, "SecurityPolicy extAuth.failOpen must be false")
+            if [(r.get("name"), r.get("namespace"), r.get("port")) for r in refs] != [(fullname, ns, want_port)]:
+                err(variant, f"SecurityPolicy extAuth.{proto}.backendRefs must be [{fullname}.{ns}:{want_port}]: {refs}")
+            if not dig(sp, "spec", "targetRefs"):
+                err(variant, "SecurityPolicy has no targetRefs")
+        if expect["ReferenceGrant"]:
+            rg = one("ReferenceGrant")
+            sp_ns = dig(vals, "envoyGateway", "securityPolicy", "namespace")
+            if rg and (dig(rg, "spec", "from") != [{"group": "gateway.envoyproxy.io", "kind": "SecurityPolicy",
+                                                   "namespace": sp_ns}]
+                       or dig(rg, "spec", "to") != [{"group": "", "kind": "Service", "name": fullname}]):
+                err(variant, f"ReferenceGrant must admit SecurityPolicies of {sp_ns} to Service {fullname} only")
+    if expect["AuthorizationPolicy"]:
+        ap = one("AuthorizationPolicy")
+        if ap and (dig(ap, "spec", "action") != "CUSTOM"
+                   or dig(ap, "spec", "provider", "name") != dig(vals, "istio", "authorizationPolicy", "provider")):
+            err(variant, "AuthorizationPolicy must be action CUSTOM with the configured provider")
 
     # Admission webhook.
     mounts = {m.get("name"): m for m in c.get("volumeMounts") or []}

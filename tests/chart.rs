@@ -39,22 +39,22 @@ fn helm_or_skip(test: &str) -> bool {
     false
 }
 
-/// `helm template authgate charts/authgate --namespace authgate --set S...`: the rendered objects.
-fn render(sets: &[&str]) -> Vec<Value> {
+/// `helm <verb> ... charts/authgate --namespace authgate --set S...` (verb `template`, or `lint --strict`).
+fn helm_chart(verb: &[&str], sets: &[&str]) -> std::process::Output {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let mut cmd = Command::new("helm");
-    cmd.args([
-        "template",
-        "authgate",
-        "charts/authgate",
-        "--namespace",
-        "authgate",
-    ])
-    .current_dir(root);
+    cmd.args(verb)
+        .args(["charts/authgate", "--namespace", "authgate"])
+        .current_dir(root);
     for s in sets {
         cmd.args(["--set", s]);
     }
-    let out = cmd.output().expect("run helm template");
+    cmd.output().expect("run helm")
+}
+
+/// `helm template authgate charts/authgate --namespace authgate --set S...`: the rendered objects.
+fn render(sets: &[&str]) -> Vec<Value> {
+    let out = helm_chart(&["template", "authgate"], sets);
     assert!(
         out.status.success(),
         "helm template {sets:?} failed: {}",
@@ -135,7 +135,11 @@ fn item13_admission_has_its_own_service_publishing_not_ready_pods() {
             .iter()
             .map(|p| &p["name"])
             .collect();
-        assert_eq!(main_ports, [&json!("data"), &json!("admin")], "{main}");
+        assert_eq!(
+            main_ports,
+            [&json!("data"), &json!("admin"), &json!("grpc")],
+            "{main}"
+        );
 
         let adm = named(&docs, "Service", "authgate-admission").expect("the admission Service");
         assert_eq!(adm["spec"]["publishNotReadyAddresses"], true, "{adm}");
@@ -298,21 +302,505 @@ fn item1_network_policy_confines_the_admission_port_to_given_sources() {
     // No webhook, no admission rule.
     assert!(admission_rule(&render(&[on[0]])).is_none());
     // The schema refuses a CIDR that is not one.
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let out = Command::new("helm")
-        .args([
-            "template",
-            "authgate",
-            "charts/authgate",
-            "--namespace",
-            "authgate",
-        ])
-        .args(["--set", "networkPolicy.admissionFromCIDRs={apiserver}"])
-        .current_dir(root)
-        .output()
-        .expect("run helm template");
+    let out = helm_chart(
+        &["template", "authgate"],
+        &["networkPolicy.admissionFromCIDRs={apiserver}"],
+    );
     assert!(
         !out.status.success(),
         "admissionFromCIDRs={{apiserver}} must be refused"
     );
+}
+
+/// The stderr of a `helm template` that must fail; panics when it renders.
+fn render_err(sets: &[&str]) -> String {
+    let out = helm_chart(&["template", "authgate"], sets);
+    assert!(
+        !out.status.success(),
+        "helm template {sets:?} must be refused, but it rendered"
+    );
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+fn container(docs: &[Value]) -> Value {
+    let dep = named(docs, "Deployment", "authgate").expect("the Deployment");
+    dep["spec"]["template"]["spec"]["containers"][0].clone()
+}
+
+fn args(docs: &[Value]) -> Vec<String> {
+    container(docs)["args"]
+        .as_array()
+        .expect("args")
+        .iter()
+        .map(|a| a.as_str().expect("string arg").to_owned())
+        .collect()
+}
+
+/// The value after `flag` in the container's arguments.
+fn arg(docs: &[Value], flag: &str) -> Option<String> {
+    let args = args(docs);
+    let i = args.iter().position(|a| a == flag)?;
+    args.get(i + 1).cloned()
+}
+
+fn port_named<'a>(ports: &'a Value, name: &str) -> Option<&'a Value> {
+    ports.as_array()?.iter().find(|p| p["name"] == name)
+}
+
+/// The NetworkPolicy's ingress rule that admits `port`, with the other ports of that rule.
+fn np_rule_for(docs: &[Value], port: &str) -> Option<Value> {
+    let np = of_kind(docs, "NetworkPolicy");
+    assert_eq!(np.len(), 1);
+    np[0]["spec"]["ingress"]
+        .as_array()
+        .expect("ingress rules")
+        .iter()
+        .find(|r| {
+            r["ports"]
+                .as_array()
+                .is_some_and(|ps| ps.iter().any(|p| p["port"] == port))
+        })
+        .cloned()
+}
+
+/// Issue 13: the gRPC listener is on by default: a container port, a Service port with `appProtocol:
+/// kubernetes.io/h2c` (Istio and Envoy Gateway speak h2c only when told), the same NetworkPolicy peers as the data
+/// port; the probes stay on the admin port. Off, it is `--grpc-listen off` and the port is nowhere.
+#[test]
+fn i13_grpc_port_on_pod_service_and_network_policy_probes_unchanged() {
+    if !helm_or_skip("i13_grpc_port_on_pod_service_and_network_policy_probes_unchanged") {
+        return;
+    }
+    let peers = "networkPolicy.dataFrom[0].namespaceSelector.matchLabels.name=envoy-gateway-system";
+    let docs = render(&["networkPolicy.enabled=true", peers]);
+    assert_eq!(arg(&docs, "--grpc-listen").as_deref(), Some("0.0.0.0:8081"));
+    let c = container(&docs);
+    assert_eq!(
+        port_named(&c["ports"], "grpc"),
+        Some(&json!({"name": "grpc", "containerPort": 8081, "protocol": "TCP"}))
+    );
+    for (probe, path) in [("livenessProbe", "/healthz"), ("readinessProbe", "/readyz")] {
+        assert_eq!(
+            c[probe]["httpGet"],
+            json!({"path": path, "port": "admin"}),
+            "{probe}"
+        );
+    }
+    let svc = named(&docs, "Service", "authgate").expect("the Service");
+    assert_eq!(
+        port_named(&svc["spec"]["ports"], "grpc"),
+        Some(
+            &json!({"name": "grpc", "port": 8081, "targetPort": "grpc", "protocol": "TCP",
+                     "appProtocol": "kubernetes.io/h2c"})
+        )
+    );
+    let rule = np_rule_for(&docs, "grpc").expect("a NetworkPolicy rule for the gRPC port");
+    assert_eq!(
+        rule,
+        json!({"ports": [{"port": "data", "protocol": "TCP"}, {"port": "grpc", "protocol": "TCP"}],
+               "from": [{"namespaceSelector": {"matchLabels": {"name": "envoy-gateway-system"}}}]}),
+        "the gRPC port takes the data port's peers"
+    );
+
+    // Other ports: the container listens where the flag says, the Service maps its own port to it.
+    let moved = render(&["ports.grpc=9000", "service.grpcPort=443"]);
+    assert_eq!(
+        arg(&moved, "--grpc-listen").as_deref(),
+        Some("0.0.0.0:9000")
+    );
+    assert_eq!(
+        port_named(&container(&moved)["ports"], "grpc").map(|p| &p["containerPort"]),
+        Some(&json!(9000))
+    );
+    let svc = named(&moved, "Service", "authgate").expect("the Service");
+    assert_eq!(
+        port_named(&svc["spec"]["ports"], "grpc").map(|p| (&p["port"], &p["targetPort"])),
+        Some((&json!(443), &json!("grpc")))
+    );
+
+    let off = render(&["grpc.enabled=false", "networkPolicy.enabled=true"]);
+    assert_eq!(arg(&off, "--grpc-listen").as_deref(), Some("off"));
+    assert!(port_named(&container(&off)["ports"], "grpc").is_none());
+    let svc = named(&off, "Service", "authgate").expect("the Service");
+    assert!(port_named(&svc["spec"]["ports"], "grpc").is_none(), "{svc}");
+    assert!(np_rule_for(&off, "grpc").is_none());
+    assert!(np_rule_for(&off, "data").is_some());
+    for flag in ["--grpc-tls-cert", "--grpc-metadata-vars"] {
+        assert!(!args(&off).iter().any(|a| a == flag));
+    }
+}
+
+/// Issue 13: TLS for the gRPC listener from Secrets, mounted as directories (a renewed certificate reaches the pod),
+/// an optional client CA, and `--grpc-metadata-vars` from a list. Inconsistent values are refused at render time.
+#[test]
+fn i13_grpc_tls_from_secrets_and_metadata_vars() {
+    if !helm_or_skip("i13_grpc_tls_from_secrets_and_metadata_vars") {
+        return;
+    }
+    let docs = render(&[
+        "grpc.tls.enabled=true",
+        "grpc.tls.secretName=authgate-grpc-tls",
+        "grpc.tls.clientCA.secretName=envoy-client-ca",
+        "grpc.tls.clientCA.key=bundle.pem",
+        "grpc.metadataVars={x-hasura-user-id,x-hasura-org-id}",
+    ]);
+    let pod =
+        named(&docs, "Deployment", "authgate").expect("the Deployment")["spec"]["template"]["spec"]
+            .clone();
+    let mounts = &container(&docs)["volumeMounts"];
+    // The flag's file must sit in a whole-Secret mount of the named Secret.
+    let secret_behind = |path: &str| -> Value {
+        let dir = Path::new(path)
+            .parent()
+            .expect("a directory")
+            .to_str()
+            .expect("UTF-8");
+        let mount = mounts
+            .as_array()
+            .expect("mounts")
+            .iter()
+            .find(|m| m["mountPath"] == dir)
+            .unwrap_or_else(|| panic!("nothing mounted at {dir}: {mounts}"));
+        assert!(mount.get("subPath").is_none(), "{mount}");
+        assert_eq!(mount["readOnly"], true, "{mount}");
+        let vol = pod["volumes"]
+            .as_array()
+            .expect("volumes")
+            .iter()
+            .find(|v| v["name"] == mount["name"])
+            .expect("the mount's volume")
+            .clone();
+        vol["secret"]["secretName"].clone()
+    };
+    let cert = arg(&docs, "--grpc-tls-cert").expect("--grpc-tls-cert");
+    let key = arg(&docs, "--grpc-tls-key").expect("--grpc-tls-key");
+    let ca = arg(&docs, "--grpc-client-ca").expect("--grpc-client-ca");
+    assert!(
+        cert.ends_with("/tls.crt") && key.ends_with("/tls.key"),
+        "{cert} {key}"
+    );
+    assert!(ca.ends_with("/bundle.pem"), "{ca}");
+    assert_eq!(secret_behind(&cert), "authgate-grpc-tls");
+    assert_eq!(secret_behind(&key), "authgate-grpc-tls");
+    assert_eq!(secret_behind(&ca), "envoy-client-ca");
+    assert_eq!(
+        arg(&docs, "--grpc-metadata-vars").as_deref(),
+        Some("x-hasura-user-id,x-hasura-org-id")
+    );
+    // h2c would claim cleartext.
+    let svc = named(&docs, "Service", "authgate").expect("the Service");
+    let grpc = port_named(&svc["spec"]["ports"], "grpc").expect("the gRPC port");
+    assert!(grpc.get("appProtocol").is_none(), "{grpc}");
+
+    // Cleartext by default: no TLS flags, no client CA, no metadata variables.
+    let plain = render(&[]);
+    for flag in [
+        "--grpc-tls-cert",
+        "--grpc-tls-key",
+        "--grpc-client-ca",
+        "--grpc-metadata-vars",
+    ] {
+        assert!(arg(&plain, flag).is_none(), "{flag} passed by default");
+    }
+
+    let e = render_err(&["grpc.tls.enabled=true"]);
+    assert!(e.contains("grpc.tls.secretName"), "{e}");
+    let e = render_err(&["grpc.tls.clientCA.secretName=ca"]);
+    assert!(e.contains("grpc.tls.clientCA.secretName"), "{e}");
+}
+
+/// Issue 13: the glue objects are off by default; the chart then renders exactly what it rendered before them.
+#[test]
+fn i13_glue_objects_are_off_by_default() {
+    if !helm_or_skip("i13_glue_objects_are_off_by_default") {
+        return;
+    }
+    let docs = render(&[]);
+    for kind in ["SecurityPolicy", "ReferenceGrant", "AuthorizationPolicy"] {
+        assert!(
+            of_kind(&docs, kind).is_empty(),
+            "{kind} rendered by default"
+        );
+    }
+    let kinds: std::collections::BTreeSet<&str> =
+        docs.iter().filter_map(|d| d["kind"].as_str()).collect();
+    assert_eq!(
+        kinds.into_iter().collect::<Vec<_>>(),
+        [
+            "ConfigMap",
+            "Deployment",
+            "PodDisruptionBudget",
+            "Role",
+            "RoleBinding",
+            "Service",
+            "ServiceAccount"
+        ]
+    );
+}
+
+/// Issue 13: Envoy Gateway's SecurityPolicy over gRPC: fail closed, 503 when authgate cannot be reached, the gRPC
+/// Service port, no header list (every client header reaches authgate), the named targets; and a ReferenceGrant in
+/// authgate's namespace exactly when the policy lives elsewhere.
+#[test]
+fn i13_envoy_gateway_security_policy_grpc() {
+    if !helm_or_skip("i13_envoy_gateway_security_policy_grpc") {
+        return;
+    }
+    let on = [
+        "envoyGateway.securityPolicy.enabled=true",
+        "envoyGateway.securityPolicy.targetRefs[0].kind=HTTPRoute",
+        "envoyGateway.securityPolicy.targetRefs[0].name=backend",
+        "envoyGateway.securityPolicy.targetRefs[1].kind=Gateway",
+        "envoyGateway.securityPolicy.targetRefs[1].name=eg",
+        "envoyGateway.securityPolicy.targetRefs[1].sectionName=https",
+        "service.grpcPort=9001",
+    ];
+    let mut sets = on.to_vec();
+    sets.push("envoyGateway.securityPolicy.namespace=backend-ns");
+    let docs = render(&sets);
+    let sp = of_kind(&docs, "SecurityPolicy");
+    assert_eq!(sp.len(), 1);
+    let sp = sp[0];
+    assert_eq!(sp["apiVersion"], "gateway.envoyproxy.io/v1alpha1");
+    assert_eq!(sp["metadata"]["namespace"], "backend-ns");
+    assert_eq!(
+        sp["spec"]["targetRefs"],
+        json!([
+            {"group": "gateway.networking.k8s.io", "kind": "HTTPRoute", "name": "backend"},
+            {"group": "gateway.networking.k8s.io", "kind": "Gateway", "name": "eg", "sectionName": "https"}
+        ])
+    );
+    let ext = &sp["spec"]["extAuth"];
+    assert_eq!(ext["failOpen"], false, "{ext}");
+    assert_eq!(ext["statusOnError"], 503, "{ext}");
+    assert_eq!(ext["timeout"], "6s", "{ext}");
+    assert_eq!(
+        ext["grpc"],
+        json!({"backendRefs": [{"name": "authgate", "namespace": "authgate", "port": 9001}]}),
+        "the gRPC Service port"
+    );
+    assert!(ext.get("http").is_none(), "{ext}");
+    assert!(
+        ext.get("headersToExtAuth").is_none(),
+        "a header list would hide client x-hasura-* headers from authgate, which could then not remove them: {ext}"
+    );
+
+    let grants = of_kind(&docs, "ReferenceGrant");
+    assert_eq!(grants.len(), 1);
+    let g = grants[0];
+    assert_eq!(g["metadata"]["namespace"], "authgate");
+    assert_eq!(
+        g["spec"],
+        json!({"from": [{"group": "gateway.envoyproxy.io", "kind": "SecurityPolicy", "namespace": "backend-ns"}],
+               "to": [{"group": "", "kind": "Service", "name": "authgate"}]})
+    );
+
+    // Same namespace: no grant needed, none rendered.
+    let local = render(&on);
+    assert_eq!(
+        of_kind(&local, "SecurityPolicy")[0]["metadata"]["namespace"],
+        "authgate"
+    );
+    assert!(of_kind(&local, "ReferenceGrant").is_empty());
+    // statusOnError 0 leaves the field out for Envoy Gateway before 1.8; failOpen stays false.
+    let mut old = on.to_vec();
+    old.push("envoyGateway.securityPolicy.statusOnError=0");
+    let ext = &of_kind(&render(&old), "SecurityPolicy")[0]["spec"]["extAuth"].clone();
+    assert!(ext.get("statusOnError").is_none(), "{ext}");
+    assert_eq!(ext["failOpen"], false);
+
+    // No targets, or gRPC while the listener is off: refused, not a policy that protects nothing or calls nothing.
+    let e = render_err(&["envoyGateway.securityPolicy.enabled=true"]);
+    assert!(e.contains("targetRefs"), "{e}");
+    let mut off = on.to_vec();
+    off.push("grpc.enabled=false");
+    let e = render_err(&off);
+    assert!(e.contains("grpc.enabled"), "{e}");
+}
+
+/// Issue 13: Envoy Gateway's SecurityPolicy in its HTTP shape: the data port, `headersToExtAuth` with the token
+/// carriers (`authorization`, `cookie` for Clerk's `__session`), the role choice and auth mode, plus every
+/// `headersToBackend` name (so that authgate sees a client copy and names it for removal), the session headers to the
+/// backend, the path prefix.
+#[test]
+fn i13_envoy_gateway_security_policy_http() {
+    if !helm_or_skip("i13_envoy_gateway_security_policy_http") {
+        return;
+    }
+    let docs = render(&[
+        "envoyGateway.securityPolicy.enabled=true",
+        "envoyGateway.securityPolicy.protocol=http",
+        "envoyGateway.securityPolicy.targetRefs[0].kind=HTTPRoute",
+        "envoyGateway.securityPolicy.targetRefs[0].name=backend",
+        "envoyGateway.securityPolicy.path=/check",
+        "envoyGateway.securityPolicy.headersToBackend={x-hasura-role,x-hasura-user-id,x-hasura-tenant-id}",
+        // It works over HTTP with the gRPC listener off.
+        "grpc.enabled=false",
+    ]);
+    let sp = of_kind(&docs, "SecurityPolicy");
+    assert_eq!(sp.len(), 1);
+    let ext = &sp[0]["spec"]["extAuth"];
+    assert_eq!(ext["failOpen"], false, "{ext}");
+    assert!(ext.get("grpc").is_none(), "{ext}");
+    assert_eq!(
+        ext["http"],
+        json!({
+            "backendRefs": [{"name": "authgate", "namespace": "authgate", "port": 8080}],
+            "path": "/check",
+            "headersToBackend": ["x-hasura-role", "x-hasura-user-id", "x-hasura-tenant-id"]
+        })
+    );
+    assert_eq!(
+        ext["headersToExtAuth"],
+        json!([
+            "authorization",
+            "cookie",
+            "x-hasura-role",
+            "x-hasura-auth-mode",
+            "x-hasura-user-id",
+            "x-hasura-tenant-id"
+        ])
+    );
+}
+
+/// Issue 13: Istio's AuthorizationPolicy: `action: CUSTOM` with the provider's name, the workloads from values, in
+/// their namespace; a policy that would select a whole namespace by accident is refused.
+#[test]
+fn i13_istio_authorization_policy_custom() {
+    if !helm_or_skip("i13_istio_authorization_policy_custom") {
+        return;
+    }
+    let docs = render(&[
+        "istio.authorizationPolicy.enabled=true",
+        "istio.authorizationPolicy.namespace=backend-ns",
+        "istio.authorizationPolicy.provider=authgate-http",
+        "istio.authorizationPolicy.selector.app=backend",
+    ]);
+    let ap = of_kind(&docs, "AuthorizationPolicy");
+    assert_eq!(ap.len(), 1);
+    let ap = ap[0];
+    assert_eq!(ap["apiVersion"], "security.istio.io/v1");
+    assert_eq!(ap["metadata"]["namespace"], "backend-ns");
+    assert_eq!(
+        ap["spec"],
+        json!({"selector": {"matchLabels": {"app": "backend"}}, "action": "CUSTOM",
+               "provider": {"name": "authgate-http"}, "rules": [{}]})
+    );
+
+    let gw = render(&[
+        "istio.authorizationPolicy.enabled=true",
+        "istio.authorizationPolicy.targetRefs[0].kind=Gateway",
+        "istio.authorizationPolicy.targetRefs[0].group=gateway.networking.k8s.io",
+        "istio.authorizationPolicy.targetRefs[0].name=eg",
+    ]);
+    let spec = &of_kind(&gw, "AuthorizationPolicy")[0]["spec"];
+    assert_eq!(
+        spec["targetRefs"],
+        json!([{"kind": "Gateway", "group": "gateway.networking.k8s.io", "name": "eg"}])
+    );
+    assert!(spec.get("selector").is_none(), "{spec}");
+    assert_eq!(
+        spec["provider"]["name"], "authgate-grpc",
+        "the default provider"
+    );
+
+    let e = render_err(&["istio.authorizationPolicy.enabled=true"]);
+    assert!(e.contains("selector"), "{e}");
+    let e = render_err(&[
+        "istio.authorizationPolicy.enabled=true",
+        "istio.authorizationPolicy.selector.app=backend",
+        "istio.authorizationPolicy.targetRefs[0].kind=Gateway",
+        "istio.authorizationPolicy.targetRefs[0].name=eg",
+    ]);
+    assert!(e.contains("not both"), "{e}");
+}
+
+/// Issue 13: `helm lint --strict` passes with the new values on, and values.schema.json refuses wrong types and
+/// values for them (each refusal names the value).
+#[test]
+fn i13_lint_passes_and_schema_refuses_wrong_new_values() {
+    if !helm_or_skip("i13_lint_passes_and_schema_refuses_wrong_new_values") {
+        return;
+    }
+    let glue = [
+        "envoyGateway.securityPolicy.enabled=true",
+        "envoyGateway.securityPolicy.namespace=backend-ns",
+        "envoyGateway.securityPolicy.targetRefs[0].kind=HTTPRoute",
+        "envoyGateway.securityPolicy.targetRefs[0].name=backend",
+        "istio.authorizationPolicy.enabled=true",
+        "istio.authorizationPolicy.selector.app=backend",
+        "grpc.metadataVars={x-hasura-user-id}",
+    ];
+    let out = helm_chart(&["lint", "--strict"], &glue);
+    assert!(
+        out.status.success(),
+        "helm lint --strict {glue:?}:\n{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    // Each one alone must be refused by the schema, naming where.
+    let wrong: &[(&str, &str)] = &[
+        ("grpc.enabled=yes", "/grpc/enabled"),
+        ("ports.grpc=70000", "/ports/grpc"),
+        ("service.grpcPort=0", "/service/grpcPort"),
+        ("grpc.tls.enabled=1", "/grpc/tls/enabled"),
+        ("grpc.metadataVars=x-hasura-user-id", "/grpc/metadataVars"),
+        ("grpc.metadataVars={user-id}", "/grpc/metadataVars/0"),
+        (
+            "grpc.metadataVars={x-hasura-a\\,x-hasura-b}",
+            "/grpc/metadataVars",
+        ),
+        (
+            "envoyGateway.securityPolicy.protocol=tcp",
+            "/envoyGateway/securityPolicy/protocol",
+        ),
+        (
+            "envoyGateway.securityPolicy.statusOnError=200",
+            "/envoyGateway/securityPolicy/statusOnError",
+        ),
+        (
+            "envoyGateway.securityPolicy.statusOnError=none",
+            "/envoyGateway/securityPolicy/statusOnError",
+        ),
+        (
+            "envoyGateway.securityPolicy.timeout=6",
+            "/envoyGateway/securityPolicy/timeout",
+        ),
+        (
+            "envoyGateway.securityPolicy.path=check",
+            "/envoyGateway/securityPolicy/path",
+        ),
+        (
+            "envoyGateway.securityPolicy.headersToBackend={X-Hasura-Role}",
+            "/envoyGateway/securityPolicy/headersToBackend",
+        ),
+        (
+            "envoyGateway.securityPolicy.targetRefs[0].kind=Service",
+            "/envoyGateway/securityPolicy/targetRefs/0",
+        ),
+        (
+            "envoyGateway.securityPolicy.namespace=Backend_NS",
+            "/envoyGateway/securityPolicy/namespace",
+        ),
+        (
+            "envoyGateway.securityPolicy.failOpen=true",
+            "/envoyGateway/securityPolicy",
+        ),
+        (
+            "istio.authorizationPolicy.selector=app",
+            "/istio/authorizationPolicy/selector",
+        ),
+        (
+            "istio.authorizationPolicy.rules=all",
+            "/istio/authorizationPolicy/rules",
+        ),
+    ];
+    for (set, where_) in wrong {
+        let e = render_err(&[set]);
+        assert!(
+            e.contains(where_),
+            "--set {set}: the refusal should name {where_:?}: {e}"
+        );
+    }
 }

@@ -118,3 +118,14 @@ Where the admission listener's certificate is mounted.
 {{- define "authgate.tlsDir" -}}
 /etc/authgate/tls
 {{- end }}
+
+{{/*
+Where the gRPC listener's certificate and, optionally, the CA of its clients are mounted.
+*/}}
+{{- define "authgate.grpcTlsDir" -}}
+/etc/authgate/grpc-tls
+{{- end }}
+
+{{- define "authgate.grpcClientCADir" -}}
+/etc/authgate/grpc-client-ca
+{{- end }}
