@@ -116,7 +116,7 @@ pub fn jwks_down(kind: Kind) {
         // answer on, and Envoy answers its `status_on_error` (503 in the file, 403 by default).
         let expected = match kind {
             Kind::Nginx => 500,
-            Kind::Caddy | Kind::Envoy => 503,
+            Kind::Caddy | Kind::Envoy(_) | Kind::Envoy136(_) => 503,
         };
         s.assert_denied(before, &reply, expected, "JWKS down");
     }
