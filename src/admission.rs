@@ -1,26 +1,21 @@
 //! The admission webhook: `POST /validate` answers an AdmissionReview v1 for a ConfigMap carrying the
 //! chart's label, using the same loader as the server, with the loader's errors as the denial message and its
-//! warnings as warnings. Served over rustls; the certificate and key are re-read when their files change, so a
-//! rotated Secret (cert-manager) takes effect without a restart.
+//! warnings as warnings. Served over rustls; the certificate and key are re-read when their files change (`tls`), so
+//! a rotated Secret (cert-manager) takes effect without a restart.
 
 use std::net::TcpListener;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::Duration;
 
 use actix_web::dev::ServerHandle;
 use actix_web::{App, HttpResponse, HttpServer, web};
 use anyhow::Context;
-use arc_swap::ArcSwap;
 use k8s_openapi::api::core::v1::ConfigMap;
 use kube::core::admission::{AdmissionRequest, AdmissionResponse, AdmissionReview, Operation};
-use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{CertificateDer, PrivateKeyDer};
-use rustls::server::{ClientHello, ResolvesServerCert};
-use rustls::sign::CertifiedKey;
 
 use crate::config::{LoadOptions, load_str};
 use crate::observe::{InternalError, Observer, ReviewResult};
+use crate::tls::ReloadingCert;
 
 /// The label that marks a ConfigMap as an AuthConfig (the webhook's objectSelector uses it too).
 pub const LABEL: &str = "authgate.io/authconfig";
@@ -127,34 +122,6 @@ fn decide(
     }
 }
 
-/// A certificate resolver whose key pair is swapped when the files change.
-#[derive(Debug)]
-pub struct ReloadingCert {
-    current: ArcSwap<CertifiedKey>,
-}
-
-impl ResolvesServerCert for ReloadingCert {
-    fn resolve(&self, _: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
-        Some(self.current.load_full())
-    }
-}
-
-/// Read and check a certificate chain and key.
-pub fn load_cert(cert: &PathBuf, key: &PathBuf) -> anyhow::Result<CertifiedKey> {
-    let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(cert)
-        .with_context(|| format!("cannot read {}", cert.display()))?
-        .collect::<Result<_, _>>()
-        .with_context(|| format!("bad certificate PEM in {}", cert.display()))?;
-    if chain.is_empty() {
-        anyhow::bail!("no certificate in {}", cert.display());
-    }
-    let key_der = PrivateKeyDer::from_pem_file(key)
-        .with_context(|| format!("cannot read a private key from {}", key.display()))?;
-    let provider = rustls::crypto::aws_lc_rs::default_provider();
-    CertifiedKey::from_der(chain, key_der, &provider)
-        .context("the certificate and the key do not belong together")
-}
-
 /// A running admission listener.
 pub struct Admission {
     handle: ServerHandle,
@@ -178,16 +145,8 @@ pub async fn start(
     configmap_key: String,
     observer: Arc<dyn Observer>,
 ) -> anyhow::Result<Admission> {
-    let resolver = Arc::new(ReloadingCert {
-        current: ArcSwap::from_pointee(load_cert(&cert, &key)?),
-    });
-    let tls = rustls::ServerConfig::builder_with_provider(Arc::new(
-        rustls::crypto::aws_lc_rs::default_provider(),
-    ))
-    .with_safe_default_protocol_versions()
-    .context("TLS protocol versions")?
-    .with_no_client_auth()
-    .with_cert_resolver(resolver.clone());
+    let resolver = ReloadingCert::load(cert, key)?;
+    let tls = crate::tls::server_config(resolver.clone(), None, &[])?;
     let listener = TcpListener::bind(addr).with_context(|| format!("cannot listen on {addr}"))?;
     tracing::info!(admission = %listener.local_addr()?, "admission webhook listening (TLS)");
     let state = web::Data::new((opts, configmap_key, observer));
@@ -203,7 +162,7 @@ pub async fn start(
     .run();
     let handle = server.handle();
     let task = tokio::spawn(async move {
-        let watcher = tokio::spawn(watch_cert(resolver, cert, key));
+        let watcher = tokio::spawn(resolver.watch("admission"));
         if let Err(e) = server.await {
             tracing::error!(error = %e, "admission webhook server ended with an error");
         }
@@ -218,38 +177,6 @@ async fn validate(
 ) -> HttpResponse {
     let (opts, key, observer) = state.get_ref();
     HttpResponse::Ok().json(review(&body, opts, key, observer.as_ref()))
-}
-
-/// Re-read the certificate files every second; swap in a new pair when they changed and are valid.
-async fn watch_cert(resolver: Arc<ReloadingCert>, cert: PathBuf, key: PathBuf) {
-    // Only a change detector: an unreadable file is "no bytes", and `load_cert` below reports why it fails.
-    let read = |c: &PathBuf, k: &PathBuf| (std::fs::read(c).ok(), std::fs::read(k).ok());
-    let mut last = read(&cert, &key);
-    loop {
-        tokio::time::sleep(Duration::from_secs(1)).await;
-        let (c, k) = (cert.clone(), key.clone());
-        let now = match tokio::task::spawn_blocking(move || read(&c, &k)).await {
-            Ok(now) => now,
-            Err(e) => {
-                tracing::error!(error = %e, "admission certificate reader task failed; retrying");
-                continue;
-            }
-        };
-        if now == last {
-            continue;
-        }
-        match load_cert(&cert, &key) {
-            Ok(ck) => {
-                resolver.current.store(Arc::new(ck));
-                last = now;
-                tracing::info!("admission certificate reloaded");
-            }
-            // Half-written files (cert updated before key) are retried on the next tick.
-            Err(e) => {
-                tracing::warn!(error = %e, "new admission certificate not usable yet; keeping the current one")
-            }
-        }
-    }
 }
 
 #[cfg(test)]

@@ -20,6 +20,8 @@ pub struct Cli {
 }
 
 /// Subcommands.
+// Parsed once at start: the size of the largest variant (serve's flags) costs nothing worth a box.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Load AuthConfig files exactly as the server does and report errors and warnings.
@@ -150,6 +152,16 @@ pub struct CommonArgs {
     /// the default bounds them to about 160 MiB; connections past it wait in the accept backlog.
     #[arg(long, default_value_t = 16_384, env = "AUTHGATE_MAX_CONNECTIONS")]
     pub max_connections: usize,
+    /// Session variables (`x-hasura-*` names, comma-separated) copied into the gRPC answer's dynamic metadata beside
+    /// the role and the config name (default none: user ids are personal data, and access logs, rate limiters and
+    /// tracers read that metadata). Each value is cut to 256 bytes.
+    #[arg(
+        long,
+        value_delimiter = ',',
+        value_parser = metadata_var,
+        env = "AUTHGATE_GRPC_METADATA_VARS"
+    )]
+    pub grpc_metadata_vars: Vec<String>,
     /// On SIGTERM, seconds during which /readyz fails before the listeners stop accepting.
     #[arg(long, default_value_t = 5, env = "AUTHGATE_SHUTDOWN_DELAY_SECS")]
     pub shutdown_delay_secs: u64,
@@ -190,6 +202,20 @@ pub struct ServeArgs {
     /// Admin listener (/healthz, /readyz, /metrics).
     #[arg(long, default_value = "0.0.0.0:9090", env = "AUTHGATE_ADMIN_LISTEN")]
     pub admin_listen: String,
+    /// gRPC listener (Envoy ext_authz `envoy.service.auth.v3.Authorization/Check` and `grpc.health.v1.Health`),
+    /// HTTP/2; `off` disables it.
+    #[arg(long, default_value = "0.0.0.0:8081", env = "AUTHGATE_GRPC_LISTEN")]
+    pub grpc_listen: String,
+    /// Certificate chain (PEM) of the gRPC listener, which then speaks TLS only; reloaded when the file changes.
+    #[arg(long, env = "AUTHGATE_GRPC_TLS_CERT", requires = "grpc_tls_key")]
+    pub grpc_tls_cert: Option<PathBuf>,
+    /// Private key (PEM) of the gRPC listener; reloaded when the file changes.
+    #[arg(long, env = "AUTHGATE_GRPC_TLS_KEY", requires = "grpc_tls_cert")]
+    pub grpc_tls_key: Option<PathBuf>,
+    /// CA certificates (PEM): the gRPC listener then requires a client certificate issued by one of them; reloaded
+    /// when the file changes. Needs --grpc-tls-cert.
+    #[arg(long, env = "AUTHGATE_GRPC_CLIENT_CA", requires = "grpc_tls_cert")]
+    pub grpc_client_ca: Option<PathBuf>,
     /// How often the config file is checked for changes, in milliseconds.
     #[arg(long, default_value_t = 250, env = "AUTHGATE_RELOAD_INTERVAL_MS")]
     pub reload_interval_ms: u64,
@@ -207,6 +233,9 @@ pub struct DevArgs {
     /// Admin listener (loopback only).
     #[arg(long, default_value = "127.0.0.1:9090", env = "AUTHGATE_ADMIN_LISTEN")]
     pub admin_listen: String,
+    /// gRPC ext_authz listener (loopback only; `off` disables it).
+    #[arg(long, default_value = "127.0.0.1:8081", env = "AUTHGATE_GRPC_LISTEN")]
+    pub grpc_listen: String,
     /// Flags shared with `serve`.
     #[command(flatten)]
     pub common: CommonArgs,
@@ -242,6 +271,23 @@ fn parse_configmap(s: &str) -> Result<(String, String), String> {
             Ok((ns.to_owned(), name.to_owned()))
         }
         _ => Err(format!("expected NAMESPACE/NAME, got {s:?}")),
+    }
+}
+
+/// A session variable named for the gRPC dynamic metadata: an `x-hasura-*` header name, kept lower-case.
+fn metadata_var(s: &str) -> Result<String, String> {
+    let name = s.trim().to_ascii_lowercase();
+    let valid = name.len() > "x-hasura-".len()
+        && name.starts_with("x-hasura-")
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+    if valid {
+        Ok(name)
+    } else {
+        Err(format!(
+            "expected a session variable name such as x-hasura-user-id, got {s:?}"
+        ))
     }
 }
 

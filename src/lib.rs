@@ -1,6 +1,7 @@
 //! authgate: a forward-auth service for ingress proxies.
 //!
-//! A proxy (NGINX `auth_request`, Traefik ForwardAuth, Caddy `forward_auth`, Envoy/Istio `ext_authz`) asks, for
+//! A proxy (NGINX `auth_request`, Traefik ForwardAuth, Caddy `forward_auth`, Envoy/Istio `ext_authz` over HTTP or
+//! gRPC) asks, for
 //! every client request, whether it may pass and as whom. authgate reads a Hasura DDN-style AuthConfig (v1–v4),
 //! validates the request's token (JWT with a fixed key or a JWKS, a webhook, or noAuth) and answers `200` with
 //! `x-hasura-*` session headers, `401`/`403`, or `503` when a dependency is down.
@@ -25,7 +26,8 @@
 //! - `strict_json`: a JSON value that refuses duplicate keys, for tokens, webhook answers and configs.
 //! - `cache_control`: the `Cache-Control` directives read from JWKS endpoints and webhooks.
 //! - `net`: the size-limited HTTP response reading shared by the JWKS fetch and the webhook client.
-//! - `observe`: the typed outcomes the domain reports (`Observer`), for metrics now and traces later.
+//! - `observe`: the typed outcomes the domain reports (`Observer`), for metrics now and traces later, and the
+//!   `Transport` a decision came through.
 //!
 //! The domain: plain data in and out, no HTTP framework, Kubernetes client or prometheus type in its interface:
 //! - `config`: AuthConfig text → validated, compiled config (model, loader, schema, reading a file); imports no
@@ -39,12 +41,17 @@
 //!
 //! The edge, which names actix-web, kube or prometheus, and which the domain imports only in its tests:
 //! - `metrics`: the registry and every series; an `Observer`, and the only module that names prometheus.
-//! - `contracts`: proxy adapters: an HTTP request → `AuthRequest`, a `Decision` → the response; imports `gate`
-//!   and `authn`.
-//! - `listeners`: the actix-web apps and their listeners (data, admin, `dev`'s JWKS), `run` and the graceful drain;
-//!   imports `contracts`, `gate`, `metrics`.
+//! - `contracts`: proxy adapters: an HTTP request or an Envoy gRPC `CheckRequest` → `AuthRequest`, a `Decision` →
+//!   the response (`answer`: what every transport says; `forward`: HTTP; `ext_authz`: gRPC); imports `gate` and
+//!   `authn`.
+//! - `listeners`: the actix-web apps and their listeners (data, admin, `dev`'s JWKS), `run` and the graceful drain
+//!   of every listener; imports `contracts`, `gate`, `metrics`, `grpc`.
+//! - `grpc`: the tonic listener (ext_authz `Check`, `grpc.health.v1`) on a multi-threaded runtime of its own,
+//!   cleartext or TLS; imports `contracts`, `gate`, `tls`.
+//! - `tls`: the certificate resolver reloaded from its files, client-certificate verification, the file watcher;
+//!   shared by `admission` and `grpc`.
 //! - `admission`: the AdmissionReview webhook on its own TLS listener, judged by the `config` loader; imports
-//!   `config`.
+//!   `config`, `tls`.
 //! - `reload`: load a config off the request path, swap it into the gate, keep the last good one; the file source;
 //!   imports `config`, `gate`.
 //! - `kube_watch`: the ConfigMap source, watched with kube-rs; imports `reload`, `config`, `gate`.
@@ -71,6 +78,7 @@ pub mod config;
 pub mod contracts;
 pub mod dev;
 pub mod gate;
+pub mod grpc;
 pub mod hash;
 pub mod jwks;
 pub mod kube_watch;
@@ -80,3 +88,4 @@ pub mod net;
 pub mod observe;
 pub mod reload;
 pub mod strict_json;
+pub mod tls;

@@ -1,7 +1,7 @@
 //! The HTTP listeners and their actix-web apps: the data listener (every method and path is a decision, bound with a
 //! deep accept queue), the admin listener (`/healthz`, `/readyz`, `/metrics`) and the JWKS endpoint of `dev`'s
-//! embedded issuer; and `run`, which starts the data and admin listeners and on SIGTERM/SIGINT turns readiness off,
-//! waits the shutdown delay and drains them. `serve` and `dev` both go through `run`. The admission listener (TLS,
+//! embedded issuer; and `run`, which starts the data, admin and gRPC (`grpc`) listeners and on SIGTERM/SIGINT turns
+//! readiness off, waits the shutdown delay and drains them. `serve` and `dev` both go through `run`. The admission listener (TLS,
 //! its own certificate reloads) is in `admission`.
 
 use std::net::TcpListener;
@@ -12,6 +12,7 @@ use actix_web::{App, HttpResponse, HttpServer, web};
 
 use crate::contracts::forward;
 use crate::gate::Gate;
+use crate::grpc::GrpcOptions;
 use crate::metrics::Metrics;
 use crate::observe::{InternalError, Observer};
 
@@ -166,10 +167,13 @@ pub struct RunOptions {
     pub max_connections: usize,
     /// The registry `/metrics` on the admin listener renders (the gate's observer).
     pub metrics: Arc<Metrics>,
+    /// The gRPC listener, unless it is off.
+    pub grpc: Option<GrpcOptions>,
 }
 
-/// Bind both listeners, serve until SIGTERM/SIGINT, then shut down gracefully: readiness turns false first,
-/// then the listeners stop accepting and in-flight decisions finish.
+/// Bind the listeners (data, admin, and gRPC unless it is off), serve until SIGTERM/SIGINT, then shut down
+/// gracefully: readiness turns false first (`/readyz` and the gRPC health service), then the listeners stop
+/// accepting and in-flight decisions finish.
 pub async fn run(gate: Arc<Gate>, opts: RunOptions) -> std::io::Result<()> {
     let data_l = bind(&opts.listen, DATA_BACKLOG).map_err(|e| {
         std::io::Error::new(e.kind(), format!("cannot listen on {}: {e}", opts.listen))
@@ -186,6 +190,19 @@ pub async fn run(gate: Arc<Gate>, opts: RunOptions) -> std::io::Result<()> {
     let (data_h, admin_h) = (data.handle(), admin.handle());
     let data_task = tokio::spawn(data);
     let admin_task = tokio::spawn(admin);
+    let grpc = match opts
+        .grpc
+        .clone()
+        .map(|g| crate::grpc::start(gate.clone(), g))
+    {
+        Some(Ok(g)) => Some(g),
+        None => None,
+        Some(Err(e)) => {
+            data_h.stop(false).await;
+            admin_h.stop(false).await;
+            return Err(std::io::Error::other(format!("{e:#}")));
+        }
+    };
     shutdown_signal().await;
     tracing::info!(
         delay_secs = opts.shutdown_delay,
@@ -193,12 +210,22 @@ pub async fn run(gate: Arc<Gate>, opts: RunOptions) -> std::io::Result<()> {
     );
     gate.start_draining();
     tokio::time::sleep(std::time::Duration::from_secs(opts.shutdown_delay)).await;
-    data_h.stop(true).await;
+    let grpc_stopped = async {
+        match grpc {
+            Some(g) => g.stop().await.map_err(|e| {
+                tracing::error!(error = format!("{e:#}"), "gRPC server ended with an error");
+                std::io::Error::other(format!("gRPC server: {e:#}"))
+            }),
+            None => Ok(()),
+        }
+    };
+    let ((), grpc_end) = tokio::join!(data_h.stop(true), grpc_stopped);
     admin_h.stop(true).await;
     let data_end = server_ended("data", data_task.await);
     let admin_end = server_ended("admin", admin_task.await);
     data_end?;
     admin_end?;
+    grpc_end?;
     tracing::info!("stopped");
     Ok(())
 }

@@ -9,17 +9,17 @@ use prometheus::{
 
 use crate::authn::reason::Reason;
 pub use crate::observe::InternalError;
-use crate::observe::{CacheLookup, HookResult, Observer, Outcome, ReviewResult};
+use crate::observe::{CacheLookup, HookResult, Observer, Outcome, ReviewResult, Transport};
 
 /// The registry and its metrics.
 pub struct Metrics {
     registry: Registry,
-    /// `authgate_requests_total{decision,reason}`.
+    /// `authgate_requests_total{decision,reason,transport}`.
     requests: IntCounterVec,
-    /// `requests_total{decision="allow",reason="ok"}`, resolved once.
-    allowed: IntCounter,
-    /// `requests_total` for each reason at its default status, at `Reason::index`.
-    denied: Vec<IntCounter>,
+    /// `requests_total{decision="allow",reason="ok"}` of each transport (at `Transport::index`), resolved once.
+    allowed: [IntCounter; 2],
+    /// `requests_total` for each reason at its default status, at `[Transport::index][Reason::index]`.
+    denied: [Vec<IntCounter>; 2],
     /// `authgate_request_duration_seconds`.
     request_duration: Histogram,
     /// `authgate_decision_cache_hits_total`.
@@ -100,16 +100,21 @@ impl Metrics {
         };
         let requests = counter_vec(
             "requests_total",
-            "Auth decisions by decision and reason.",
-            &["decision", "reason"],
+            "Auth decisions by decision, reason and the listener they came through (http or grpc).",
+            &["decision", "reason", "transport"],
         );
         // Every bounded label set exists from the start (dashboards see zeros, not gaps), and the hot path
         // holds the counters directly.
-        let allowed = requests.with_label_values(&["allow", "ok"]);
-        let denied = Reason::ALL
-            .iter()
-            .map(|r| requests.with_label_values(&[decision_label(r.status()), r.code()]))
-            .collect();
+        let allowed =
+            Transport::ALL.map(|t| requests.with_label_values(&["allow", "ok", t.as_str()]));
+        let denied = Transport::ALL.map(|t| {
+            Reason::ALL
+                .iter()
+                .map(|r| {
+                    requests.with_label_values(&[decision_label(r.status()), r.code(), t.as_str()])
+                })
+                .collect()
+        });
         let m = Metrics {
             allowed,
             denied,
@@ -215,15 +220,16 @@ impl Default for Metrics {
 }
 
 impl Observer for Metrics {
-    fn decision(&self, status: u16, reason: Option<Reason>, seconds: f64) {
+    fn decision(&self, transport: Transport, status: u16, reason: Option<Reason>, seconds: f64) {
         // The common series are resolved once at start: no label hashing per request.
+        let t = transport.index();
         match reason {
-            None => self.allowed.inc(),
-            Some(r) if r.status() == status => self.denied[r.index()].inc(),
+            None => self.allowed[t].inc(),
+            Some(r) if r.status() == status => self.denied[t][r.index()].inc(),
             // A webhook denial carries the hook's own 401/403.
             Some(r) => self
                 .requests
-                .with_label_values(&[decision_label(status), r.code()])
+                .with_label_values(&[decision_label(status), r.code(), transport.as_str()])
                 .inc(),
         }
         self.request_duration.observe(seconds);

@@ -111,10 +111,37 @@ pub enum CacheLookup {
     Miss,
 }
 
+/// Which listener a decision came through: the bounded `transport` label.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Transport {
+    /// The HTTP data listener (forward-auth, Envoy's HTTP `ext_authz`).
+    Http,
+    /// The gRPC listener (Envoy's `envoy.service.auth.v3.Authorization/Check`).
+    Grpc,
+}
+
+impl Transport {
+    pub const ALL: [Transport; 2] = [Transport::Http, Transport::Grpc];
+
+    /// The `transport` label.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Transport::Http => "http",
+            Transport::Grpc => "grpc",
+        }
+    }
+
+    /// The position of this transport in [`Transport::ALL`].
+    pub fn index(self) -> usize {
+        self as usize
+    }
+}
+
 /// The receiver of what happens. Every method must be cheap: `decision` and `cache` run on every request.
 pub trait Observer: Send + Sync {
-    /// A decision: its HTTP status, its reason when it is not an allow, and how long it took.
-    fn decision(&self, status: u16, reason: Option<Reason>, seconds: f64);
+    /// A decision: the listener it came through, its HTTP status, its reason when it is not an allow, and how long
+    /// it took.
+    fn decision(&self, transport: Transport, status: u16, reason: Option<Reason>, seconds: f64);
     /// A lookup in the decision (or webhook-answer) cache.
     fn cache(&self, lookup: CacheLookup);
     /// A JWKS fetch ended: on success, with the number of usable keys and the Unix time.
@@ -134,7 +161,7 @@ pub trait Observer: Send + Sync {
 pub struct Ignore;
 
 impl Observer for Ignore {
-    fn decision(&self, _: u16, _: Option<Reason>, _: f64) {}
+    fn decision(&self, _: Transport, _: u16, _: Option<Reason>, _: f64) {}
     fn cache(&self, _: CacheLookup) {}
     fn jwks_fetch(&self, _: Outcome, _: usize, _: u64) {}
     fn webhook_call(&self, _: HookResult, _: f64) {}

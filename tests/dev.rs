@@ -29,8 +29,10 @@ impl DevProcess {
         let stderr = std::fs::File::create(&stderr_path).expect("stderr file");
         let mut child = Command::new(bin())
             .args(["dev", "--listen", listen, "--admin-listen", admin])
+            .args(["--grpc-listen", &format!("127.0.0.1:{}", free_port())])
             .env_remove("AUTHGATE_LISTEN")
             .env_remove("AUTHGATE_ADMIN_LISTEN")
+            .env_remove("AUTHGATE_GRPC_LISTEN")
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(stderr)

@@ -201,7 +201,7 @@ fn denial_log_lines_are_rate_limited_and_the_rest_counted() {
     let scrape = svc.metrics();
     let counted = metric(
         &scrape,
-        "authgate_requests_total{decision=\"deny\",reason=\"missing_token\"}",
+        "authgate_requests_total{decision=\"deny\",reason=\"missing_token\",transport=\"http\"}",
     )
     .unwrap_or(0.0);
     assert_eq!(counted, 501.0, "the metrics count every denial");

@@ -224,7 +224,7 @@ async fn unknown_kid_flood_causes_at_most_one_forced_fetch() {
     );
     let denied = metric(
         &svc.metrics(),
-        r#"authgate_requests_total{decision="deny",reason="unknown_kid"}"#,
+        r#"authgate_requests_total{decision="deny",reason="unknown_kid",transport="http"}"#,
     );
     assert_eq!(denied, Some(TOTAL as f64), "requests_total for unknown_kid");
     // The service still answers a known kid.
@@ -678,7 +678,7 @@ async fn item11_wrongly_typed_exp_nbf_iat_are_malformed_token_in_body_and_metric
     assert_eq!(
         metric(
             &m,
-            r#"authgate_requests_total{decision="deny",reason="malformed_token"}"#
+            r#"authgate_requests_total{decision="deny",reason="malformed_token",transport="http"}"#
         ),
         Some(cases.len() as f64),
         "{m}"
@@ -686,7 +686,7 @@ async fn item11_wrongly_typed_exp_nbf_iat_are_malformed_token_in_body_and_metric
     assert_eq!(
         metric(
             &m,
-            r#"authgate_requests_total{decision="deny",reason="invalid_signature"}"#
+            r#"authgate_requests_total{decision="deny",reason="invalid_signature",transport="http"}"#
         ),
         Some(0.0),
         "{m}"

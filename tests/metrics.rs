@@ -111,7 +111,9 @@ fn ready_service() -> Service {
 }
 
 fn requests_series(decision: &str, reason: &str) -> String {
-    format!("authgate_requests_total{{decision=\"{decision}\",reason=\"{reason}\"}}")
+    format!(
+        "authgate_requests_total{{decision=\"{decision}\",reason=\"{reason}\",transport=\"http\"}}"
+    )
 }
 
 /// Sum of every `authgate_requests_total` series in a scrape.
@@ -278,15 +280,15 @@ async fn webhook_and_dependency_series_appear_in_the_scrape() {
         ("authgate_webhook_requests_total{result=\"error\"}", 1.0),
         ("authgate_webhook_duration_seconds_count", 3.0),
         (
-            "authgate_requests_total{decision=\"allow\",reason=\"ok\"}",
+            "authgate_requests_total{decision=\"allow\",reason=\"ok\",transport=\"http\"}",
             1.0,
         ),
         (
-            "authgate_requests_total{decision=\"deny\",reason=\"webhook_denied\"}",
+            "authgate_requests_total{decision=\"deny\",reason=\"webhook_denied\",transport=\"http\"}",
             1.0,
         ),
         (
-            "authgate_requests_total{decision=\"error\",reason=\"webhook_unavailable\"}",
+            "authgate_requests_total{decision=\"error\",reason=\"webhook_unavailable\",transport=\"http\"}",
             1.0,
         ),
     ] {
@@ -318,7 +320,7 @@ async fn webhook_and_dependency_series_appear_in_the_scrape() {
             metric(&scrape, "authgate_jwks_refresh_total{result=\"error\"}").unwrap_or(0.0);
         let unavailable = metric(
             &scrape,
-            "authgate_requests_total{decision=\"error\",reason=\"jwks_unavailable\"}",
+            "authgate_requests_total{decision=\"error\",reason=\"jwks_unavailable\",transport=\"http\"}",
         );
         if errors >= 1.0 && unavailable == Some(1.0) {
             break;

@@ -229,7 +229,7 @@ async fn serve_without_a_loadable_config_stays_up_and_becomes_ready_later() {
     assert_eq!(
         metric(
             &scrape,
-            "authgate_requests_total{decision=\"error\",reason=\"no_config\"}"
+            "authgate_requests_total{decision=\"error\",reason=\"no_config\",transport=\"http\"}"
         ),
         Some(1.0)
     );

@@ -846,7 +846,7 @@ async fn item11_hook_answer_with_control_character_or_colliding_keys_is_401_inva
     assert_eq!(
         metric(
             &scrape,
-            "authgate_requests_total{decision=\"deny\",reason=\"invalid_claims\"}"
+            "authgate_requests_total{decision=\"deny\",reason=\"invalid_claims\",transport=\"http\"}"
         ),
         Some(cases.len() as f64),
         "{scrape}"
@@ -1376,7 +1376,7 @@ async fn webhook_metrics_count_the_calls() {
     assert_eq!(
         metric(
             &scrape,
-            "authgate_requests_total{decision=\"deny\",reason=\"webhook_denied\"}"
+            "authgate_requests_total{decision=\"deny\",reason=\"webhook_denied\",transport=\"http\"}"
         ),
         Some(2.0),
         "{scrape}"

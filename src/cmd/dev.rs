@@ -7,10 +7,10 @@ use std::sync::Arc;
 
 use anyhow::{Context, bail};
 
-use super::{gate_settings, load_options};
+use super::{gate_settings, grpc_options, load_options};
 use crate::cli::DevArgs;
 use crate::clock::SystemClock;
-use crate::dev::DevIssuer;
+use crate::dev::{DevIssuer, ENVOY_DEV_LISTEN, envoy_bootstrap};
 use crate::gate::Gate;
 use crate::listeners::{RunOptions, issuer_jwks_server, run, server_ended};
 use crate::metrics::Metrics;
@@ -37,10 +37,38 @@ fn loopback(addr: &str) -> anyhow::Result<SocketAddr> {
     Ok(a)
 }
 
+/// Say how to try the gRPC listener at `grpc`: write the minimal Envoy bootstrap into a fresh temp directory and
+/// print its path and how to use it. The lines are comments, so that every `curl` line `dev` prints still targets the
+/// data listener.
+fn print_grpc(grpc: SocketAddr) -> anyhow::Result<()> {
+    let dir = std::env::temp_dir().join(format!("authgate-dev-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    let path = dir.join("envoy.yaml");
+    std::fs::write(&path, envoy_bootstrap(&grpc.ip().to_string(), grpc.port()))
+        .with_context(|| format!("cannot write {}", path.display()))?;
+    let (host, port) = ENVOY_DEV_LISTEN;
+    println!(
+        "# gRPC ext_authz on {grpc}: envoy.service.auth.v3.Authorization/Check and grpc.health.v1.Health (HTTP/2)"
+    );
+    println!(
+        "# Envoy in front of it (ext_authz over gRPC, then a direct answer that echoes the session headers):"
+    );
+    println!("#   envoy -c {}", path.display());
+    println!(
+        "#   curl -i -H \"Authorization: Bearer $TOKEN\" http://{host}:{port}/   (the curl lines above work there too)\n"
+    );
+    Ok(())
+}
+
 /// Run `dev` until Ctrl-C.
 pub async fn dev(args: DevArgs) -> anyhow::Result<()> {
     let data = loopback(&args.listen)?;
     loopback(&args.admin_listen)?;
+    let grpc_addr = if args.grpc_listen.eq_ignore_ascii_case("off") {
+        None
+    } else {
+        Some(loopback(&args.grpc_listen)?)
+    };
     let jwks_l =
         TcpListener::bind("127.0.0.1:0").context("cannot bind the issuer's JWKS listener")?;
     let issuer = DevIssuer::generate(format!("http://{}", jwks_l.local_addr()?))?;
@@ -49,11 +77,10 @@ pub async fn dev(args: DevArgs) -> anyhow::Result<()> {
     let jwks_task = tokio::spawn(jwks_server);
 
     let metrics = Arc::new(Metrics::new());
-    let gate = Arc::new(Gate::new(
-        gate_settings(&args.common),
-        metrics.clone(),
-        Arc::new(SystemClock),
-    )?);
+    let settings = gate_settings(&args.common);
+    let workers = args.common.workers.unwrap_or(1);
+    let grpc = grpc_options(&args.grpc_listen, None, workers, &args.common, &settings);
+    let gate = Arc::new(Gate::new(settings, metrics.clone(), Arc::new(SystemClock))?);
     let config = issuer.config();
     apply_text(
         &gate,
@@ -83,17 +110,21 @@ pub async fn dev(args: DevArgs) -> anyhow::Result<()> {
         "# metrics and readiness: http://{}/metrics  http://{}/readyz\n",
         args.admin_listen, args.admin_listen
     );
+    if let Some(g) = grpc_addr {
+        print_grpc(g)?;
+    }
 
     let res = run(
         gate,
         RunOptions {
             listen: args.listen,
             admin_listen: args.admin_listen,
-            workers: args.common.workers.unwrap_or(1),
+            workers,
             shutdown_delay: 0,
             shutdown_timeout: args.common.shutdown_timeout_secs,
             max_connections: args.common.max_connections,
             metrics,
+            grpc,
         },
     )
     .await;

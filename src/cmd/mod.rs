@@ -11,7 +11,9 @@ use std::time::Duration;
 
 use crate::cli::CommonArgs;
 use crate::config::LoadOptions;
+use crate::contracts::ext_authz::ExtAuthzSettings;
 use crate::gate::GateSettings;
+use crate::grpc::{GrpcOptions, GrpcTls};
 use crate::jwks::JwksSettings;
 
 /// The gate settings the flags shared by `serve` and `dev` describe; what no flag sets keeps its default.
@@ -43,6 +45,32 @@ pub fn gate_settings(common: &CommonArgs) -> GateSettings {
         deny_log_per_sec: common.deny_log_per_sec,
         ..GateSettings::default()
     }
+}
+
+/// The gRPC listener of `listen` (`None` when it is `off`), on `workers` threads like the data listener. Its call
+/// timeout outlasts the longest decision the settings allow (a webhook call, then a forced JWKS refresh), so a slow
+/// dependency is answered as a `503` inside a `CheckResponse`, never as an RPC error.
+pub fn grpc_options(
+    listen: &str,
+    tls: Option<GrpcTls>,
+    workers: usize,
+    common: &CommonArgs,
+    gate: &GateSettings,
+) -> Option<GrpcOptions> {
+    if listen.eq_ignore_ascii_case("off") {
+        return None;
+    }
+    Some(GrpcOptions {
+        listen: listen.to_owned(),
+        workers,
+        tls,
+        ext_authz: ExtAuthzSettings {
+            metadata_vars: common.grpc_metadata_vars.clone(),
+            auth_mode_header: gate.auth_mode_header.clone(),
+        },
+        call_timeout: gate.webhook_timeout + gate.jwks.forced_budget + Duration::from_secs(30),
+        shutdown_timeout: Duration::from_secs(common.shutdown_timeout_secs),
+    })
 }
 
 /// Loader options the flags shared by `serve` and `dev` describe.

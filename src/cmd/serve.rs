@@ -1,14 +1,15 @@
-//! `authgate serve`: the gate behind the data listener, the config file watched and reloaded.
+//! `authgate serve`: the gate behind the data and gRPC listeners, the config file watched and reloaded.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
 
-use super::{gate_settings, load_options};
+use super::{gate_settings, grpc_options, load_options};
 use crate::cli::ServeArgs;
 use crate::clock::SystemClock;
 use crate::gate::Gate;
+use crate::grpc::GrpcTls;
 use crate::listeners::{RunOptions, run};
 use crate::metrics::Metrics;
 use crate::reload::watch_file;
@@ -16,11 +17,21 @@ use crate::reload::watch_file;
 /// Run until SIGTERM. A config that does not load keeps the service up but not ready (every decision `503`).
 pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let metrics = Arc::new(Metrics::new());
-    let gate = Arc::new(Gate::new(
-        gate_settings(&args.common),
-        metrics.clone(),
-        Arc::new(SystemClock),
-    )?);
+    let settings = gate_settings(&args.common);
+    let workers = args
+        .common
+        .workers
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()));
+    let tls = match (&args.grpc_tls_cert, &args.grpc_tls_key) {
+        (Some(cert), Some(key)) => Some(GrpcTls {
+            cert: cert.clone(),
+            key: key.clone(),
+            client_ca: args.grpc_client_ca.clone(),
+        }),
+        _ => None,
+    };
+    let grpc = grpc_options(&args.grpc_listen, tls, workers, &args.common, &settings);
+    let gate = Arc::new(Gate::new(settings, metrics.clone(), Arc::new(SystemClock))?);
     let opts = load_options(&args.common);
     let watcher = match (&args.config, &args.configmap) {
         (Some(path), _) => tokio::spawn(watch_file(
@@ -58,10 +69,6 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         ),
         _ => None,
     };
-    let workers = args
-        .common
-        .workers
-        .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()));
     let res = run(
         gate,
         RunOptions {
@@ -72,6 +79,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             shutdown_timeout: args.common.shutdown_timeout_secs,
             max_connections: args.common.max_connections,
             metrics,
+            grpc,
         },
     )
     .await;

@@ -2,16 +2,15 @@
 //! Istio `ext_authz` (HTTP): any method, any path; the answer is 200 with the `x-hasura-*` session headers, or a
 //! 401/403/503 denial with a GraphQL-style error body.
 
-use actix_web::http::header::{
-    CACHE_CONTROL, CONTENT_TYPE, HeaderName, HeaderValue, RETRY_AFTER, WWW_AUTHENTICATE,
-};
+use actix_web::http::header::{CACHE_CONTROL, HeaderName, HeaderValue};
 use actix_web::http::{ConnectionType, StatusCode};
 use actix_web::{HttpRequest, HttpResponse, web};
-use serde::Serialize;
 
-use crate::authn::reason::{Deny, Reason};
+use super::answer;
+use crate::authn::reason::Deny;
 use crate::authn::request::{AuthRequest, visible_ascii};
 use crate::gate::{Decision, Gate};
+use crate::observe::Transport;
 
 /// The original method and URL for logs, from the headers of the proxy in use, else the request line.
 /// `Forwarded` and `_`/`.` spellings are never consulted (actix keeps them under their own names).
@@ -30,20 +29,25 @@ fn original(req: &HttpRequest) -> (&str, &str) {
     (method, uri)
 }
 
-/// The data-listener handler: every request is a decision.
-pub async fn decide(req: HttpRequest, gate: web::Data<Gate>) -> HttpResponse {
-    let headers: Vec<(&str, &[u8])> = req
-        .headers()
+/// The headers of `req` as the gate reads them: names lower-case (actix normalises them), every value of a repeated
+/// header in arrival order.
+pub fn headers_of(req: &HttpRequest) -> Vec<(&str, &[u8])> {
+    req.headers()
         .iter()
         .map(|(n, v)| (n.as_str(), v.as_bytes()))
-        .collect();
+        .collect()
+}
+
+/// The data-listener handler: every request is a decision.
+pub async fn decide(req: HttpRequest, gate: web::Data<Gate>) -> HttpResponse {
+    let headers = headers_of(&req);
     let (method, uri) = original(&req);
     let areq = AuthRequest {
         method,
         uri,
         headers: &headers,
     };
-    let decision = gate.decide(&areq).await;
+    let decision = gate.decide_via(&areq, Transport::Http).await;
     let mut resp = render(&decision);
     if gate.is_draining() {
         // Shutting down: close each keep-alive connection after its answer, so the peer (a proxy's upstream pool,
@@ -58,26 +62,16 @@ pub async fn decide(req: HttpRequest, gate: web::Data<Gate>) -> HttpResponse {
 pub fn render(d: &Decision) -> HttpResponse {
     match &d.result {
         Ok(allowed) => {
+            let headers = match answer::session_headers(&allowed.session) {
+                Ok(h) => h,
+                Err(e) => return render_denial(&e),
+            };
             let mut r = HttpResponse::Ok();
             r.insert_header((
                 CACHE_CONTROL,
                 format!("private, max-age={}", allowed.max_age),
             ));
-            let s = &allowed.session;
-            // Roles with control characters are refused when the identity is built; should one get here, the
-            // answer is a denial, never an allow without its role.
-            let Ok(role) = HeaderValue::from_bytes(s.role.as_bytes()) else {
-                return render(&Decision {
-                    result: Err(Deny::new(
-                        Reason::InvalidClaims,
-                        "the chosen role cannot be sent as a header",
-                    )),
-                    headers_to_remove: Vec::new(),
-                    cache_hit: false,
-                });
-            };
-            r.insert_header((HeaderName::from_static("x-hasura-role"), role));
-            for (n, v) in s.vars.iter() {
+            for (n, v) in headers {
                 if let (Ok(n), Ok(v)) = (
                     HeaderName::try_from(n),
                     HeaderValue::from_bytes(v.as_bytes()),
@@ -93,95 +87,16 @@ pub fn render(d: &Decision) -> HttpResponse {
             }
             r.finish()
         }
-        Err(e) => {
-            let status =
-                StatusCode::from_u16(e.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-            let mut r = HttpResponse::build(status);
-            r.insert_header((CACHE_CONTROL, "no-store"));
-            if e.status == 401 {
-                let www = match &e.www_authenticate {
-                    Some(w) => {
-                        HeaderValue::from_str(w).unwrap_or(HeaderValue::from_static("Bearer"))
-                    }
-                    None if matches!(e.reason, Reason::MissingToken | Reason::WebhookDenied) => {
-                        HeaderValue::from_static("Bearer")
-                    }
-                    None => HeaderValue::from_static("Bearer error=\"invalid_token\""),
-                };
-                r.insert_header((WWW_AUTHENTICATE, www));
-            }
-            if e.status == 503 {
-                r.insert_header((RETRY_AFTER, "5"));
-            }
-            r.insert_header((CONTENT_TYPE, "application/json"));
-            r.body(error_body(e))
-        }
+        Err(e) => render_denial(e),
     }
 }
 
-/// The GraphQL-style error body, `{"data":null,"errors":[{"message":…,"extensions":{"code":…}}]}`, serialised from
-/// borrowed fields: a denial is the hot path of a client spraying bad tokens, so no `serde_json::Value` tree is built
-/// and the message is not copied before it is written.
-#[derive(Serialize)]
-struct ErrorBody<'a> {
-    data: (),
-    errors: [ErrorEntry<'a>; 1],
-}
-
-#[derive(Serialize)]
-struct ErrorEntry<'a> {
-    message: &'a str,
-    extensions: ErrorExtensions,
-}
-
-#[derive(Serialize)]
-struct ErrorExtensions {
-    code: &'static str,
-}
-
-fn error_body(e: &Deny) -> String {
-    let body = ErrorBody {
-        data: (),
-        errors: [ErrorEntry {
-            message: &e.message,
-            extensions: ErrorExtensions {
-                code: e.reason.code(),
-            },
-        }],
-    };
-    // Serialising strings into memory does not fail; should it ever, the answer is still a well-formed denial.
-    serde_json::to_string(&body)
-        .unwrap_or_else(|_| r#"{"data":null,"errors":[{"message":"internal error"}]}"#.to_owned())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn error_body_is_json_with_the_message_and_code_verbatim() {
-        let messages = [
-            "Could not verify JWT: JWSError JWSInvalidSignature",
-            "",
-            "quote \" backslash \\ slash / done",
-            "lines\nand\r\ttabs",
-            "controls \u{0}\u{1}\u{1f} and del \u{7f}",
-            "unicode é ✓ 𝄞 and \u{2028} separators",
-        ];
-        for m in messages {
-            let d = Deny::new(Reason::InvalidSignature, m);
-            let body = error_body(&d);
-            let v: serde_json::Value =
-                serde_json::from_str(&body).unwrap_or_else(|e| panic!("not JSON ({e}): {body}"));
-            assert_eq!(
-                v,
-                serde_json::json!({"data": null, "errors": [{"message": m, "extensions": {"code": Reason::InvalidSignature.code()}}]}),
-                "{body}"
-            );
-            assert!(
-                !body.bytes().any(|b| b < 0x20),
-                "a raw control character in {body:?}"
-            );
-        }
+fn render_denial(e: &Deny) -> HttpResponse {
+    let denial = answer::denial(e);
+    let status = StatusCode::from_u16(denial.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let mut r = HttpResponse::build(status);
+    for (n, v) in denial.headers() {
+        r.insert_header((n, v));
     }
+    r.body(denial.body)
 }

@@ -1,3 +1,7 @@
-//! Thin adapters between proxies and the gate: parse the request, call `Gate::decide`, render the answer.
+//! Thin adapters between proxies and the gate: parse the request, call `Gate::decide_via`, render the answer.
+//! `answer` is what every transport says (session headers, denial status, headers and body); `forward` frames it as
+//! HTTP, `ext_authz` as Envoy's gRPC `CheckResponse`.
 
+pub mod answer;
+pub mod ext_authz;
 pub mod forward;

@@ -32,7 +32,7 @@ use crate::authn::webhook::WebhookClient;
 use crate::clock::Clock;
 use crate::config::CompiledConfig;
 use crate::jwks::{JwksRegistry, JwksSettings, KeyProvider};
-use crate::observe::Observer;
+use crate::observe::{Observer, Transport};
 use active::{Active, ActiveMode};
 use cache::{CacheEntry, HookCacheEntry};
 use deny_log::DenyLogLimit;
@@ -232,8 +232,14 @@ impl Gate {
         self.draining.load(Ordering::Relaxed)
     }
 
-    /// Decide one request, and count it.
+    /// Decide one request that came through the HTTP listener, and count it.
     pub async fn decide(&self, req: &AuthRequest<'_>) -> Decision {
+        self.decide_via(req, Transport::Http).await
+    }
+
+    /// Decide one request that came through `transport`, and count it under that transport: one decision and one
+    /// cache whatever the listener.
+    pub async fn decide_via(&self, req: &AuthRequest<'_>, transport: Transport) -> Decision {
         let started = self.clock.instant();
         let d = self.decide_uncounted(req).await;
         let reason = d.result.as_ref().err().map(|e| e.reason);
@@ -242,7 +248,8 @@ impl Gate {
             .instant()
             .saturating_duration_since(started)
             .as_secs_f64();
-        self.observer.decision(d.status(), reason, seconds);
+        self.observer
+            .decision(transport, d.status(), reason, seconds);
         if let Err(e) = &d.result
             && let Some(suppressed) = self
                 .deny_log

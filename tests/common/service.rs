@@ -16,6 +16,8 @@ pub struct Service {
     child: Child,
     pub data: u16,
     pub admin: u16,
+    /// The gRPC listener's port (0 when a test turned it off or chose its own).
+    pub grpc: u16,
     pub config_path: PathBuf,
     pub log_path: PathBuf,
 }
@@ -74,6 +76,12 @@ impl Service {
     ) -> Service {
         let config_path = log_base;
         let (data, admin) = (free_port(), free_port());
+        // The gRPC listener's default port is fixed; tests run side by side, so each gets a free one.
+        let grpc = if extra.contains(&"--grpc-listen") {
+            0
+        } else {
+            free_port()
+        };
         let log_path = log_base.with_extension("log");
         let log = std::fs::File::create(&log_path).expect("log file");
         let mut cmd = Command::new(bin());
@@ -84,6 +92,11 @@ impl Service {
             .arg("--admin-listen")
             .arg(format!("127.0.0.1:{admin}"))
             .args(["--log-format", "json", "--workers", "2"])
+            .args(if grpc == 0 {
+                Vec::new()
+            } else {
+                vec!["--grpc-listen".to_owned(), format!("127.0.0.1:{grpc}")]
+            })
             .args(extra)
             .args(if extra.contains(&"--shutdown-delay-secs") {
                 &[][..]
@@ -101,6 +114,7 @@ impl Service {
             child,
             data,
             admin,
+            grpc,
             config_path: config_path.to_owned(),
             log_path,
         }

@@ -1,0 +1,259 @@
+//! The gRPC listener (policy §12): `envoy.service.auth.v3.Authorization/Check` through the `ext_authz` adapter and
+//! `grpc.health.v1.Health`, on HTTP/2 cleartext or TLS (the certificate reloaded on change, client certificates
+//! required when a CA is given), on the same gate, caches and metrics as the HTTP listener.
+//!
+//! `main` runs under actix's current-thread system runtime and each HTTP worker owns a single-threaded one, so the
+//! listener gets a multi-threaded tokio runtime of its own, on its own thread, with as many workers as the data
+//! listener: gRPC decisions get as many cores as HTTP ones. `start` binds and loads the TLS files before returning
+//! (a bad flag fails the start, not the first check); `GrpcServer::stop` stops accepting, lets in-flight checks
+//! finish within the shutdown timeout, and joins the runtime's thread.
+//!
+//! Bounds: a check message of at most [`MAX_MESSAGE_BYTES`] (larger is refused by tonic as an RPC error; anything
+//! smaller that is too large to judge is a `431` inside a `CheckResponse`), [`MAX_STREAMS`] concurrent streams per
+//! connection, [`MAX_CONNECTIONS`] connections, HTTP/2 keep-alive pings, TCP keep-alive, a read-idle timeout, a TLS
+//! handshake timeout, and a per-call timeout longer than any decision can take.
+
+mod conn;
+mod health;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use arc_swap::ArcSwap;
+use envoy_types::pb::envoy::service::auth::v3::authorization_server::{
+    Authorization, AuthorizationServer,
+};
+use envoy_types::pb::envoy::service::auth::v3::{CheckRequest, CheckResponse};
+use tokio::sync::{oneshot, watch};
+use tonic::{Request, Response, Status};
+use tonic_health::pb::health_server::HealthServer;
+
+pub use health::AUTHORIZATION_SERVICE;
+
+use crate::contracts::ext_authz::{self, ExtAuthzSettings};
+use crate::gate::Gate;
+use crate::tls::ReloadingCert;
+use conn::ConnLimits;
+
+/// Largest check message: Envoy's default header limit (60 KiB) and the rest of the check, with room to spare.
+pub const MAX_MESSAGE_BYTES: usize = 256 * 1024;
+/// Most concurrent streams (checks) on one connection; Envoy opens another connection past it.
+pub const MAX_STREAMS: u32 = 1024;
+/// Most open connections; more wait in the accept queue.
+pub const MAX_CONNECTIONS: usize = 1024;
+/// HTTP/2 keep-alive: a ping after this long without one, and the connection closed when it is not answered
+/// within [`KEEPALIVE_TIMEOUT`].
+pub const KEEPALIVE_INTERVAL: Duration = Duration::from_secs(20);
+pub const KEEPALIVE_TIMEOUT: Duration = Duration::from_secs(10);
+/// A connection from which nothing (not even a ping's answer) was read for this long is closed.
+pub const READ_IDLE_TIMEOUT: Duration = Duration::from_secs(60);
+/// Longest TLS handshake.
+pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// TLS files of the listener.
+#[derive(Debug, Clone)]
+pub struct GrpcTls {
+    pub cert: PathBuf,
+    pub key: PathBuf,
+    /// Require client certificates issued by this CA.
+    pub client_ca: Option<PathBuf>,
+}
+
+/// How to run the listener.
+#[derive(Debug, Clone)]
+pub struct GrpcOptions {
+    /// `host:port`.
+    pub listen: String,
+    /// Worker threads of its runtime.
+    pub workers: usize,
+    pub tls: Option<GrpcTls>,
+    pub ext_authz: ExtAuthzSettings,
+    /// Longest call; past it tonic answers an RPC error, so it must outlast every decision (webhook timeout, forced
+    /// JWKS refresh).
+    pub call_timeout: Duration,
+    /// Time given to in-flight checks when stopping.
+    pub shutdown_timeout: Duration,
+}
+
+struct Authz {
+    gate: Arc<Gate>,
+    settings: ExtAuthzSettings,
+}
+
+#[tonic::async_trait]
+impl Authorization for Authz {
+    async fn check(
+        &self,
+        request: Request<CheckRequest>,
+    ) -> Result<Response<CheckResponse>, Status> {
+        let req = request.into_inner();
+        ext_authz::check(&self.gate, &req, &self.settings)
+            .await
+            .map(Response::new)
+    }
+}
+
+/// A running gRPC listener.
+pub struct GrpcServer {
+    addr: SocketAddr,
+    stop: watch::Sender<bool>,
+    done: oneshot::Receiver<anyhow::Result<()>>,
+}
+
+impl GrpcServer {
+    /// The bound address.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Stop accepting, let in-flight checks finish (within the shutdown timeout), and wait for the runtime's end.
+    pub async fn stop(self) -> anyhow::Result<()> {
+        let _ = self.stop.send(true);
+        self.done.await.unwrap_or_else(|_| {
+            Err(anyhow::anyhow!(
+                "the gRPC runtime's thread ended without a word"
+            ))
+        })
+    }
+}
+
+/// Bind, load the TLS files, and serve on a runtime of its own.
+pub fn start(gate: Arc<Gate>, opts: GrpcOptions) -> anyhow::Result<GrpcServer> {
+    let std_listener = crate::listeners::bind(&opts.listen, 1024)
+        .with_context(|| format!("cannot listen on {} (gRPC)", opts.listen))?;
+    std_listener.set_nonblocking(true)?;
+    let addr = std_listener.local_addr()?;
+    let tls = match &opts.tls {
+        Some(t) => Some(Tls::load(t)?),
+        None => None,
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(opts.workers.max(1))
+        .thread_name("authgate-grpc")
+        .enable_all()
+        .build()
+        .context("cannot build the gRPC runtime")?;
+    let mode = match &opts.tls {
+        None => "cleartext",
+        Some(GrpcTls {
+            client_ca: None, ..
+        }) => "tls",
+        Some(GrpcTls {
+            client_ca: Some(_), ..
+        }) => "tls, client certificates required",
+    };
+    let (stop, stopping) = watch::channel(false);
+    let (done_tx, done) = oneshot::channel();
+    std::thread::Builder::new()
+        .name("authgate-grpc-main".into())
+        .spawn(move || {
+            let res = runtime.block_on(serve(gate, opts, std_listener, tls, stopping));
+            // Dropped here, outside any async context; a connection left after the timeout is cut.
+            runtime.shutdown_timeout(Duration::from_secs(1));
+            let _ = done_tx.send(res);
+        })
+        .context("cannot start the gRPC thread")?;
+    tracing::info!(grpc = %addr, mode, "gRPC listening");
+    Ok(GrpcServer { addr, stop, done })
+}
+
+/// The TLS config in use and what reloads it.
+struct Tls {
+    config: Arc<ArcSwap<rustls::ServerConfig>>,
+    cert: Arc<ReloadingCert>,
+    client_ca: Option<PathBuf>,
+}
+
+impl Tls {
+    fn load(t: &GrpcTls) -> anyhow::Result<Self> {
+        let cert = ReloadingCert::load(t.cert.clone(), t.key.clone())?;
+        let config = build_config(&cert, t.client_ca.as_deref())?;
+        Ok(Self {
+            config: Arc::new(ArcSwap::from_pointee(config)),
+            cert,
+            client_ca: t.client_ca.clone(),
+        })
+    }
+
+    /// Watch the certificate pair (swapped inside the resolver) and the client CA (a new config around the same
+    /// resolver).
+    fn watch(&self) {
+        tokio::spawn(self.cert.clone().watch("grpc"));
+        if let Some(ca) = self.client_ca.clone() {
+            let (config, cert) = (self.config.clone(), self.cert.clone());
+            tokio::spawn(async move {
+                let files = [ca.clone()];
+                crate::tls::watch_files(&files, "grpc client CA", || {
+                    config.store(Arc::new(build_config(&cert, Some(&ca))?));
+                    Ok(())
+                })
+                .await
+            });
+        }
+    }
+}
+
+fn build_config(
+    cert: &Arc<ReloadingCert>,
+    client_ca: Option<&std::path::Path>,
+) -> anyhow::Result<rustls::ServerConfig> {
+    let clients = client_ca.map(crate::tls::client_verifier).transpose()?;
+    crate::tls::server_config(cert.clone(), clients, &[b"h2"])
+}
+
+async fn serve(
+    gate: Arc<Gate>,
+    opts: GrpcOptions,
+    listener: std::net::TcpListener,
+    tls: Option<Tls>,
+    stopping: watch::Receiver<bool>,
+) -> anyhow::Result<()> {
+    let listener = tokio::net::TcpListener::from_std(listener)?;
+    if let Some(t) = &tls {
+        t.watch();
+    }
+    let limits = ConnLimits {
+        max_connections: MAX_CONNECTIONS,
+        read_idle: READ_IDLE_TIMEOUT,
+        handshake: HANDSHAKE_TIMEOUT,
+        tcp_keepalive: Duration::from_secs(30),
+    };
+    let incoming = conn::incoming(listener, tls.map(|t| t.config), limits);
+    let authz = AuthorizationServer::new(Authz {
+        gate: gate.clone(),
+        settings: opts.ext_authz.clone(),
+    })
+    .max_decoding_message_size(MAX_MESSAGE_BYTES);
+    let health = HealthServer::new(health::GateHealth::new(gate, stopping.clone()))
+        .max_decoding_message_size(4096);
+    let server = tonic::transport::Server::builder()
+        .max_concurrent_streams(MAX_STREAMS)
+        .http2_keepalive_interval(Some(KEEPALIVE_INTERVAL))
+        .http2_keepalive_timeout(Some(KEEPALIVE_TIMEOUT))
+        .timeout(opts.call_timeout)
+        .add_service(authz)
+        .add_service(health)
+        .serve_with_incoming_shutdown(incoming, stopped(stopping.clone()));
+    let deadline = async {
+        stopped(stopping).await;
+        tokio::time::sleep(opts.shutdown_timeout).await;
+    };
+    tokio::select! {
+        res = server => res.context("gRPC server"),
+        () = deadline => {
+            tracing::warn!(
+                timeout_secs = opts.shutdown_timeout.as_secs(),
+                "gRPC connections still open after the shutdown timeout; closing them"
+            );
+            Ok(())
+        }
+    }
+}
+
+/// Resolves once the stop flag is set (or its sender is gone).
+async fn stopped(mut stopping: watch::Receiver<bool>) {
+    let _ = stopping.wait_for(|s| *s).await;
+}
