@@ -18,6 +18,7 @@ pub fn valid_token(kind: Kind) {
     let reply = s.get("/", &s.credentials(&bare_token()));
     let got = s.forwarded(before, "GET", "/", &reply);
     assert_session(s.name(), &got, "user", None, None);
+    s.assert_transport();
 }
 
 /// The same through `Authorization: Bearer` (Clerk's cross-origin form).

@@ -10,7 +10,7 @@ use crate::common::configs::Jwt;
 use crate::common::free_port;
 use crate::common::mock::{MockServer, Received, Route};
 use crate::common::raw::{Reply, request};
-use crate::common::service::{Service, ready};
+use crate::common::service::{Service, metric, ready};
 use crate::common::tail;
 use crate::common::tokens::{JWKS_PATH, mint, rsa1_k1, serve_jwks};
 use crate::discovery::{Installed, Kind, Recipe, require};
@@ -85,23 +85,8 @@ pub struct Stack {
     location: Location,
 }
 
-/// authgate's flags for `kind`, and the port the proxy calls: the gRPC listener for the gRPC recipe, else the data
-/// port (`None`: known once authgate has started).
-fn gate_flags(kind: Kind) -> (Vec<String>, Option<u16>) {
-    if kind.recipe() == Some(Recipe::Grpc) {
-        let port = free_port();
-        (
-            vec!["--grpc-listen".into(), format!("127.0.0.1:{port}")],
-            Some(port),
-        )
-    } else {
-        (Vec::new(), None)
-    }
-}
-
-fn start_gate(config: &str, flags: &[String]) -> Service {
-    let flags: Vec<&str> = flags.iter().map(String::as_str).collect();
-    Service::start(config, &flags, &[])
+fn start_gate(config: &str) -> Service {
+    Service::start(config, &[], &[])
 }
 
 impl Stack {
@@ -115,15 +100,12 @@ impl Stack {
         let installed = require(kind)?;
         let jwks = MockServer::start();
         serve_jwks(&jwks, &[rsa1_k1()], None);
-        let (flags, port) = gate_flags(kind);
-        let gate = start_gate(
-            &authconfig(&format!("{}{JWKS_PATH}", jwks.base()), location),
-            &flags,
-        );
+        let gate = start_gate(&authconfig(
+            &format!("{}{JWKS_PATH}", jwks.base()),
+            location,
+        ));
         ready(&gate);
-        Some(Self::assemble(
-            kind, edit, &installed, jwks, gate, port, location,
-        ))
+        Some(Self::assemble(kind, edit, &installed, jwks, gate, location))
     }
 
     /// A stack whose authgate's JWKS URL points at a port where nothing listens (never ready).
@@ -131,21 +113,16 @@ impl Stack {
         let installed = require(kind)?;
         let jwks = MockServer::start();
         let dead = free_port();
-        let (flags, port) = gate_flags(kind);
-        let gate = start_gate(
-            &authconfig(
-                &format!("http://127.0.0.1:{dead}{JWKS_PATH}"),
-                Location::SessionCookie,
-            ),
-            &flags,
-        );
+        let gate = start_gate(&authconfig(
+            &format!("http://127.0.0.1:{dead}{JWKS_PATH}"),
+            Location::SessionCookie,
+        ));
         Some(Self::assemble(
             kind,
             as_committed,
             &installed,
             jwks,
             gate,
-            port,
             Location::SessionCookie,
         ))
     }
@@ -156,21 +133,16 @@ impl Stack {
         let jwks = MockServer::start();
         serve_jwks(&jwks, &[rsa1_k1()], None);
         jwks.set_up(false);
-        let (flags, port) = gate_flags(kind);
-        let gate = start_gate(
-            &authconfig(
-                &format!("{}{JWKS_PATH}", jwks.base()),
-                Location::SessionCookie,
-            ),
-            &flags,
-        );
+        let gate = start_gate(&authconfig(
+            &format!("{}{JWKS_PATH}", jwks.base()),
+            Location::SessionCookie,
+        ));
         Some(Self::assemble(
             kind,
             as_committed,
             &installed,
             jwks,
             gate,
-            port,
             Location::SessionCookie,
         ))
     }
@@ -181,7 +153,6 @@ impl Stack {
         installed: &Installed,
         jwks: MockServer,
         gate: Service,
-        port: Option<u16>,
         location: Location,
     ) -> Stack {
         let upstream = MockServer::start();
@@ -190,13 +161,12 @@ impl Stack {
             route.headers.push((UPSTREAM_MARK.into(), "reached".into()));
             upstream.set(path, route);
         }
-        let proxy = Proxy::start(
-            kind,
-            installed,
-            port.unwrap_or(gate.data),
-            upstream.port,
-            edit,
-        );
+        // The gRPC recipe calls authgate's gRPC listener (common::service gives each authgate a free port for it).
+        let port = match kind.recipe() {
+            Some(Recipe::Grpc) => gate.grpc,
+            _ => gate.data,
+        };
+        let proxy = Proxy::start(kind, installed, port, upstream.port, edit);
         Stack {
             proxy,
             gate,
@@ -223,6 +193,29 @@ impl Stack {
             self.gate.wait_exit(Duration::from_secs(15)).is_some(),
             "authgate did not exit after SIGTERM{}",
             self.logs()
+        );
+    }
+
+    /// authgate's allows so far came over the transport this proxy's recipe speaks (gRPC for the gRPC recipe, HTTP
+    /// for every other), and none over the other: a recipe that silently used the wrong port would fail here.
+    pub fn assert_transport(&self) {
+        let grpc = self.proxy.kind.recipe() == Some(Recipe::Grpc);
+        let series = |t: &str| {
+            format!("authgate_requests_total{{decision=\"allow\",reason=\"ok\",transport=\"{t}\"}}")
+        };
+        let (used, unused) = if grpc {
+            ("grpc", "http")
+        } else {
+            ("http", "grpc")
+        };
+        let scrape = self.gate.metrics();
+        let count = |t: &str| metric(&scrape, &series(t)).unwrap_or(0.0);
+        assert!(
+            count(used) >= 1.0 && count(unused) == 0.0,
+            "{}: allows by transport: {used} {}, {unused} {}",
+            self.name(),
+            count(used),
+            count(unused)
         );
     }
 
