@@ -12,7 +12,7 @@ use tonic_health::pb::health_check_response::ServingStatus;
 
 use crate::common::service::bin;
 use crate::common::{free_port, temp_dir};
-use crate::discovery::{Kind, require};
+use crate::discovery::{Kind, Recipe, require};
 use crate::support::wait_health;
 
 /// A child process killed when the test ends, however it ends.
@@ -40,7 +40,7 @@ fn listening(port: u16, limit: Duration) -> bool {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dev_listens_for_grpc_and_its_envoy_bootstrap_works() {
-    let Some(envoy) = require(Kind::Envoy) else {
+    let Some(envoy) = require(Kind::Envoy(Recipe::Http)) else {
         return;
     };
     let (data, admin, grpc) = (free_port(), free_port(), free_port());

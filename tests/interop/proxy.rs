@@ -1,5 +1,6 @@
 //! Running one proxy from its `deploy/proxies/` file: the placeholders filled with loopback ports, the few lines
-//! around it that keep its state in the test's directory, a wait until it listens, and a stop on drop.
+//! around it that keep its state in the test's directory, a wait until it listens, Envoy's admin endpoint (the gRPC
+//! recipe has one, for its health-check flags), and a stop on drop.
 
 use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
@@ -13,21 +14,35 @@ use crate::discovery::{Installed, Kind};
 /// Loopback addresses filled into a `deploy/proxies/` template.
 struct Ports {
     listen: u16,
+    /// The port of authgate the recipe talks to: the data (HTTP) port, or the gRPC port for the gRPC recipe.
     authgate: u16,
     upstream: u16,
+    /// Envoy's admin endpoint, for the recipes that have one.
+    admin: u16,
+}
+
+/// A change a test makes to a deploy file to show what a variant of it would do (the identity for the file as
+/// committed).
+pub type Edit = fn(&str) -> String;
+
+/// The deploy file as committed.
+pub fn as_committed(text: &str) -> String {
+    text.to_owned()
 }
 
 /// A `deploy/proxies/` file with its placeholders filled.
-fn render(kind: Kind, ports: &Ports) -> String {
+fn render(kind: Kind, ports: &Ports, edit: Edit) -> String {
     let path = Path::new(ROOT).join(kind.file());
     let text = std::fs::read_to_string(&path).expect("deploy/proxies file is committed");
-    let out = text
+    let out = edit(&text)
         .replace("{{LISTEN_HOST}}", "127.0.0.1")
         .replace("{{LISTEN_PORT}}", &ports.listen.to_string())
         .replace("{{AUTHGATE_HOST}}", "127.0.0.1")
         .replace("{{AUTHGATE_PORT}}", &ports.authgate.to_string())
         .replace("{{UPSTREAM_HOST}}", "127.0.0.1")
-        .replace("{{UPSTREAM_PORT}}", &ports.upstream.to_string());
+        .replace("{{UPSTREAM_PORT}}", &ports.upstream.to_string())
+        .replace("{{ADMIN_HOST}}", "127.0.0.1")
+        .replace("{{ADMIN_PORT}}", &ports.admin.to_string());
     assert!(
         !out.contains("{{"),
         "{} has a placeholder the test does not fill:\n{out}",
@@ -41,19 +56,28 @@ pub struct Proxy {
     pub kind: Kind,
     child: Child,
     pub port: u16,
+    /// Envoy's admin port (meaningful only when the recipe declares an admin endpoint).
+    pub admin: u16,
     dir: PathBuf,
     logs: Vec<PathBuf>,
 }
 
 impl Proxy {
-    pub fn start(kind: Kind, installed: &Installed, authgate: u16, upstream: u16) -> Proxy {
+    pub fn start(
+        kind: Kind,
+        installed: &Installed,
+        authgate: u16,
+        upstream: u16,
+        edit: Edit,
+    ) -> Proxy {
         let ports = Ports {
             listen: free_port(),
             authgate,
             upstream,
+            admin: free_port(),
         };
         let dir = temp_dir(kind.name());
-        let config = render(kind, &ports);
+        let config = render(kind, &ports, edit);
         let path = |name: &str| dir.join(name).display().to_string();
         let out = std::fs::File::create(dir.join("stdout.log")).expect("proxy stdout log");
         let err = out.try_clone().expect("proxy log handle");
@@ -109,7 +133,7 @@ impl Proxy {
                     .env("XDG_DATA_HOME", dir.join("data"));
                 vec![dir.join("stdout.log")]
             }
-            Kind::Envoy => {
+            Kind::Envoy(_) | Kind::Envoy136(_) => {
                 std::fs::write(dir.join("envoy.yaml"), config).expect("write envoy.yaml");
                 cmd.arg("-c")
                     .arg(path("envoy.yaml"))
@@ -129,6 +153,7 @@ impl Proxy {
             kind,
             child,
             port: ports.listen,
+            admin: ports.admin,
             dir,
             logs,
         };
@@ -158,6 +183,14 @@ impl Proxy {
             self.port,
             self.log()
         );
+    }
+
+    /// An Envoy admin page (`/clusters`, `/stats?filter=…`), or `None` when the admin endpoint does not answer.
+    pub fn admin_page(&self, path: &str) -> Option<String> {
+        let url = format!("http://127.0.0.1:{}{path}", self.admin);
+        crate::common::raw::http_get(&url)
+            .filter(|(status, _)| *status == 200)
+            .map(|(_, body)| body)
     }
 
     pub fn log(&self) -> String {

@@ -4,7 +4,7 @@
 use std::path::Path;
 
 use crate::ROOT;
-use crate::discovery::Kind;
+use crate::discovery::{Kind, Recipe};
 
 const SNIPPET_MARK: &str = "<!-- snippet: ";
 
@@ -52,7 +52,13 @@ fn readme_snippets(readme: &str) -> Vec<(String, String)> {
 fn readme_proxy_snippets_are_the_deploy_files() {
     let readme = std::fs::read_to_string(Path::new(ROOT).join("README.md")).expect("README.md");
     let snippets = readme_snippets(&readme);
-    for kind in [Kind::Nginx, Kind::Caddy, Kind::Envoy] {
+    for kind in [
+        Kind::Nginx,
+        Kind::Caddy,
+        Kind::Envoy(Recipe::Http),
+        Kind::Envoy(Recipe::EgHttp),
+        Kind::Envoy(Recipe::Grpc),
+    ] {
         assert!(
             snippets.iter().any(|(p, _)| p == kind.file()),
             "README has no `{SNIPPET_MARK}{} -->` snippet",

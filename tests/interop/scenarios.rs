@@ -18,6 +18,7 @@ pub fn valid_token(kind: Kind) {
     let reply = s.get("/", &s.credentials(&bare_token()));
     let got = s.forwarded(before, "GET", "/", &reply);
     assert_session(s.name(), &got, "user", None, None);
+    s.assert_transport();
 }
 
 /// The same through `Authorization: Bearer` (Clerk's cross-origin form).
@@ -116,7 +117,7 @@ pub fn jwks_down(kind: Kind) {
         // answer on, and Envoy answers its `status_on_error` (503 in the file, 403 by default).
         let expected = match kind {
             Kind::Nginx => 500,
-            Kind::Caddy | Kind::Envoy => 503,
+            Kind::Caddy | Kind::Envoy(_) | Kind::Envoy136(_) => 503,
         };
         s.assert_denied(before, &reply, expected, "JWKS down");
     }

@@ -1,6 +1,6 @@
-//! The stack one scenario runs on: a JWKS server, the real authgate (the token in a cookie or as a Bearer), an
-//! upstream that records what reaches it, and the proxy in front; the tokens sent through it, and the checks of
-//! what the client and the upstream got.
+//! The stack one scenario runs on: a JWKS server, the real authgate (the token in a cookie or as a Bearer; its gRPC
+//! listener on for the gRPC recipe), an upstream that records what reaches it, and the proxy in front; the tokens
+//! sent through it, and the checks of what the client and the upstream got.
 
 use std::time::Duration;
 
@@ -10,11 +10,11 @@ use crate::common::configs::Jwt;
 use crate::common::free_port;
 use crate::common::mock::{MockServer, Received, Route};
 use crate::common::raw::{Reply, request};
-use crate::common::service::{Service, started};
+use crate::common::service::{Service, metric, ready};
 use crate::common::tail;
 use crate::common::tokens::{JWKS_PATH, mint, rsa1_k1, serve_jwks};
-use crate::discovery::{Installed, Kind, require};
-use crate::proxy::Proxy;
+use crate::discovery::{Installed, Kind, Recipe, require};
+use crate::proxy::{Edit, Proxy, as_committed};
 
 /// Paths the upstream answers `200` on (any query string).
 const UPSTREAM_PATHS: [&str; 3] = ["/", "/v1/graphql", "/api/items"];
@@ -61,6 +61,11 @@ fn token(vars: &[(&str, &str)]) -> String {
     }))
 }
 
+/// A token with the given session variables besides the roles.
+pub fn token_with(vars: &[(&str, &str)]) -> String {
+    token(vars)
+}
+
 /// A token whose session sets `x-hasura-user-id` and `x-hasura-org-id`.
 pub fn full_token() -> String {
     token(&[("x-hasura-user-id", USER_ID), ("x-hasura-org-id", ORG_ID)])
@@ -76,21 +81,31 @@ pub struct Stack {
     proxy: Proxy,
     gate: Service,
     upstream: MockServer,
-    _jwks: MockServer,
+    jwks: MockServer,
     location: Location,
+}
+
+fn start_gate(config: &str) -> Service {
+    Service::start(config, &[], &[])
 }
 
 impl Stack {
     /// A stack whose authgate has loaded its JWKS, or `None` when the proxy is not installed (outside CI).
     pub fn start(kind: Kind, location: Location) -> Option<Stack> {
+        Self::start_edited(kind, location, as_committed)
+    }
+
+    /// [`Stack::start`] with the proxy running a variant of its deploy file.
+    pub fn start_edited(kind: Kind, location: Location, edit: Edit) -> Option<Stack> {
         let installed = require(kind)?;
         let jwks = MockServer::start();
         serve_jwks(&jwks, &[rsa1_k1()], None);
-        let gate = started(
-            &authconfig(&format!("{}{JWKS_PATH}", jwks.base()), location),
-            &[],
-        );
-        Some(Self::assemble(kind, &installed, jwks, gate, location))
+        let gate = start_gate(&authconfig(
+            &format!("{}{JWKS_PATH}", jwks.base()),
+            location,
+        ));
+        ready(&gate);
+        Some(Self::assemble(kind, edit, &installed, jwks, gate, location))
     }
 
     /// A stack whose authgate's JWKS URL points at a port where nothing listens (never ready).
@@ -98,16 +113,33 @@ impl Stack {
         let installed = require(kind)?;
         let jwks = MockServer::start();
         let dead = free_port();
-        let gate = Service::start(
-            &authconfig(
-                &format!("http://127.0.0.1:{dead}{JWKS_PATH}"),
-                Location::SessionCookie,
-            ),
-            &[],
-            &[],
-        );
+        let gate = start_gate(&authconfig(
+            &format!("http://127.0.0.1:{dead}{JWKS_PATH}"),
+            Location::SessionCookie,
+        ));
         Some(Self::assemble(
             kind,
+            as_committed,
+            &installed,
+            jwks,
+            gate,
+            Location::SessionCookie,
+        ))
+    }
+
+    /// A stack whose JWKS server is down until [`Stack::jwks_up`]: authgate is not ready until then.
+    pub fn start_jwks_later(kind: Kind) -> Option<Stack> {
+        let installed = require(kind)?;
+        let jwks = MockServer::start();
+        serve_jwks(&jwks, &[rsa1_k1()], None);
+        jwks.set_up(false);
+        let gate = start_gate(&authconfig(
+            &format!("{}{JWKS_PATH}", jwks.base()),
+            Location::SessionCookie,
+        ));
+        Some(Self::assemble(
+            kind,
+            as_committed,
             &installed,
             jwks,
             gate,
@@ -117,6 +149,7 @@ impl Stack {
 
     fn assemble(
         kind: Kind,
+        edit: Edit,
         installed: &Installed,
         jwks: MockServer,
         gate: Service,
@@ -128,14 +161,66 @@ impl Stack {
             route.headers.push((UPSTREAM_MARK.into(), "reached".into()));
             upstream.set(path, route);
         }
-        let proxy = Proxy::start(kind, installed, gate.data, upstream.port);
+        // The gRPC recipe calls authgate's gRPC listener (common::service gives each authgate a free port for it).
+        let port = match kind.recipe() {
+            Some(Recipe::Grpc) => gate.grpc,
+            _ => gate.data,
+        };
+        let proxy = Proxy::start(kind, installed, port, upstream.port, edit);
         Stack {
             proxy,
             gate,
             upstream,
-            _jwks: jwks,
+            jwks,
             location,
         }
+    }
+
+    /// The JWKS server answers from now on.
+    pub fn jwks_up(&self) {
+        self.jwks.set_up(true);
+    }
+
+    /// Whether authgate's `/readyz` is 200 within `timeout`.
+    pub fn gate_ready(&self, timeout: Duration) -> bool {
+        self.gate.wait_ready(timeout)
+    }
+
+    /// Stop authgate (SIGTERM, then wait for it to exit): the proxy is left with nothing to ask.
+    pub fn stop_gate(&mut self) {
+        self.gate.terminate();
+        assert!(
+            self.gate.wait_exit(Duration::from_secs(15)).is_some(),
+            "authgate did not exit after SIGTERM{}",
+            self.logs()
+        );
+    }
+
+    /// authgate's allows so far came over the transport this proxy's recipe speaks (gRPC for the gRPC recipe, HTTP
+    /// for every other), and none over the other: a recipe that silently used the wrong port would fail here.
+    pub fn assert_transport(&self) {
+        let grpc = self.proxy.kind.recipe() == Some(Recipe::Grpc);
+        let series = |t: &str| {
+            format!("authgate_requests_total{{decision=\"allow\",reason=\"ok\",transport=\"{t}\"}}")
+        };
+        let (used, unused) = if grpc {
+            ("grpc", "http")
+        } else {
+            ("http", "grpc")
+        };
+        let scrape = self.gate.metrics();
+        let count = |t: &str| metric(&scrape, &series(t)).unwrap_or(0.0);
+        assert!(
+            count(used) >= 1.0 && count(unused) == 0.0,
+            "{}: allows by transport: {used} {}, {unused} {}",
+            self.name(),
+            count(used),
+            count(unused)
+        );
+    }
+
+    pub fn proxy(&self) -> &Proxy {
+        &self.proxy
     }
 
     /// The headers that carry `token` to authgate in this stack's token location.
