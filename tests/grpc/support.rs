@@ -243,12 +243,27 @@ pub async fn health(port: u16, service: &str) -> Result<ServingStatus, tonic::Co
         .map_err(|s| s.code())
 }
 
-/// Poll the overall health on `port` until it is `want` (at most `limit`).
+/// Poll the overall health on `port` until it is `want` (at most `limit`). A listener not bound yet (a process
+/// that prints its addresses before it starts serving) counts as "not yet", like any other answer.
 pub async fn wait_health(port: u16, want: ServingStatus, limit: Duration) -> bool {
     let deadline = Instant::now() + limit;
     while Instant::now() < deadline {
-        if health(port, "").await == Ok(want) {
-            return true;
+        let connected = Endpoint::from_shared(format!("http://127.0.0.1:{port}"))
+            .expect("endpoint")
+            .connect_timeout(Duration::from_secs(1))
+            .timeout(Duration::from_secs(5))
+            .connect()
+            .await;
+        if let Ok(ch) = connected {
+            let answer = HealthClient::new(ch)
+                .check(HealthCheckRequest { service: "".into() })
+                .await
+                .map(|r| {
+                    ServingStatus::try_from(r.into_inner().status).unwrap_or(ServingStatus::Unknown)
+                });
+            if answer.is_ok_and(|s| s == want) {
+                return true;
+            }
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
