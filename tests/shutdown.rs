@@ -6,21 +6,14 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::configs::webhook_config;
-use common::mock::{MockServer, Route};
+use common::mock::slow_hook;
 use common::raw::http_get_status;
 use common::service::started;
-use serde_json::json;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_drains_in_flight_decisions_after_readiness_turns_false() {
-    let hook = MockServer::start();
-    let mut slow = Route::json(
-        200,
-        &json!({"x-hasura-role": "user", "x-hasura-user-id": "9"}),
-    );
     // Longer than the shutdown delay: the listener stops accepting while this decision is still running.
-    slow.delay = Duration::from_millis(2500);
-    hook.set("/hook", slow);
+    let hook = slow_hook(Duration::from_millis(2500));
     let config = webhook_config("GET", &format!("{}/hook", hook.base()), None);
     let mut svc = started(&config, &["--shutdown-delay-secs", "1"]);
 

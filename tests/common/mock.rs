@@ -385,3 +385,16 @@ fn serve_one(
         Served::Close
     }
 }
+
+/// A webhook at `/hook` that allows (role `user`, user id `9`) only after `delay`: a decision still running when a
+/// shutdown starts.
+pub fn slow_hook(delay: Duration) -> MockServer {
+    let hook = MockServer::start();
+    let mut slow = Route::json(
+        200,
+        &serde_json::json!({"x-hasura-role": "user", "x-hasura-user-id": "9"}),
+    );
+    slow.delay = delay;
+    hook.set("/hook", slow);
+    hook
+}

@@ -11,7 +11,7 @@ use tonic_health::pb::health_check_response::ServingStatus;
 use tonic_health::pb::health_client::HealthClient;
 
 use crate::common::configs::{jwk_from_url_config, webhook_config};
-use crate::common::mock::{MockServer, Route};
+use crate::common::mock::{MockServer, slow_hook};
 use crate::common::raw::http_get_status;
 use crate::common::service::{Service, started};
 use crate::common::tokens::{mint, rsa1_k1, serve_jwks};
@@ -104,14 +104,8 @@ async fn health_follows_readiness_and_a_dependency_down_is_unavailable() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_lets_an_accepted_check_finish() {
-    let hook = MockServer::start();
-    let mut slow = Route::json(
-        200,
-        &json!({"x-hasura-role": "user", "x-hasura-user-id": "9"}),
-    );
     // Longer than the shutdown delay: the listener stops accepting while this check is still running.
-    slow.delay = Duration::from_millis(2500);
-    hook.set("/hook", slow);
+    let hook = slow_hook(Duration::from_millis(2500));
     let config = webhook_config("GET", &format!("{}/hook", hook.base()), None);
     let mut svc = started(&config, &["--shutdown-delay-secs", "1"]);
     let mut client = authz(&svc).await;
