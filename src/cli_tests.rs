@@ -75,3 +75,56 @@ fn millis_saturates() {
     assert_eq!(millis(Duration::from_millis(150)), 150);
     assert_eq!(millis(Duration::MAX), u64::MAX);
 }
+
+#[test]
+fn grpc_flags() {
+    let serve = |flags: &[&str]| {
+        let args = ["authgate", "serve", "--config", "c.yaml"]
+            .iter()
+            .chain(flags)
+            .copied();
+        Cli::try_parse_from(args).map(|c| match c.command {
+            Command::Serve(s) => s,
+            other => panic!("parsed as {other:?}"),
+        })
+    };
+    let s = serve(&[]).expect("defaults");
+    assert_eq!(s.grpc_listen, "0.0.0.0:8081");
+    assert!(s.common.grpc_metadata_vars.is_empty());
+    let s = serve(&["--grpc-metadata-vars", "X-Hasura-User-Id, x-hasura-org-id"]).expect("names");
+    assert_eq!(
+        s.common.grpc_metadata_vars,
+        ["x-hasura-user-id", "x-hasura-org-id"]
+    );
+    assert!(serve(&["--grpc-metadata-vars", "user-id"]).is_err());
+    assert!(serve(&["--grpc-metadata-vars", "x-hasura-"]).is_err());
+    assert!(
+        serve(&["--grpc-tls-cert", "c.pem"]).is_err(),
+        "a certificate without its key"
+    );
+    assert!(
+        serve(&["--grpc-tls-key", "k.pem"]).is_err(),
+        "a key without its certificate"
+    );
+    assert!(
+        serve(&["--grpc-client-ca", "ca.pem"]).is_err(),
+        "client certificates need TLS"
+    );
+    let s = serve(&[
+        "--grpc-tls-cert",
+        "c.pem",
+        "--grpc-tls-key",
+        "k.pem",
+        "--grpc-client-ca",
+        "ca.pem",
+    ])
+    .expect("TLS with client certificates");
+    assert!(s.grpc_client_ca.is_some());
+    match Cli::try_parse_from(["authgate", "dev"])
+        .expect("dev")
+        .command
+    {
+        Command::Dev(d) => assert_eq!(d.grpc_listen, "127.0.0.1:8081"),
+        other => panic!("parsed as {other:?}"),
+    }
+}

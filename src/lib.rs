@@ -47,7 +47,7 @@
 //! - `listeners`: the actix-web apps and their listeners (data, admin, `dev`'s JWKS), `run` and the graceful drain
 //!   of every listener; imports `contracts`, `gate`, `metrics`, `grpc`.
 //! - `grpc`: the tonic listener (ext_authz `Check`, `grpc.health.v1`) on a multi-threaded runtime of its own,
-//!   cleartext or TLS; imports `contracts`, `gate`, `tls`.
+//!   cleartext or TLS; imports `contracts`, `gate`, `tls` (and `listeners`' socket `bind`).
 //! - `tls`: the certificate resolver reloaded from its files, client-certificate verification, the file watcher;
 //!   shared by `admission` and `grpc`.
 //! - `admission`: the AdmissionReview webhook on its own TLS listener, judged by the `config` loader; imports

@@ -111,3 +111,24 @@ fn out_of_range_flags_are_clamped() {
     let s = gate_settings(&common(&["--webhook-timeout=-5"]));
     assert_eq!(s.webhook_timeout, Duration::from_millis(1));
 }
+
+#[test]
+fn grpc_options_follow_the_flags() {
+    let c = common(&[
+        "--grpc-metadata-vars",
+        "x-hasura-user-id",
+        "--auth-mode-header",
+        "X-Mode",
+    ]);
+    let settings = gate_settings(&c);
+    assert!(grpc_options("off", None, 2, &c, &settings).is_none());
+    assert!(grpc_options("OFF", None, 2, &c, &settings).is_none());
+    let g = grpc_options("127.0.0.1:1", None, 3, &c, &settings).expect("on");
+    assert_eq!((g.listen.as_str(), g.workers), ("127.0.0.1:1", 3));
+    assert_eq!(g.ext_authz.metadata_vars, ["x-hasura-user-id"]);
+    assert_eq!(g.ext_authz.auth_mode_header, "x-mode");
+    assert!(
+        g.call_timeout > settings.webhook_timeout + settings.jwks.forced_budget,
+        "a call outlasts the longest decision"
+    );
+}

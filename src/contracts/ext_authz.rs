@@ -104,8 +104,8 @@ pub fn client_request<'a>(
             return;
         }
         let name = lower(name);
-        if joined {
-            for piece in split_joined(&name, value, auth_mode_header) {
+        if joined && splits(&name, value, auth_mode_header) {
+            for piece in value.split(|&b| b == b',') {
                 headers.push((name.clone(), piece));
             }
         } else {
@@ -171,18 +171,12 @@ fn lower(name: &str) -> Cow<'_, str> {
     }
 }
 
-/// The values Envoy joined into one map entry, where they can be told apart (see the module doc).
-fn split_joined<'a>(name: &str, value: &'a [u8], auth_mode_header: &str) -> Vec<&'a [u8]> {
-    let splits = value.contains(&b',')
+/// Whether a map entry holds values Envoy joined with `,` that can be told apart again (see the module doc).
+fn splits(name: &str, value: &[u8], auth_mode_header: &str) -> bool {
+    value.contains(&b',')
         && (name == ROLE_HEADER
             || name == auth_mode_header
-            || (name == "authorization"
-                && value.split(|&b| b == b',').all(scheme_and_credentials)));
-    if splits {
-        value.split(|&b| b == b',').collect()
-    } else {
-        vec![value]
-    }
+            || (name == "authorization" && value.split(|&b| b == b',').all(scheme_and_credentials)))
 }
 
 /// `token 1*SP credentials`: the start of an `Authorization` value, never an auth-param that follows a comma.
