@@ -13,6 +13,14 @@
 # decisions. Servers are pinned to one core and wrk to the other (2 cores shared); each server runs one worker.
 # Half-rate runs pace every connection with a 1 ms gap, the number of connections calibrated to offer half of the
 # scenario's measured maximum; the table shows the rate they achieved.
+# (e) through Envoy (issue 13), 1,000 distinct valid tokens, one Envoy with a listener per row, all answering with a
+# direct response: no auth (the baseline that shows what the hop costs), authgate over gRPC ext_authz, authgate over
+# HTTP ext_authz, jwt_authn without its JWT cache, and jwt_authn with its cache sized for the 1,000 tokens. Envoy and
+# authgate share the server core. The rows are interleaved in E_ROUNDS rounds (default 3) so that a slow patch of a
+# shared machine hits every row alike; the report takes the median of the rounds and of the per-round ratios, and
+# the CPU time each process spent per request (from /proc, so the cost of the hop is split between Envoy and
+# authgate). A last row runs the gRPC path with authgate's decision cache off.
+#   BENCH_ONLY=envoy scripts/bench.sh   # only (e), about 4 minutes
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -23,6 +31,11 @@ SERVER_CPU="${SERVER_CPU:-0}"
 LOAD_CPU="${LOAD_CPU:-1}"
 WORK="${BENCH_DIR:-$ROOT/target/bench}"
 HALF_DELAY_MS=1
+E_ROUNDS="${E_ROUNDS:-3}"
+E_TOKENS=1000
+BENCH_ONLY="${BENCH_ONLY:-all}"
+case "$BENCH_ONLY" in all | envoy) ;; *) echo "BENCH_ONLY is all or envoy" >&2; exit 2 ;; esac
+if [ "$BENCH_ONLY" = envoy ]; then RSS_TOKENS="${RSS_TOKENS:-1}"; fi
 ISSUER="https://bench.clerk.accounts.dev"
 
 log() { printf '%s %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
@@ -49,17 +62,21 @@ rm -rf "$WORK"
 mkdir -p "$WORK/keys" "$WORK/nginx" "$WORK/logs"
 log "minting keys and tokens (Clerk-shaped RS256)"
 python3 scripts/bench/mint.py "$WORK/keys" "${RSS_TOKENS:-100000}"
+# (e)'s 1,000 distinct valid tokens: the first of (b)'s (each server of (e) is a fresh process).
+head -n "$E_TOKENS" "$WORK/keys/b.txt" >"$WORK/keys/e.txt"
 
 ports=($(python3 - <<'PY'
 import socket
-socks = [socket.socket() for _ in range(8)]
+socks = [socket.socket() for _ in range(15)]
 for s in socks:
     s.bind(("127.0.0.1", 0))
 print(" ".join(str(s.getsockname()[1]) for s in socks))
 PY
 ))
 P_JWKS=${ports[0]} P_AG=${ports[1]} P_AG_ADMIN=${ports[2]} P_FLOOR=${ports[3]} P_NOAUTH=${ports[4]} P_AUTH=${ports[5]}
-P_ENVOY=${ports[6]} P_ENVOY_ADMIN=${ports[7]}
+P_ENVOY=${ports[6]} P_ENVOY_ADMIN=${ports[7]} P_AG_GRPC=${ports[8]}
+P_E_DIRECT=${ports[9]} P_E_GRPC=${ports[10]} P_E_HTTP=${ports[11]} P_E_JWT=${ports[12]} P_E_JWT_CACHE=${ports[13]}
+P_E_ADMIN=${ports[14]}
 
 pids=()
 cleanup() {
@@ -101,7 +118,8 @@ wait_http() { # url, what
 AG_PID=""
 start_authgate() { # extra flags...
     taskset -c "$SERVER_CPU" "$AUTHGATE" serve --config "$WORK/authconfig.yaml" \
-        --listen "127.0.0.1:$P_AG" --admin-listen "127.0.0.1:$P_AG_ADMIN" --workers 1 \
+        --listen "127.0.0.1:$P_AG" --admin-listen "127.0.0.1:$P_AG_ADMIN" --grpc-listen "127.0.0.1:$P_AG_GRPC" \
+        --workers 1 \
         --shutdown-delay-secs 0 --log-format json "$@" 2>>"$WORK/logs/authgate.log" &
     AG_PID=$!
     pids+=("$AG_PID")
@@ -121,18 +139,38 @@ rss_mib() {
     awk '/^VmRSS:/ { printf "%.1f", $2 / 1024 }' "/proc/$1/status"
 }
 
+# CPU time a process (all its threads) has used, in clock ticks: "user system".
+cpu_ticks() {
+    awk '{ sub(/^.*\) /, ""); print $12, $13 }' "/proc/$1/stat"
+}
+CLK_TCK=$(getconf CLK_TCK)
+
 RESULTS="$WORK/results.tsv"
-printf 'scenario\tserver\trps\tp50_ms\tp99_ms\tpeak_rss_mib\tnon_2xx\terrors\n' >"$RESULTS"
+printf 'scenario\tserver\trps\tp50_ms\tp99_ms\tpeak_rss_mib\tnon_2xx\terrors\trequests\n' >"$RESULTS"
+CPU="$WORK/cpu.tsv"
+printf 'scenario\tprocess\tcpu_us_per_request\tsys_us_per_request\n' >"$CPU"
 
 # run_wrk NAME SERVER URL TOKENS PID [DELAY_MS CONNS]
+# With SKIP_WARMUP=1 there is no warm-up run; with CPU_PIDS="label:pid ..." the CPU time each of those processes
+# spent during the measured run is divided by the requests it answered and written to cpu.tsv.
 run_wrk() {
     local name=$1 server=$2 url=$3 tokens=$4 pid=$5 delay=${6:-0} conns=${7:-$CONNS}
-    local out="$WORK/logs/$name.wrk"
+    local out="$WORK/logs/$name.wrk" lp before=() i=0
     # Warm-up, not recorded: connections open, caches filled (every server gets the same).
-    TOKENS="$tokens" DELAY_MS="$delay" taskset -c "$LOAD_CPU" \
-        wrk -t1 -c"$conns" -d"${WARMUP}s" -s scripts/bench/tokens.lua "$url" >/dev/null
+    if [ "${SKIP_WARMUP:-0}" != 1 ]; then
+        TOKENS="$tokens" DELAY_MS="$delay" taskset -c "$LOAD_CPU" \
+            wrk -t1 -c"$conns" -d"${WARMUP}s" -s scripts/bench/tokens.lua "$url" >/dev/null
+    fi
+    for lp in ${CPU_PIDS:-}; do before+=("$(cpu_ticks "${lp#*:}")"); done
     TOKENS="$tokens" DELAY_MS="$delay" taskset -c "$LOAD_CPU" \
         wrk -t1 -c"$conns" -d"${DURATION}s" --latency -s scripts/bench/tokens.lua "$url" >"$out"
+    for lp in ${CPU_PIDS:-}; do
+        local b=(${before[i]}) a=($(cpu_ticks "${lp#*:}"))
+        i=$((i + 1))
+        awk -v n="$name" -v l="${lp%%:*}" -v u="$((a[0] - b[0]))" -v s="$((a[1] - b[1]))" -v hz="$CLK_TCK" \
+            '/ requests in / { printf "%s\t%s\t%.2f\t%.2f\n", n, l, (u + s) / hz * 1e6 / $1, s / hz * 1e6 / $1 }' \
+            "$out" >>"$CPU"
+    done
     python3 - "$out" "$name" "$server" "$(peak_mib "$pid")" >>"$RESULTS" <<'PY'
 import re, sys
 text = open(sys.argv[1]).read()
@@ -146,8 +184,9 @@ rps = float(re.search(r"Requests/sec:\s+([\d.]+)", text).group(1))
 non2xx = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", text)
 errs = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", text)
 errors = sum(int(x) for x in errs.groups()) if errs else 0
+requests = re.search(r"(\d+) requests in", text).group(1)
 print("\t".join([sys.argv[2], sys.argv[3], f"{rps:.0f}", f"{ms('50%'):.3f}", f"{ms('99%'):.3f}", sys.argv[4],
-                 non2xx.group(1) if non2xx else "0", str(errors)]))
+                 non2xx.group(1) if non2xx else "0", str(errors), requests]))
 PY
     log "$(tail -1 "$RESULTS" | tr '\t' ' ')"
 }
@@ -275,67 +314,138 @@ start_envoy() { # cache_size
 
 A="$WORK/keys/a.txt" B="$WORK/keys/b.txt" C="$WORK/keys/c.txt"
 
-log "floor: NGINX return 200"
-taskset -c "$SERVER_CPU" nginx -p "$WORK/nginx/" -c "$WORK/nginx/nginx.conf" -e "$WORK/logs/nginx-error.log" \
-    -g 'daemon off;' &
-NGINX_PID=$!
-pids+=("$NGINX_PID")
-wait_http "http://127.0.0.1:$P_FLOOR/" nginx
-run_wrk floor nginx "http://127.0.0.1:$P_FLOOR/" "$A" "$NGINX_PID"
-run_half floor_half nginx "http://127.0.0.1:$P_FLOOR/" "$A" "$NGINX_PID" "$(last_rps floor)"
+bench_http() {
+    log "floor: NGINX return 200"
+    taskset -c "$SERVER_CPU" nginx -p "$WORK/nginx/" -c "$WORK/nginx/nginx.conf" -e "$WORK/logs/nginx-error.log" \
+        -g 'daemon off;' &
+    NGINX_PID=$!
+    pids+=("$NGINX_PID")
+    wait_http "http://127.0.0.1:$P_FLOOR/" nginx
+    run_wrk floor nginx "http://127.0.0.1:$P_FLOOR/" "$A" "$NGINX_PID"
+    run_half floor_half nginx "http://127.0.0.1:$P_FLOOR/" "$A" "$NGINX_PID" "$(last_rps floor)"
 
-log "(a) one token reused"
-start_authgate
-run_wrk a authgate "http://127.0.0.1:$P_AG/graphql" "$A" "$AG_PID"
-run_half a_half authgate "http://127.0.0.1:$P_AG/graphql" "$A" "$AG_PID" "$(last_rps a)"
-stop_pid "$AG_PID"
+    log "(a) one token reused"
+    start_authgate
+    run_wrk a authgate "http://127.0.0.1:$P_AG/graphql" "$A" "$AG_PID"
+    run_half a_half authgate "http://127.0.0.1:$P_AG/graphql" "$A" "$AG_PID" "$(last_rps a)"
+    stop_pid "$AG_PID"
 
-log "(b) 10,000 distinct tokens, decision cache off"
-start_authgate --decision-cache-size 0
-run_wrk b authgate "http://127.0.0.1:$P_AG/graphql" "$B" "$AG_PID"
-run_half b_half authgate "http://127.0.0.1:$P_AG/graphql" "$B" "$AG_PID" "$(last_rps b)"
-stop_pid "$AG_PID"
+    log "(b) 10,000 distinct tokens, decision cache off"
+    start_authgate --decision-cache-size 0
+    run_wrk b authgate "http://127.0.0.1:$P_AG/graphql" "$B" "$AG_PID"
+    run_half b_half authgate "http://127.0.0.1:$P_AG/graphql" "$B" "$AG_PID" "$(last_rps b)"
+    stop_pid "$AG_PID"
 
-log "(c) bad signatures"
-start_authgate
-run_wrk c authgate "http://127.0.0.1:$P_AG/graphql" "$C" "$AG_PID"
-run_half c_half authgate "http://127.0.0.1:$P_AG/graphql" "$C" "$AG_PID" "$(last_rps c)"
-head -1 "$C" >"$WORK/keys/c1.txt"
-run_wrk c1 authgate "http://127.0.0.1:$P_AG/graphql" "$WORK/keys/c1.txt" "$AG_PID"
-stop_pid "$AG_PID"
+    log "(c) bad signatures"
+    start_authgate
+    run_wrk c authgate "http://127.0.0.1:$P_AG/graphql" "$C" "$AG_PID"
+    run_half c_half authgate "http://127.0.0.1:$P_AG/graphql" "$C" "$AG_PID" "$(last_rps c)"
+    head -1 "$C" >"$WORK/keys/c1.txt"
+    run_wrk c1 authgate "http://127.0.0.1:$P_AG/graphql" "$WORK/keys/c1.txt" "$AG_PID"
+    stop_pid "$AG_PID"
 
-log "Envoy jwt_authn: (b) tokens without its JWT cache, (a) token with it"
-start_envoy 0
-run_wrk envoy_b envoy "http://127.0.0.1:$P_ENVOY/graphql" "$B" "$ENVOY_PID"
-stop_pid "$ENVOY_PID"
-start_envoy 10000
-run_wrk envoy_a envoy "http://127.0.0.1:$P_ENVOY/graphql" "$A" "$ENVOY_PID"
-stop_pid "$ENVOY_PID"
+    log "Envoy jwt_authn: (b) tokens without its JWT cache, (a) token with it"
+    start_envoy 0
+    run_wrk envoy_b envoy "http://127.0.0.1:$P_ENVOY/graphql" "$B" "$ENVOY_PID"
+    stop_pid "$ENVOY_PID"
+    start_envoy 10000
+    run_wrk envoy_a envoy "http://127.0.0.1:$P_ENVOY/graphql" "$A" "$ENVOY_PID"
+    stop_pid "$ENVOY_PID"
 
-log "(d) NGINX auth_request -> authgate -> upstream, and the same NGINX without auth"
-start_authgate
-run_wrk d_noauth nginx "http://127.0.0.1:$P_NOAUTH/graphql" "$A" "$NGINX_PID"
-run_wrk d_auth nginx+authgate "http://127.0.0.1:$P_AUTH/graphql" "$A" "$NGINX_PID"
-stop_pid "$AG_PID"
-stop_pid "$NGINX_PID"
+    log "(d) NGINX auth_request -> authgate -> upstream, and the same NGINX without auth"
+    start_authgate
+    run_wrk d_noauth nginx "http://127.0.0.1:$P_NOAUTH/graphql" "$A" "$NGINX_PID"
+    run_wrk d_auth nginx+authgate "http://127.0.0.1:$P_AUTH/graphql" "$A" "$NGINX_PID"
+    stop_pid "$AG_PID"
+    stop_pid "$NGINX_PID"
+}
 
-log "memory: 100,000 distinct tokens through a fresh authgate (decision cache 100,000 entries)"
-start_authgate
-base_rss=$(rss_mib "$AG_PID")
-TOKENS="$WORK/keys/rss.txt" taskset -c "$LOAD_CPU" \
-    wrk -t1 -c"$CONNS" -d"$((DURATION + 5))s" -s scripts/bench/tokens.lua "http://127.0.0.1:$P_AG/graphql" \
-    >"$WORK/logs/rss.wrk"
-scrape=$(curl -fsS "http://127.0.0.1:$P_AG_ADMIN/metrics")
-misses=$(awk '/^authgate_decision_cache_misses_total / { print $2 }' <<<"$scrape")
-hits=$(awk '/^authgate_decision_cache_hits_total / { print $2 }' <<<"$scrape")
-printf 'base_rss_mib\t%s\nrss_mib\t%s\npeak_rss_mib\t%s\ncache_misses\t%s\ncache_hits\t%s\n' \
-    "$base_rss" "$(rss_mib "$AG_PID")" "$(peak_mib "$AG_PID")" "$misses" "$hits" >"$WORK/memory.tsv"
-stop_pid "$AG_PID"
+# --- (e) through Envoy ----------------------------------------------------------------------------------------------
+# curl_status PORT [TOKEN]: the status Envoy answers on listener PORT.
+curl_status() {
+    local auth=()
+    if [ -n "${2:-}" ]; then auth=(-H "Authorization: Bearer $2"); fi
+    curl -sS -o /dev/null -w '%{http_code}' "${auth[@]}" "http://127.0.0.1:$1/graphql"
+}
+E_PID=""
+start_envoy_e() {
+    taskset -c "$SERVER_CPU" "$ENVOY" -c "$WORK/envoy-e.yaml" --concurrency 1 --disable-hot-restart -l warn \
+        >>"$WORK/logs/envoy-e.log" 2>&1 &
+    E_PID=$!
+    pids+=("$E_PID")
+    wait_http "http://127.0.0.1:$P_E_ADMIN/ready" envoy
+}
+bench_envoy() {
+    local E="$WORK/keys/e.txt" good round row name port server
+    good=$(head -1 "$E")
+    log "(e) through Envoy, $E_TOKENS distinct tokens: direct response, authgate over gRPC and HTTP ext_authz," \
+        "jwt_authn without and with its JWT cache ($E_ROUNDS interleaved rounds)"
+    python3 scripts/bench/envoy_authz.py "$WORK/keys/jwks.json" "$ISSUER" "$P_E_ADMIN" "$P_AG" "$P_AG_GRPC" \
+        "$P_E_DIRECT" "$P_E_GRPC" "$P_E_HTTP" "$P_E_JWT" "$P_E_JWT_CACHE" "$E_TOKENS" >"$WORK/envoy-e.yaml"
+    start_authgate
+    start_envoy_e
+    # Every auth row must refuse a request without a token and pass a valid one, or its numbers mean nothing.
+    for port in "$P_E_GRPC" "$P_E_HTTP" "$P_E_JWT" "$P_E_JWT_CACHE"; do
+        local no ok
+        no=$(curl_status "$port") ok=$(curl_status "$port" "$good")
+        if [ "$no" != 401 ] || [ "$ok" != 200 ]; then
+            log "listener $port answered $no without a token and $ok with a valid one (want 401 and 200)"
+            return 1
+        fi
+    done
+    local rows=("e_direct:$P_E_DIRECT" "e_grpc:$P_E_GRPC" "e_http:$P_E_HTTP" "e_jwt:$P_E_JWT"
+        "e_jwt_cache:$P_E_JWT_CACHE")
+    for round in $(seq 1 "$E_ROUNDS"); do
+        for row in "${rows[@]}"; do
+            name=${row%%:*} port=${row#*:}
+            case $name in e_grpc | e_http) server=envoy+authgate ;; *) server=envoy ;; esac
+            # One warm-up per row (connections, authgate's decision cache, Envoy's JWT cache), in the first round.
+            SKIP_WARMUP=$((round > 1)) CPU_PIDS="envoy:$E_PID authgate:$AG_PID" \
+                run_wrk "$name.r$round" "$server" "http://127.0.0.1:$port/graphql" "$E" "$E_PID"
+        done
+    done
+    curl -fsS "http://127.0.0.1:$P_E_ADMIN/stats" >"$WORK/logs/envoy-e-stats.txt"
+    stop_pid "$E_PID"
+    stop_pid "$AG_PID"
+
+    log "(e) gRPC ext_authz with authgate's decision cache off (a signature check per request)"
+    start_authgate --decision-cache-size 0
+    start_envoy_e
+    CPU_PIDS="envoy:$E_PID authgate:$AG_PID" \
+        run_wrk e_grpc_nocache envoy+authgate "http://127.0.0.1:$P_E_GRPC/graphql" "$E" "$E_PID"
+    curl -fsS "http://127.0.0.1:$P_E_ADMIN/stats" >"$WORK/logs/envoy-e-nocache-stats.txt"
+    stop_pid "$E_PID"
+    stop_pid "$AG_PID"
+}
+
+bench_memory() {
+    log "memory: 100,000 distinct tokens through a fresh authgate (decision cache 100,000 entries)"
+    start_authgate
+    base_rss=$(rss_mib "$AG_PID")
+    TOKENS="$WORK/keys/rss.txt" taskset -c "$LOAD_CPU" \
+        wrk -t1 -c"$CONNS" -d"$((DURATION + 5))s" -s scripts/bench/tokens.lua "http://127.0.0.1:$P_AG/graphql" \
+        >"$WORK/logs/rss.wrk"
+    scrape=$(curl -fsS "http://127.0.0.1:$P_AG_ADMIN/metrics")
+    misses=$(awk '/^authgate_decision_cache_misses_total / { print $2 }' <<<"$scrape")
+    hits=$(awk '/^authgate_decision_cache_hits_total / { print $2 }' <<<"$scrape")
+    printf 'base_rss_mib\t%s\nrss_mib\t%s\npeak_rss_mib\t%s\ncache_misses\t%s\ncache_hits\t%s\n' \
+        "$base_rss" "$(rss_mib "$AG_PID")" "$(peak_mib "$AG_PID")" "$misses" "$hits" >"$WORK/memory.tsv"
+    stop_pid "$AG_PID"
+}
+
+if [ "$BENCH_ONLY" = all ]; then
+    bench_http
+fi
+bench_envoy
+if [ "$BENCH_ONLY" = all ]; then
+    bench_memory
+fi
 
 {
     echo "machine: $(nproc) CPUs, $(awk -F': ' '/model name/ {print $2; exit}' /proc/cpuinfo), $(uname -sr)"
     echo "placement: servers on CPU $SERVER_CPU (one worker each), wrk on CPU $LOAD_CPU (one thread);" \
-        "$CONNS connections, ${WARMUP}s warm-up then ${DURATION}s per run; half-rate runs pace each connection with ${HALF_DELAY_MS} ms gaps, connections calibrated to half the maximum"
+        "$CONNS connections, ${WARMUP}s warm-up then ${DURATION}s per run; half-rate runs pace each connection with ${HALF_DELAY_MS} ms gaps, connections calibrated to half the maximum;" \
+        "(e): Envoy --concurrency 1 and authgate --workers 1 share CPU $SERVER_CPU, ${E_TOKENS} tokens, ${E_ROUNDS} interleaved rounds"
     echo "versions: $("$AUTHGATE" --version), $(nginx -v 2>&1), envoy $("$ENVOY" --version | grep -o 'version: [^ ]*' | cut -d' ' -f2), $(wrk -v 2>&1 | head -1 | cut -d' ' -f1-2)"
 } >"$WORK/machine.txt"
 

@@ -7,25 +7,43 @@
 //! Every one must be denied, and each property counts how many inputs reached signature verification (seen from
 //! the denial: `invalid_signature` is only said once the signature has been checked, the claim codes only once it
 //! has passed) and fails if too few did: a generator that drifts back to feeding the parser fails loudly.
+//!
+//! The gRPC `Check` path (the `ext_authz_check` target) is checked the same way: random client requests in both of
+//! Envoy's header forms through the adapter and the gate, and the target's committed seeds replayed.
 
 mod common;
+// The ext_authz_check target's input reader, so that its committed inputs replay here exactly as it reads them.
+#[path = "../fuzz/fuzz_targets/ext_authz_input.rs"]
+mod ext_authz_input;
 
 use std::cell::Cell;
-use std::sync::LazyLock;
+use std::collections::HashMap;
+use std::sync::{Arc, LazyLock};
 
 use authgate::authn::reason::Reason;
 use authgate::authn::request::AuthRequest;
 use authgate::authn::{jwt, token};
+use authgate::clock::SystemClock;
 use authgate::config::compiled::{JwtKeySource, JwtMode, Mode, TokenLocation};
 use authgate::config::{LoadOptions, Loaded, load_str_with_env};
+use authgate::contracts::ext_authz::{self, ExtAuthzSettings};
+use authgate::gate::{Gate, GateSettings};
 use authgate::metrics::Metrics;
+use authgate::observe::Ignore;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use common::configs::{Jwt, admission_review, noauth_config};
 use common::tokens::bearer;
+use envoy_types::pb::envoy::config::core::v3::{HeaderMap, HeaderValue as EnvoyHeader};
+use envoy_types::pb::envoy::service::auth::v3::attribute_context::{
+    HttpRequest, Request as AttributeRequest,
+};
+use envoy_types::pb::envoy::service::auth::v3::check_response::HttpResponse;
+use envoy_types::pb::envoy::service::auth::v3::{AttributeContext, CheckRequest};
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestRunner};
 use serde_json::{Value, json};
+use tonic_prost::prost::Message;
 
 /// The same key as fuzz/fuzz_targets/token_path.rs.
 const KEY: &str = "fuzz-secret-fuzz-secret-fuzz-secret-0";
@@ -611,5 +629,417 @@ fn item17_committed_admission_inputs_replay() {
         allowed >= 1 && allowed < inputs.len(),
         "the admission seeds should hold both allowed and refused reviews ({allowed} of {} allowed)",
         inputs.len()
+    );
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// ext_authz Check (gRPC)
+// ---------------------------------------------------------------------------------------------------------------
+
+/// The gate of fuzz/fuzz_targets/ext_authz_check.rs: the token path's config and key, the decision cache off (every
+/// check judged afresh), the wall clock.
+static EXT_GATE: LazyLock<Gate> = LazyLock::new(|| {
+    let settings = GateSettings {
+        cache_size: 0,
+        ..GateSettings::default()
+    };
+    let gate = Gate::new(settings, Arc::new(Ignore), Arc::new(SystemClock)).expect("gate");
+    gate.apply(LOADED.config.clone());
+    gate
+});
+
+/// The target's adapter settings.
+fn ext_settings() -> ExtAuthzSettings {
+    ExtAuthzSettings {
+        metadata_vars: vec!["x-hasura-user-id".to_owned()],
+        auth_mode_header: "x-hasura-auth-mode".to_owned(),
+    }
+}
+
+/// Decide `req` through the gRPC adapter and check the target's properties: an RPC error only for a check without
+/// `attributes.request.http` (and then `INVALID_ARGUMENT`), otherwise a `CheckResponse` that is a denial (nothing
+/// given here verifies) whose gRPC code goes with its HTTP status. Returns the outcome: `invalid_argument`, or the
+/// denial's reason code (the status message).
+fn judge_check(req: &CheckRequest) -> Result<String, TestCaseError> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let has_http = req
+        .attributes
+        .as_ref()
+        .and_then(|a| a.request.as_ref())
+        .is_some_and(|r| r.http.is_some());
+    match rt.block_on(ext_authz::check(&EXT_GATE, req, &ext_settings())) {
+        Err(status) => {
+            prop_assert!(
+                !has_http,
+                "an RPC error for a check with an HTTP request: {status:?}"
+            );
+            prop_assert_eq!(status.code(), tonic::Code::InvalidArgument);
+            Ok("invalid_argument".to_owned())
+        }
+        Ok(resp) => {
+            prop_assert!(
+                has_http,
+                "a CheckResponse for a check without an HTTP request"
+            );
+            let Some(HttpResponse::DeniedResponse(denied)) = &resp.http_response else {
+                return Err(TestCaseError::fail(format!("not a denial: {resp:?}")));
+            };
+            let http = denied.status.as_ref().map_or(0, |s| s.code);
+            let expected = match http {
+                401 | 403 | 431 => tonic::Code::PermissionDenied,
+                503 => tonic::Code::Unavailable,
+                other => {
+                    return Err(TestCaseError::fail(format!(
+                        "HTTP status {other}: {resp:?}"
+                    )));
+                }
+            };
+            let status = resp.status.as_ref().expect("a status");
+            prop_assert_eq!(status.code, expected as i32, "{:?}", resp);
+            prop_assert!(resp.dynamic_metadata.is_none(), "metadata on a denial");
+            Ok(status.message.clone())
+        }
+    }
+}
+
+/// Reason codes said only once the signature has been checked (the claim codes only once it passed).
+fn past_signature(outcome: &str) -> bool {
+    [
+        "invalid_signature",
+        "expired",
+        "not_yet_valid",
+        "issued_in_future",
+        "invalid_issuer",
+        "invalid_audience",
+        "invalid_claims",
+        "role_not_allowed",
+    ]
+    .contains(&outcome)
+}
+
+/// A check of a client request with `headers`, in Envoy's map form (repeated names joined with `,`) or, with
+/// `raw`, in the `header_map` form `encode_raw_headers` sends (one entry per header, values as bytes).
+fn check_request(raw: bool, path: &str, headers: &[(&str, &[u8])]) -> CheckRequest {
+    let mut http = HttpRequest {
+        id: "1".to_owned(),
+        method: "GET".to_owned(),
+        path: path.to_owned(),
+        host: "api.example".to_owned(),
+        scheme: "https".to_owned(),
+        protocol: "HTTP/1.1".to_owned(),
+        ..HttpRequest::default()
+    };
+    if raw {
+        http.header_map = Some(HeaderMap {
+            headers: headers
+                .iter()
+                .map(|(k, v)| EnvoyHeader {
+                    key: (*k).to_owned(),
+                    raw_value: v.to_vec(),
+                    ..EnvoyHeader::default()
+                })
+                .collect(),
+        });
+    } else {
+        for (k, v) in headers {
+            let v = String::from_utf8_lossy(v);
+            http.headers
+                .entry((*k).to_owned())
+                .and_modify(|joined| {
+                    joined.push(',');
+                    joined.push_str(&v);
+                })
+                .or_insert_with(|| v.into_owned());
+        }
+    }
+    CheckRequest {
+        attributes: Some(AttributeContext {
+            request: Some(AttributeRequest {
+                http: Some(http),
+                ..AttributeRequest::default()
+            }),
+            ..AttributeContext::default()
+        }),
+    }
+}
+
+/// A committed ext_authz_check seed: an encoded request, or the target's line format (ext_authz_input.rs).
+enum Seed {
+    Encoded(Box<CheckRequest>),
+    Lines(Vec<u8>),
+}
+
+/// fuzz/seeds/ext_authz_check, by file name: what each is, and the outcome the replay expects of it.
+fn ext_authz_seeds() -> Vec<(&'static str, Seed, &'static str)> {
+    let expired = ext_authz_input::EXPIRED.as_bytes();
+    let client: Vec<(&str, &[u8])> = vec![
+        (":authority", b"api.example"),
+        (":method", b"GET"),
+        (":path", b"/graphql"),
+        (":scheme", b"https"),
+        ("authorization", expired),
+        ("x-hasura-role", b"user"),
+        ("x-hasura-user-id", b"spoofed"),
+        ("user-agent", b"curl/8.5.0"),
+    ];
+    let duplicates: Vec<(&str, &[u8])> = vec![
+        (":authority", b"api.example"),
+        ("authorization", expired),
+        ("authorization", b"Bearer a.b.c"),
+        ("x-hasura-role", b"admin"),
+        ("x-hasura-role", b"user"),
+        ("cookie", b"a=1"),
+        ("cookie", b"__session=x"),
+    ];
+    let big_token = [b"Bearer ".as_slice(), &[b'a'; 17 * 1024]].concat();
+    let many: Vec<(String, Vec<u8>)> = (0..200)
+        .map(|i| (format!("x-filler-{i}"), b"v".to_vec()))
+        .chain([("authorization".to_owned(), expired.to_vec())])
+        .collect();
+    let many: Vec<(&str, &[u8])> = many
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_slice()))
+        .collect();
+    let mut other_config = check_request(
+        false,
+        "/configs/other/graphql",
+        &[("x-hasura-role", b"admin")],
+    );
+    if let Some(a) = other_config.attributes.as_mut() {
+        a.context_extensions
+            .insert("authgate-config".to_owned(), "other".to_owned());
+    }
+    let no_http = CheckRequest {
+        attributes: Some(AttributeContext {
+            request: Some(AttributeRequest::default()),
+            ..AttributeContext::default()
+        }),
+    };
+    let encoded = |raw, path, headers: &[(&str, &[u8])]| {
+        Seed::Encoded(Box::new(check_request(raw, path, headers)))
+    };
+    vec![
+        ("headers-form-expired", encoded(false, "/graphql", &client), "expired"),
+        ("header-map-form-expired", encoded(true, "/graphql", &client), "expired"),
+        ("headers-form-duplicates", encoded(false, "/graphql", &duplicates), ""),
+        ("header-map-form-duplicates", encoded(true, "/graphql", &duplicates), ""),
+        (
+            "header-map-non-utf8-token",
+            encoded(true, "/", &[("authorization", b"Bearer \xff\xfe.a.b")]),
+            "",
+        ),
+        (
+            "oversized-token",
+            encoded(true, "/graphql", &[("authorization", &big_token)]),
+            "token_too_large",
+        ),
+        ("oversized-header-count", encoded(true, "/graphql", &many), "headers_too_large"),
+        ("no-token-other-config-path", Seed::Encoded(Box::new(other_config)), "missing_token"),
+        ("no-http-request", Seed::Encoded(Box::new(no_http)), "invalid_argument"),
+        ("empty", Seed::Encoded(Box::default()), "invalid_argument"),
+        (
+            "lines-headers-expired",
+            Seed::Lines(b"\x00/graphql\n:authority:api.example\nauthorization:@expired\nx-hasura-role:user".to_vec()),
+            "expired",
+        ),
+        (
+            "lines-raw-duplicates",
+            Seed::Lines(
+                b"\x01/graphql\nauthorization:@expired\nAuthorization:Bearer a.b.c\nx-hasura-role:admin\nx-hasura-role:user"
+                    .to_vec(),
+            ),
+            "",
+        ),
+    ]
+}
+
+/// What the target makes of one input (ext_authz_check.rs does exactly this).
+fn target_request(data: &[u8]) -> CheckRequest {
+    CheckRequest::decode(data).unwrap_or_else(|_| ext_authz_input::built(data))
+}
+
+/// The committed ext_authz_check seeds are the ones `ext_authz_seeds` builds: an encoded request compared decoded
+/// (prost writes a map in the order of a `HashMap`, so its bytes differ from one encoding to the next), a line-format
+/// one byte for byte. `AUTHGATE_WRITE_FUZZ_SEEDS=1 cargo test --test token_props ext_authz` writes them.
+#[test]
+fn committed_ext_authz_seeds_are_the_built_requests() {
+    let dir = format!("{}/fuzz/seeds/ext_authz_check", env!("CARGO_MANIFEST_DIR"));
+    let write = std::env::var_os("AUTHGATE_WRITE_FUZZ_SEEDS").is_some();
+    for (name, seed, _) in ext_authz_seeds() {
+        let path = format!("{dir}/{name}");
+        if write {
+            let bytes = match &seed {
+                Seed::Encoded(req) => req.encode_to_vec(),
+                Seed::Lines(bytes) => bytes.clone(),
+            };
+            std::fs::write(&path, bytes).unwrap_or_else(|e| panic!("{path}: {e}"));
+        }
+        let bytes = std::fs::read(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
+        match seed {
+            Seed::Encoded(req) => {
+                let committed = CheckRequest::decode(bytes.as_slice())
+                    .unwrap_or_else(|e| panic!("{path} is not an encoded CheckRequest: {e}"));
+                assert_eq!(committed, *req, "{path} is not the request the test builds");
+            }
+            Seed::Lines(want) => {
+                assert_eq!(bytes, want, "{path} is not the input the test builds");
+                assert!(
+                    CheckRequest::decode(bytes.as_slice()).is_err(),
+                    "{path} decodes as a CheckRequest, so the target never reads its lines"
+                );
+            }
+        }
+    }
+    // The target's signed token is token_path's expired seed, so both stay expired together.
+    let token_seed = std::fs::read(format!(
+        "{}/fuzz/seeds/token_path/signed-expired",
+        env!("CARGO_MANIFEST_DIR")
+    ))
+    .expect("the token_path seed signed-expired");
+    assert_eq!(token_seed.trim_ascii(), ext_authz_input::EXPIRED.as_bytes());
+}
+
+/// The committed seeds and regressions of the `ext_authz_check` fuzz target, read and judged as the target does:
+/// every one meets the target's properties, and each seed has the outcome it was written for.
+#[test]
+fn committed_ext_authz_inputs_replay() {
+    let expected: HashMap<String, &str> = ext_authz_seeds()
+        .into_iter()
+        .map(|(name, _, outcome)| (name.to_owned(), outcome))
+        .collect();
+    let inputs = fuzz_inputs("ext_authz_check");
+    assert!(
+        inputs.len() >= expected.len(),
+        "only {} inputs for ext_authz_check",
+        inputs.len()
+    );
+    let mut reached = 0;
+    for (path, data) in &inputs {
+        let outcome = judge_check(&target_request(data)).unwrap_or_else(|e| panic!("{path}: {e}"));
+        reached += usize::from(past_signature(&outcome));
+        let name = path.rsplit('/').next().unwrap_or_default();
+        if let Some(want) = expected.get(name).filter(|w| !w.is_empty()) {
+            assert_eq!(&outcome, want, "{path}");
+        }
+    }
+    assert!(
+        reached >= 3,
+        "only {reached} ext_authz_check inputs get past the signature check"
+    );
+}
+
+/// Random client requests, in both forms: never an allow, always a `CheckResponse` (the fuzz target's property,
+/// on stable). Most carry an `Authorization` near the signature check (the expired token signed with the key, its
+/// signature spoiled, or it followed by a second credential); the other headers' names come mostly from the ones the
+/// adapter treats specially. At least a fifth must get past the signature check, or the generator has drifted back
+/// to feeding the parser.
+#[test]
+fn random_checks_in_both_forms_are_denied_in_a_check_response() {
+    let expired = ext_authz_input::EXPIRED.to_owned();
+    let spoiled = format!("{}A", &expired[..expired.len() - 1]);
+    let auth = proptest::option::weighted(
+        0.7,
+        proptest::sample::select(vec![
+            expired.clone(),
+            spoiled,
+            format!("{expired}, Bearer x.y.z"),
+            "Bearer a.b.c".to_owned(),
+        ]),
+    );
+    let name = prop_oneof![
+        3 => proptest::sample::select(vec![
+            "authorization", "Authorization", "x-hasura-role", "x-hasura-user-id", "x-hasura-auth-mode",
+            "cookie", "host", ":authority", ":path", "x_hasura_role", "x-hasura-",
+        ])
+        .prop_map(str::to_owned),
+        1 => "[ -~]{0,12}",
+    ];
+    let value = prop_oneof![
+        2 => proptest::sample::select(vec![
+            expired, "Bearer ".to_owned(), "user".to_owned(), "admin".to_owned(), "jwt".to_owned(),
+        ])
+        .prop_map(String::into_bytes),
+        1 => proptest::collection::vec(any::<u8>(), 0..64),
+    ];
+    let headers = proptest::collection::vec((name, value), 0..8);
+    property(
+        "random checks",
+        (any::<bool>(), auth, headers, "/[ -~]{0,20}"),
+        0.2,
+        |(raw, auth, headers, path)| {
+            let mut refs: Vec<(&str, &[u8])> = auth
+                .iter()
+                .map(|a| ("authorization", a.as_bytes()))
+                .collect();
+            refs.extend(headers.iter().map(|(n, v)| (n.as_str(), v.as_slice())));
+            let outcome = judge_check(&check_request(raw, &path, &refs))?;
+            Ok(past_signature(&outcome))
+        },
+    );
+}
+
+/// The control of the properties above: a valid token through the same adapter and gate is allowed, in both forms,
+/// with the session's role and the spoofed `x-hasura-user-id` named for removal.
+#[test]
+fn a_valid_token_through_the_check_path_is_allowed() {
+    let token = bearer(&signed(&valid_claims()));
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    for raw in [false, true] {
+        let req = check_request(
+            raw,
+            "/graphql",
+            &[("authorization", &token), ("x-hasura-user-id", b"spoofed")],
+        );
+        let resp = rt
+            .block_on(ext_authz::check(&EXT_GATE, &req, &ext_settings()))
+            .expect("a CheckResponse");
+        assert_eq!(resp.status.as_ref().map(|s| s.code), Some(0), "{resp:?}");
+        let Some(HttpResponse::OkResponse(ok)) = &resp.http_response else {
+            panic!("not an allow: {resp:?}")
+        };
+        let role = ok
+            .headers
+            .iter()
+            .filter_map(|h| h.header.as_ref())
+            .find(|h| h.key == "x-hasura-role")
+            .map(|h| h.value.as_str());
+        assert_eq!(role, Some("user"), "raw {raw}: {resp:?}");
+        assert_eq!(ok.headers_to_remove, ["x-hasura-user-id"], "raw {raw}");
+    }
+}
+
+/// Random bytes read as the target reads them (mostly the line format, since random bytes seldom decode), judged by
+/// the target's properties.
+#[test]
+fn random_bytes_through_the_target_reader_are_denied_in_a_check_response() {
+    let line = prop_oneof![
+        Just("authorization:@expired".to_owned()),
+        Just("x-hasura-role:admin".to_owned()),
+        Just(":authority:api.example".to_owned()),
+        "[ -~]{0,40}",
+    ];
+    let input = (0u8..2, "[ -~]{0,16}", proptest::collection::vec(line, 0..8)).prop_map(
+        |(form, path, lines)| {
+            let mut bytes = vec![form];
+            bytes.extend_from_slice(path.as_bytes());
+            for l in lines {
+                bytes.push(b'\n');
+                bytes.extend_from_slice(l.as_bytes());
+            }
+            bytes
+        },
+    );
+    let any_bytes = proptest::collection::vec(any::<u8>(), 0..256);
+    property(
+        "random target inputs",
+        prop_oneof![input, any_bytes],
+        0.05,
+        |data| Ok(past_signature(&judge_check(&target_request(&data))?)),
     );
 }

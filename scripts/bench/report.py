@@ -1,15 +1,39 @@
 #!/usr/bin/env python3
-"""Table, ratios, target check and chart for scripts/bench.sh. Usage: report.py WORK_DIR."""
+"""Table, ratios, target check and chart for scripts/bench.sh. Usage: report.py WORK_DIR.
+
+Rows named NAME.rN are round N of an interleaved scenario (e): reported as the median of the rounds, and their
+ratios as the median of the per-round ratios (each round's rows ran next to each other). A run with BENCH_ONLY=envoy
+has no rows of the other scenarios and no memory run; only the targets whose rows exist are checked.
+"""
 import csv
 import os
+import statistics
 import sys
+from collections import defaultdict
 
 work = sys.argv[1]
 with open(os.path.join(work, "results.tsv")) as f:
     rows = {r["scenario"]: r for r in csv.DictReader(f, delimiter="\t")}
-with open(os.path.join(work, "memory.tsv")) as f:
-    memory = dict(line.rstrip("\n").split("\t") for line in f if "\t" in line)
+memory = {}
+if os.path.exists(os.path.join(work, "memory.tsv")):
+    with open(os.path.join(work, "memory.tsv")) as f:
+        memory = dict(line.rstrip("\n").split("\t") for line in f if "\t" in line)
+cpu = defaultdict(dict)  # scenario -> process -> CPU microseconds per request
+sys_cpu = defaultdict(dict)  # scenario -> process -> of which in the kernel
+if os.path.exists(os.path.join(work, "cpu.tsv")):
+    with open(os.path.join(work, "cpu.tsv")) as f:
+        for r in csv.DictReader(f, delimiter="\t"):
+            cpu[r["scenario"]][r["process"]] = float(r["cpu_us_per_request"])
+            if r.get("sys_us_per_request"):
+                sys_cpu[r["scenario"]][r["process"]] = float(r["sys_us_per_request"])
 machine = open(os.path.join(work, "machine.txt")).read().strip()
+
+# Interleaved rounds: base name -> {round: row}.
+rounds = defaultdict(dict)
+for name, r in rows.items():
+    base, sep, n = name.rpartition(".r")
+    if sep and n.isdigit():
+        rounds[base][int(n)] = r
 
 LABELS = {
     "floor": "floor: NGINX `return 200`",
@@ -29,10 +53,14 @@ LABELS = {
 
 
 def rps(name):
+    if name not in rows and e_rows(name):
+        return statistics.median(float(r["rps"]) for r in e_rows(name))
     return float(rows[name]["rps"])
 
 
 def p99(name):
+    if name not in rows and e_rows(name):
+        return statistics.median(float(r["p99_ms"]) for r in e_rows(name))
     return float(rows[name]["p99_ms"])
 
 
@@ -46,49 +74,162 @@ for name, r in rows.items():
     if int(r["non_2xx"]) > 0:
         problems.append(f"{name}: {r['non_2xx']} non-2xx answers")
 
-cached = min(float(memory.get("cache_misses", 0) or 0), 100_000)
-checks = [
-    ("(a) >= 0.9 x NGINX floor", rps("a") / rps("floor"), 0.9, "x"),
-    ("(b) >= 1.5 x Envoy jwt_authn", rps("b") / rps("envoy_b"), 1.5, "x"),
-    ("(c) >= 1.0 x (a)", rps("c") / rps("a"), 1.0, "x"),
-    ("(c1) one bad token reused >= 1.0 x (a)", rps("c1") / rps("a"), 1.0, "x"),
-    ("(d) >= 0.5 x NGINX without auth", rps("d_auth") / rps("d_noauth"), 0.5, "x"),
+def have(*names):
+    return all(n in rows for n in names)
+
+
+checks = []
+upper = []
+for label, num, den, bound in [
+    ("(a) >= 0.9 x NGINX floor", "a", "floor", 0.9),
+    ("(b) >= 1.5 x Envoy jwt_authn", "b", "envoy_b", 1.5),
+    ("(c) >= 1.0 x (a)", "c", "a", 1.0),
+    ("(c1) one bad token reused >= 1.0 x (a)", "c1", "a", 1.0),
+    ("(d) >= 0.5 x NGINX without auth", "d_auth", "d_noauth", 0.5),
+]:
+    if have(num, den):
+        checks.append((label, rps(num) / rps(den), bound, "x"))
+for label, name in [
+    ("(a) p99 at half rate <= 1 ms", "a_half"),
+    ("(b) p99 at half rate <= 1 ms", "b_half"),
+    ("(c) p99 at half rate <= 1 ms", "c_half"),
+]:
+    if have(name):
+        upper.append((label, p99(name), 1.0, "ms"))
+if memory:
+    cached = min(float(memory.get("cache_misses", 0) or 0), 100_000)
+    upper.append(
+        (f"RSS with {cached:,.0f} cached decisions <= 64 MiB", float(memory["peak_rss_mib"]), 64.0, "MiB")
+    )
+
+# (e): per-round ratios, each against the row that ran beside it.
+E_LABELS = {
+    "e_direct": "Envoy direct response, no auth (the hop baseline)",
+    "e_grpc": "authgate over gRPC ext_authz",
+    "e_http": "authgate over HTTP ext_authz",
+    "e_jwt": "Envoy jwt_authn, no JWT cache",
+    "e_jwt_cache": "Envoy jwt_authn, JWT cache on",
+    "e_grpc_nocache": "authgate over gRPC, decision cache off",
+}
+E_TARGETS = [
+    ("gRPC >= 1.0 x HTTP ext_authz", "e_grpc", "e_http", 1.0),
+    ("gRPC >= 1.2 x jwt_authn without cache", "e_grpc", "e_jwt", 1.2),
+    ("gRPC >= 0.8 x jwt_authn with cache", "e_grpc", "e_jwt_cache", 0.8),
 ]
-upper = [
-    ("(a) p99 at half rate <= 1 ms", p99("a_half"), 1.0, "ms"),
-    ("(b) p99 at half rate <= 1 ms", p99("b_half"), 1.0, "ms"),
-    ("(c) p99 at half rate <= 1 ms", p99("c_half"), 1.0, "ms"),
-    (f"RSS with {cached:,.0f} cached decisions <= 64 MiB", float(memory["peak_rss_mib"]), 64.0, "MiB"),
-]
+
+
+def e_rows(base):
+    """The rounds of an (e) row, or the row itself when it ran once."""
+    if base in rounds:
+        return [rounds[base][n] for n in sorted(rounds[base])]
+    return [rows[base]] if base in rows else []
+
+
+def e_cpu(base, process, table=cpu):
+    """Median CPU microseconds per request of one process over an (e) row's rounds (None if not measured); with
+    table=sys_cpu, the part of it spent in the kernel."""
+    names = [f"{base}.r{n}" for n in sorted(rounds[base])] if base in rounds else [base]
+    values = [table[n][process] for n in names if process in table.get(n, {})]
+    return statistics.median(values) if values else None
+
+
+e_ratios = []
+for label, num, den, bound in E_TARGETS:
+    common = sorted(set(rounds.get(num, {})) & set(rounds.get(den, {})))
+    per_round = [float(rounds[num][n]["rps"]) / float(rounds[den][n]["rps"]) for n in common]
+    # The same comparison when authgate has cores of its own (its own pod, as in a cluster): Envoy's core is then
+    # the limit, and its capacity is inverse to Envoy's CPU per request.
+    envoy_core = [
+        cpu[f"{den}.r{n}"]["envoy"] / cpu[f"{num}.r{n}"]["envoy"]
+        for n in common
+        if "envoy" in cpu.get(f"{den}.r{n}", {}) and cpu[f"{num}.r{n}"].get("envoy")
+    ]
+    if per_round:
+        e_ratios.append(
+            (label, statistics.median(per_round), per_round, bound, statistics.median(envoy_core) if envoy_core else None)
+        )
 
 out = []
 out.append(machine)
 out.append("")
-out.append("| run | server | requests/s | p50 ms | p99 ms | peak RSS MiB |")
-out.append("|---|---|---:|---:|---:|---:|")
-for name, label in LABELS.items():
-    if name in rows:
-        r = rows[name]
+if any(name in rows for name in LABELS):
+    out.append("| run | server | requests/s | p50 ms | p99 ms | peak RSS MiB |")
+    out.append("|---|---|---:|---:|---:|---:|")
+    for name, label in LABELS.items():
+        if name in rows:
+            r = rows[name]
+            out.append(
+                f"| {label} | {r['server']} | {float(r['rps']):,.0f} | {float(r['p50_ms']):.3f} | "
+                f"{float(r['p99_ms']):.3f} | {r['peak_rss_mib']} |"
+            )
+if checks or upper:
+    out.append("")
+    out.append("| target | measured | holds |")
+    out.append("|---|---:|---|")
+    for label, value, bound, unit in checks:
         out.append(
-            f"| {label} | {r['server']} | {float(r['rps']):,.0f} | {float(r['p50_ms']):.3f} | "
-            f"{float(r['p99_ms']):.3f} | {r['peak_rss_mib']} |"
+            f"| {label} | {value:.2f} {unit} | {'yes' if value >= bound else f'NO ({value / bound:.0%} of it)'} |"
         )
-out.append("")
-out.append("| target | measured | holds |")
-out.append("|---|---:|---|")
-for label, value, bound, unit in checks:
-    out.append(f"| {label} | {value:.2f} {unit} | {'yes' if value >= bound else f'NO ({value / bound:.0%} of it)'} |")
-for label, value, bound, unit in upper:
-    out.append(f"| {label} | {value:.3f} {unit} | {'yes' if value <= bound else f'NO ({value / bound:.1f} x the bound)'} |")
-out.append("")
-out.append(
-    f"memory run: RSS {memory['base_rss_mib']} MiB at start, {memory['rss_mib']} MiB after, peak "
-    f"{memory['peak_rss_mib']} MiB; decision-cache misses {memory['cache_misses']}, hits {memory['cache_hits']}"
-)
+    for label, value, bound, unit in upper:
+        out.append(
+            f"| {label} | {value:.3f} {unit} | "
+            f"{'yes' if value <= bound else f'NO ({value / bound:.1f} x the bound)'} |"
+        )
+if memory:
+    out.append("")
+    out.append(
+        f"memory run: RSS {memory['base_rss_mib']} MiB at start, {memory['rss_mib']} MiB after, peak "
+        f"{memory['peak_rss_mib']} MiB; decision-cache misses {memory['cache_misses']}, hits {memory['cache_hits']}"
+    )
+if any(e_rows(n) for n in E_LABELS):
+    base_cpu = None
+    if e_cpu("e_direct", "envoy") is not None:
+        base_cpu = e_cpu("e_direct", "envoy") + (e_cpu("e_direct", "authgate") or 0)
+    out.append("")
+    out.append(
+        "(e) through Envoy: requests/s is the median of the rounds (each round's value after it); CPU is the time "
+        "each process spent per request (user + system, all threads; in brackets the kernel's part, where measured), "
+        "median of the rounds; 'auth cost' is the "
+        "server core's CPU per request above the direct response's."
+    )
+    out.append("")
+    out.append("| run | requests/s | per round | p50 ms | p99 ms | Envoy CPU µs | authgate CPU µs | auth cost µs |")
+    out.append("|---|---:|---|---:|---:|---:|---:|---:|")
+    for name, label in E_LABELS.items():
+        rs = e_rows(name)
+        if not rs:
+            continue
+        env, ag = e_cpu(name, "envoy"), e_cpu(name, "authgate")
+        total = (env or 0) + (ag or 0)
+        cost = f"{total - base_cpu:.1f}" if base_cpu is not None and env is not None else ""
+        per_round = ", ".join("{:.1f}k".format(float(r["rps"]) / 1000) for r in rs)
+        med = {k: statistics.median(float(r[k]) for r in rs) for k in ("rps", "p50_ms", "p99_ms")}
+        env_sys, ag_sys = e_cpu(name, "envoy", sys_cpu), e_cpu(name, "authgate", sys_cpu)
+        env_s = "" if env is None else f"{env:.1f}" + ("" if env_sys is None else f" ({env_sys:.1f})")
+        ag_s = "" if ag is None else f"{ag:.1f}" + ("" if ag_sys is None else f" ({ag_sys:.1f})")
+        out.append(
+            f"| {label} | {med['rps']:,.0f} | {per_round} | {med['p50_ms']:.3f} | {med['p99_ms']:.3f} | "
+            f"{env_s} | {ag_s} | {cost} |"
+        )
+    out.append("")
+    out.append(
+        "| target (issue 13) | median of rounds | per round | holds | Envoy-core ratio (authgate on cores of its own) |"
+    )
+    out.append("|---|---:|---|---|---:|")
+    for label, med, per_round, bound, envoy_core in e_ratios:
+        held = sum(v >= bound for v in per_round)
+        verdict = "yes" if med >= bound else f"NO ({med / bound:.0%} of it)"
+        core = "" if envoy_core is None else f"{envoy_core:.2f} x"
+        out.append(
+            f"| {label} | {med:.2f} x | {', '.join(f'{v:.2f}' for v in per_round)} | {verdict}; "
+            f"{held} of {len(per_round)} rounds | {core} |"
+        )
 if problems:
     out.append("")
     out.append("INVALID RUNS: " + "; ".join(problems))
 text = "\n".join(out)
+while "\n\n\n" in text:
+    text = text.replace("\n\n\n", "\n\n")
 print(text)
 with open(os.path.join(work, "report.md"), "w") as f:
     f.write(text + "\n")
@@ -98,7 +239,12 @@ import matplotlib  # noqa: E402
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-order = [n for n in ["floor", "a", "c", "c1", "b", "envoy_b", "envoy_a", "d_noauth", "d_auth"] if n in rows]
+order = [
+    n
+    for n in ["floor", "a", "c", "c1", "b", "envoy_b", "envoy_a", "d_noauth", "d_auth", "e_direct", "e_grpc", "e_http",
+              "e_jwt", "e_jwt_cache", "e_grpc_nocache"]
+    if n in rows or e_rows(n)
+]
 short = {
     "floor": "NGINX\nfloor",
     "a": "(a)\ncached",
@@ -109,9 +255,21 @@ short = {
     "envoy_a": "Envoy\n(a)+cache",
     "d_noauth": "(d) NGINX\nno auth",
     "d_auth": "(d) NGINX\n+authgate",
+    "e_direct": "(e) Envoy\ndirect",
+    "e_grpc": "(e) Envoy\n+gRPC",
+    "e_http": "(e) Envoy\n+HTTP",
+    "e_jwt": "(e) jwt_authn\nno cache",
+    "e_jwt_cache": "(e) jwt_authn\ncache",
+    "e_grpc_nocache": "(e) gRPC\nno cache",
 }
-colors = ["#1f77b4" if rows[n]["server"].startswith("authgate") or n == "d_auth" else "#999999" for n in order]
-fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(13, 4.8))
+
+
+def server(n):
+    return e_rows(n)[0]["server"] if n not in rows else rows[n]["server"]
+
+
+colors = ["#1f77b4" if "authgate" in server(n) else "#999999" for n in order]
+fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(15, 4.8))
 ax1.bar([short[n] for n in order], [rps(n) / 1000 for n in order], color=colors)
 ax1.set_ylabel("thousand requests/s (max rate)")
 ax1.set_title("Throughput, one server core")
