@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
-# The load benchmark (issue 7): authgate against the HTTP floor of this machine (NGINX `return 200`) and against
-# Envoy's jwt_authn filter verifying the same tokens, all on 127.0.0.1 in one run, driven by wrk.
+# The load benchmark (issues 7, 13): authgate against the HTTP floor of this machine (NGINX `return 200`) and
+# against Envoy's jwt_authn filter verifying the same tokens, all on 127.0.0.1 in one run, driven by wrk.
 #
-#   scripts/bench.sh                 # about 4 minutes; results in target/bench/
+#   scripts/bench.sh                 # about 7 minutes; results in target/bench/
 #   DURATION=30 scripts/bench.sh     # longer runs
 #   BENCH_DOCS=1 scripts/bench.sh    # also copy the chart and table into docs/ (for docs/benchmarks.md)
 #
@@ -20,7 +20,7 @@
 # shared machine hits every row alike; the report takes the median of the rounds and of the per-round ratios, and
 # the CPU time each process spent per request (from /proc, so the cost of the hop is split between Envoy and
 # authgate). A last row runs the gRPC path with authgate's decision cache off.
-#   BENCH_ONLY=envoy scripts/bench.sh   # only (e), about 4 minutes
+#   BENCH_ONLY=envoy scripts/bench.sh   # only (e), about 3.5 minutes
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
