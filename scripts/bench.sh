@@ -65,46 +65,15 @@ python3 scripts/bench/mint.py "$WORK/keys" "${RSS_TOKENS:-100000}"
 # (e)'s 1,000 distinct valid tokens: the first of (b)'s (each server of (e) is a fresh process).
 head -n "$E_TOKENS" "$WORK/keys/b.txt" >"$WORK/keys/e.txt"
 
-ports=($(python3 - <<'PY'
-import socket
-socks = [socket.socket() for _ in range(15)]
-for s in socks:
-    s.bind(("127.0.0.1", 0))
-print(" ".join(str(s.getsockname()[1]) for s in socks))
-PY
-))
+source scripts/bench/lib.sh
+ports=($(free_ports 15))
 P_JWKS=${ports[0]} P_AG=${ports[1]} P_AG_ADMIN=${ports[2]} P_FLOOR=${ports[3]} P_NOAUTH=${ports[4]} P_AUTH=${ports[5]}
 P_ENVOY=${ports[6]} P_ENVOY_ADMIN=${ports[7]} P_AG_GRPC=${ports[8]}
 P_E_DIRECT=${ports[9]} P_E_GRPC=${ports[10]} P_E_HTTP=${ports[11]} P_E_JWT=${ports[12]} P_E_JWT_CACHE=${ports[13]}
 P_E_ADMIN=${ports[14]}
 
-pids=()
-cleanup() {
-    for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-    wait 2>/dev/null || true
-}
-trap cleanup EXIT
-
-# The JWKS endpoint (fetched once at start and on refresh): a static file server on loopback.
-python3 -m http.server "$P_JWKS" --bind 127.0.0.1 --directory "$WORK/keys" >"$WORK/logs/jwks.log" 2>&1 &
-pids+=($!)
-
-cat >"$WORK/authconfig.yaml" <<YAML
-kind: AuthConfig
-version: v4
-definition:
-  mode:
-    jwt:
-      key:
-        jwkFromUrl: http://127.0.0.1:$P_JWKS/jwks.json
-      issuer: $ISSUER
-      claimsConfig:
-        namespace:
-          claimsFormat: Json
-          location: /claims.jwt.hasura.io
-      tokenLocation:
-        type: BearerAuthorization
-YAML
+# The JWKS endpoint (fetched once at start and on refresh): a static file server on loopback, and the AuthConfig.
+start_jwks "$P_JWKS"
 
 wait_http() { # url, what
     for _ in $(seq 1 200); do

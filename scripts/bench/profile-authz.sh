@@ -30,42 +30,13 @@ mkdir -p "$WORK/keys" "$WORK/logs"
 python3 scripts/bench/mint.py "$WORK/keys" 1
 head -n 1000 "$WORK/keys/b.txt" >"$WORK/keys/e.txt"
 
-ports=($(python3 - <<'PY'
-import socket
-socks = [socket.socket() for _ in range(10)]
-for s in socks:
-    s.bind(("127.0.0.1", 0))
-print(" ".join(str(s.getsockname()[1]) for s in socks))
-PY
-))
+source scripts/bench/lib.sh
+ports=($(free_ports 10))
 P_JWKS=${ports[0]} P_AG=${ports[1]} P_AG_ADMIN=${ports[2]} P_AG_GRPC=${ports[3]} P_E_ADMIN=${ports[4]}
 P_E_DIRECT=${ports[5]} P_E_GRPC=${ports[6]} P_E_HTTP=${ports[7]} P_E_JWT=${ports[8]} P_E_JWT_CACHE=${ports[9]}
 
-pids=()
-cleanup() {
-    for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-    wait 2>/dev/null || true
-}
-trap cleanup EXIT
 
-python3 -m http.server "$P_JWKS" --bind 127.0.0.1 --directory "$WORK/keys" >"$WORK/logs/jwks.log" 2>&1 &
-pids+=($!)
-cat >"$WORK/authconfig.yaml" <<YAML
-kind: AuthConfig
-version: v4
-definition:
-  mode:
-    jwt:
-      key:
-        jwkFromUrl: http://127.0.0.1:$P_JWKS/jwks.json
-      issuer: $ISSUER
-      claimsConfig:
-        namespace:
-          claimsFormat: Json
-          location: /claims.jwt.hasura.io
-      tokenLocation:
-        type: BearerAuthorization
-YAML
+start_jwks "$P_JWKS"
 python3 scripts/bench/envoy_authz.py "$WORK/keys/jwks.json" "$ISSUER" "$P_E_ADMIN" "$P_AG" "$P_AG_GRPC" \
     "$P_E_DIRECT" "$P_E_GRPC" "$P_E_HTTP" "$P_E_JWT" "$P_E_JWT_CACHE" 1000 >"$WORK/envoy-e.yaml"
 
