@@ -18,7 +18,6 @@ use std::collections::HashMap;
 
 use envoy_types::pb::envoy::config::core::v3::header_value_option::HeaderAppendAction;
 use envoy_types::pb::envoy::config::core::v3::{HeaderValue, HeaderValueOption};
-use envoy_types::pb::envoy::service::auth::v3::attribute_context::HttpRequest;
 use envoy_types::pb::envoy::service::auth::v3::check_response::HttpResponse;
 use envoy_types::pb::envoy::service::auth::v3::{
     CheckRequest, CheckResponse, DeniedHttpResponse, OkHttpResponse,
@@ -27,7 +26,10 @@ use envoy_types::pb::envoy::r#type::v3::HttpStatus;
 use envoy_types::pb::google::protobuf::{BoolValue, Struct, Value, value::Kind};
 use envoy_types::pb::google::rpc;
 
+use prost::Message;
+
 use super::answer::{self, header_name_ok, is_tchar};
+use super::check_view::{CheckView, Fallback};
 use crate::authn::reason::Deny;
 use crate::authn::request::AuthRequest;
 use crate::authn::session::ROLE_HEADER;
@@ -84,12 +86,15 @@ pub fn client_request<'a>(
     req: &'a CheckRequest,
     auth_mode_header: &str,
 ) -> Result<ClientRequest<'a>, Refusal> {
-    let http = req
-        .attributes
-        .as_ref()
-        .and_then(|a| a.request.as_ref())
-        .and_then(|r| r.http.as_ref())
-        .ok_or(Refusal::NoHttpRequest)?;
+    client_request_of(&CheckView::of_message(req), auth_mode_header)
+}
+
+/// The client request a check's view describes, or why it is not judged.
+pub fn client_request_of<'a>(
+    view: &CheckView<'a>,
+    auth_mode_header: &str,
+) -> Result<ClientRequest<'a>, Refusal> {
+    let http = view.http.as_ref().ok_or(Refusal::NoHttpRequest)?;
     let mut headers: Vec<(Cow<'a, str>, &'a [u8])> = Vec::new();
     let mut authority: Option<&'a [u8]> = None;
     let mut push = |name: &'a str, value: &'a [u8], joined: bool| {
@@ -112,15 +117,15 @@ pub fn client_request<'a>(
             headers.push((name, value));
         }
     };
-    match raw_headers(http) {
+    match http.header_map.as_deref().filter(|h| !h.is_empty()) {
         Some(raw) => {
             for h in raw {
                 let value = if h.raw_value.is_empty() {
                     h.value.as_bytes()
                 } else {
-                    &h.raw_value
+                    h.raw_value
                 };
-                push(&h.key, value, false);
+                push(h.key, value, false);
             }
         }
         None => {
@@ -145,22 +150,10 @@ pub fn client_request<'a>(
         return Err(Refusal::TooLarge);
     }
     Ok(ClientRequest {
-        method: &http.method,
-        uri: if http.path.is_empty() {
-            "/"
-        } else {
-            &http.path
-        },
+        method: http.method,
+        uri: if http.path.is_empty() { "/" } else { http.path },
         headers,
     })
-}
-
-/// `header_map` when Envoy sent raw headers.
-fn raw_headers(http: &HttpRequest) -> Option<&[HeaderValue]> {
-    http.header_map
-        .as_ref()
-        .map(|m| m.headers.as_slice())
-        .filter(|h| !h.is_empty())
 }
 
 fn lower(name: &str) -> Cow<'_, str> {
@@ -186,13 +179,40 @@ fn scheme_and_credentials(piece: &[u8]) -> bool {
     scheme > 0 && rest.first() == Some(&b' ') && rest.iter().any(|&b| b != b' ')
 }
 
+/// Decide one check, given as the bytes of an encoded `CheckRequest`. Read with [`CheckView`], or with prost when
+/// the view cannot say; bytes prost cannot decode either are an RPC error, as for any gRPC server.
+pub async fn check_encoded(
+    gate: &Gate,
+    bytes: &[u8],
+    settings: &ExtAuthzSettings,
+) -> Result<CheckResponse, tonic::Status> {
+    match CheckView::decode(bytes) {
+        Ok(view) => check_view(gate, &view, settings).await,
+        Err(Fallback) => match CheckRequest::decode(bytes) {
+            Ok(req) => check(gate, &req, settings).await,
+            Err(e) => Err(tonic::Status::internal(format!(
+                "cannot decode the CheckRequest: {e}"
+            ))),
+        },
+    }
+}
+
 /// Decide one check.
 pub async fn check(
     gate: &Gate,
     req: &CheckRequest,
     settings: &ExtAuthzSettings,
 ) -> Result<CheckResponse, tonic::Status> {
-    let client = match client_request(req, &settings.auth_mode_header) {
+    check_view(gate, &CheckView::of_message(req), settings).await
+}
+
+/// Decide one check, as the adapter reads it.
+pub async fn check_view(
+    gate: &Gate,
+    view: &CheckView<'_>,
+    settings: &ExtAuthzSettings,
+) -> Result<CheckResponse, tonic::Status> {
+    let client = match client_request_of(view, &settings.auth_mode_header) {
         Ok(c) => c,
         Err(Refusal::NoHttpRequest) => {
             return Err(tonic::Status::invalid_argument(

@@ -3,7 +3,7 @@ use std::sync::Arc;
 use actix_web::test::TestRequest;
 use envoy_types::pb::envoy::config::core::v3::HeaderMap;
 use envoy_types::pb::envoy::service::auth::v3::AttributeContext;
-use envoy_types::pb::envoy::service::auth::v3::attribute_context::Request;
+use envoy_types::pb::envoy::service::auth::v3::attribute_context::{HttpRequest, Request};
 use jsonwebtoken::{EncodingKey, Header};
 use serde_json::json;
 

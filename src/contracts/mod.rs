@@ -3,5 +3,6 @@
 //! HTTP, `ext_authz` as Envoy's gRPC `CheckResponse`.
 
 pub mod answer;
+pub mod check_view;
 pub mod ext_authz;
 pub mod forward;

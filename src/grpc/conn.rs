@@ -4,7 +4,6 @@
 //! which counts as reading, so only one that sends nothing at all is cut.
 
 use std::io;
-use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
@@ -16,7 +15,6 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
 use tokio::time::{Instant, Sleep};
-use tonic::transport::server::Connected;
 
 /// Limits of the listener's connections.
 #[derive(Debug, Clone, Copy)]
@@ -36,22 +34,12 @@ pub struct Conn {
     io: Io,
     idle: Pin<Box<Sleep>>,
     read_idle: Duration,
-    peer: Option<SocketAddr>,
     _slot: OwnedSemaphorePermit,
 }
 
 enum Io {
     Plain(TcpStream),
     Tls(Box<tokio_rustls::server::TlsStream<TcpStream>>),
-}
-
-impl Connected for Conn {
-    /// The peer's address.
-    type ConnectInfo = Option<SocketAddr>;
-
-    fn connect_info(&self) -> Option<SocketAddr> {
-        self.peer
-    }
 }
 
 impl AsyncRead for Conn {
@@ -131,9 +119,9 @@ impl AsyncWrite for Conn {
     }
 }
 
-/// The connections of `listener`, for tonic's `serve_with_incoming_shutdown`. With `tls`, each connection is
-/// handshaken with the config current when it was accepted (reloads swap it). Dropping the stream (tonic does when
-/// it stops accepting) ends the accept task and closes the listening socket.
+/// The connections of `listener`, for the listener's accept loop. With `tls`, each connection is
+/// handshaken with the config current when it was accepted (reloads swap it). Dropping the stream (the listener does
+/// when it stops accepting) ends the accept task and closes the listening socket.
 pub fn incoming(
     listener: TcpListener,
     tls: Option<Arc<ArcSwap<rustls::ServerConfig>>>,
@@ -177,7 +165,6 @@ async fn accept_loop(
             io,
             idle: Box::pin(tokio::time::sleep(read_idle)),
             read_idle,
-            peer: Some(peer),
             _slot: slot,
         };
         match &tls {

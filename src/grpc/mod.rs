@@ -8,13 +8,14 @@
 //! (a bad flag fails the start, not the first check); `GrpcServer::stop` stops accepting, lets in-flight checks
 //! finish within the shutdown timeout, and joins the runtime's thread.
 //!
-//! Bounds: a check message of at most [`MAX_MESSAGE_BYTES`] (larger is refused by tonic as an RPC error; anything
+//! Bounds: a check message of at most [`MAX_MESSAGE_BYTES`] (larger is refused with `RESOURCE_EXHAUSTED`; anything
 //! smaller that is too large to judge is a `431` inside a `CheckResponse`), [`MAX_STREAMS`] concurrent streams per
 //! connection, [`MAX_CONNECTIONS`] connections, HTTP/2 keep-alive pings, TCP keep-alive, a read-idle timeout, a TLS
 //! handshake timeout, and a per-call timeout longer than any decision can take.
 
 mod conn;
 mod health;
+mod service;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -23,17 +24,13 @@ use std::time::Duration;
 
 use anyhow::Context;
 use arc_swap::ArcSwap;
-use envoy_types::pb::envoy::service::auth::v3::authorization_server::{
-    Authorization, AuthorizationServer,
-};
-use envoy_types::pb::envoy::service::auth::v3::{CheckRequest, CheckResponse};
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use tokio::sync::{oneshot, watch};
-use tonic::{Request, Response, Status};
 use tonic_health::pb::health_server::HealthServer;
 
 pub use health::AUTHORIZATION_SERVICE;
 
-use crate::contracts::ext_authz::{self, ExtAuthzSettings};
+use crate::contracts::ext_authz::ExtAuthzSettings;
 use crate::gate::Gate;
 use crate::tls::ReloadingCert;
 use conn::ConnLimits;
@@ -71,29 +68,11 @@ pub struct GrpcOptions {
     pub workers: usize,
     pub tls: Option<GrpcTls>,
     pub ext_authz: ExtAuthzSettings,
-    /// Longest call; past it tonic answers an RPC error, so it must outlast every decision (webhook timeout, forced
+    /// Longest call; past it the call is answered `DEADLINE_EXCEEDED`, so it must outlast every decision (webhook timeout, forced
     /// JWKS refresh).
     pub call_timeout: Duration,
     /// Time given to in-flight checks when stopping.
     pub shutdown_timeout: Duration,
-}
-
-struct Authz {
-    gate: Arc<Gate>,
-    settings: ExtAuthzSettings,
-}
-
-#[tonic::async_trait]
-impl Authorization for Authz {
-    async fn check(
-        &self,
-        request: Request<CheckRequest>,
-    ) -> Result<Response<CheckResponse>, Status> {
-        let req = request.into_inner();
-        ext_authz::check(&self.gate, &req, &self.settings)
-            .await
-            .map(Response::new)
-    }
 }
 
 /// A running gRPC listener.
@@ -222,27 +201,27 @@ async fn serve(
         tcp_keepalive: Duration::from_secs(30),
     };
     let incoming = conn::incoming(listener, tls.map(|t| t.config), limits);
-    let authz = AuthorizationServer::new(Authz {
-        gate: gate.clone(),
+    let calls = Arc::new(service::Calls {
+        health: HealthServer::new(health::GateHealth::new(gate.clone(), stopping.clone()))
+            .max_decoding_message_size(4096),
+        gate,
         settings: opts.ext_authz.clone(),
-    })
-    .max_decoding_message_size(MAX_MESSAGE_BYTES);
-    let health = HealthServer::new(health::GateHealth::new(gate, stopping.clone()))
-        .max_decoding_message_size(4096);
-    let server = tonic::transport::Server::builder()
+        max_message: MAX_MESSAGE_BYTES,
+        call_timeout: opts.call_timeout,
+    });
+    let mut http2 = hyper::server::conn::http2::Builder::new(TokioExecutor::new());
+    http2
+        .timer(TokioTimer::new())
         .max_concurrent_streams(MAX_STREAMS)
-        .http2_keepalive_interval(Some(KEEPALIVE_INTERVAL))
-        .http2_keepalive_timeout(Some(KEEPALIVE_TIMEOUT))
-        .timeout(opts.call_timeout)
-        .add_service(authz)
-        .add_service(health)
-        .serve_with_incoming_shutdown(incoming, stopped(stopping.clone()));
+        .keep_alive_interval(KEEPALIVE_INTERVAL)
+        .keep_alive_timeout(KEEPALIVE_TIMEOUT);
+    let server = accept(incoming, http2, calls, stopping.clone());
     let deadline = async {
         stopped(stopping).await;
         tokio::time::sleep(opts.shutdown_timeout).await;
     };
     tokio::select! {
-        res = server => res.context("gRPC server"),
+        () = server => Ok(()),
         () = deadline => {
             tracing::warn!(
                 timeout_secs = opts.shutdown_timeout.as_secs(),
@@ -251,6 +230,54 @@ async fn serve(
             Ok(())
         }
     }
+}
+
+/// Serve every connection of `incoming` until the stop flag is set; then stop accepting (dropping the stream closes
+/// the listening socket), ask each connection to finish gracefully (HTTP/2 GOAWAY: streams in flight complete, no
+/// new ones) and return when the last has closed.
+async fn accept(
+    incoming: impl futures::Stream<Item = std::io::Result<conn::Conn>>,
+    http2: hyper::server::conn::http2::Builder<TokioExecutor>,
+    calls: Arc<service::Calls>,
+    stopping: watch::Receiver<bool>,
+) {
+    let mut incoming = Box::pin(incoming);
+    // Every connection task holds a sender; `recv` returns `None` once all are gone.
+    let (alive, mut all_closed) = tokio::sync::mpsc::channel::<()>(1);
+    loop {
+        let conn = tokio::select! {
+            () = stopped(stopping.clone()) => break,
+            c = futures::StreamExt::next(&mut incoming) => match c {
+                Some(Ok(c)) => c,
+                Some(Err(e)) => {
+                    tracing::warn!(error = %e, "gRPC listener: connection failed");
+                    continue;
+                }
+                None => break,
+            },
+        };
+        let calls = calls.clone();
+        let svc = hyper::service::service_fn(move |req| calls.clone().call(req));
+        let conn = http2.serve_connection(TokioIo::new(conn), svc);
+        let (alive, stopping) = (alive.clone(), stopping.clone());
+        tokio::spawn(async move {
+            let mut conn = std::pin::pin!(conn);
+            let res = tokio::select! {
+                res = conn.as_mut() => res,
+                () = stopped(stopping) => {
+                    conn.as_mut().graceful_shutdown();
+                    conn.await
+                }
+            };
+            if let Err(e) = res {
+                tracing::debug!(error = %e, "gRPC connection ended with an error");
+            }
+            drop(alive);
+        });
+    }
+    drop(incoming);
+    drop(alive);
+    let _ = all_closed.recv().await;
 }
 
 /// Resolves once the stop flag is set (or its sender is gone).

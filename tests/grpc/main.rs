@@ -11,6 +11,7 @@ mod discovery;
 
 mod decisions;
 mod dev;
+mod framing;
 mod lifecycle;
 mod support;
 mod tls;
