@@ -11,7 +11,7 @@ use super::fetch::{ClientError, JwksClient};
 use super::key_source::{KeyProvider, KeySource};
 use super::source::JwksSource;
 use crate::clock::Clock;
-use crate::observe::{InternalError, Observer};
+use crate::observe::{ConfigObserver, InternalError, Observer};
 
 /// The default [`KeyProvider`]: real JWKS sources sharing one HTTP client.
 pub struct JwksRegistry {
@@ -69,6 +69,13 @@ impl KeyProvider for JwksRegistry {
 
     fn retain(&self, urls: &[Url]) {
         self.sources().retain(|u, _| urls.contains(u));
+    }
+
+    fn report(&self, url: &Url, to: Vec<Arc<dyn ConfigObserver>>) {
+        let source = self.sources().get(url).cloned();
+        if let Some(s) = source {
+            s.report_to(to);
+        }
     }
 }
 
