@@ -280,32 +280,42 @@ impl Gate {
     /// Two configs that share a key set and neither of which checks `issuer` or `audience` accept each other's
     /// tokens: a load warning naming both.
     fn warn_open_shared_key_sets(&self, named: &Named, loaded: &Slot) {
-        let Some(active) = loaded.active.load_full() else {
-            return;
-        };
-        let mine = open_jwks_urls(&active.config);
-        if mine.is_empty() {
-            return;
+        for (other, url) in open_shared_key_sets(named, loaded) {
+            tracing::warn!(
+                config = &*loaded.name,
+                other = &*other,
+                jwks_url = %url,
+                "two configs share a key set and neither checks issuer nor audience: each accepts the other's tokens"
+            );
         }
-        for other in named.table.load().iter() {
-            if other.id == loaded.id {
-                continue;
-            }
-            let Some(theirs) = other.active.load_full() else {
-                continue;
-            };
-            for url in open_jwks_urls(&theirs.config) {
-                if mine.contains(&url) {
-                    tracing::warn!(
-                        config = &*loaded.name,
-                        other = &*other.name,
-                        jwks_url = %url,
-                        "two configs share a key set and neither checks issuer nor audience: each accepts the other's tokens"
-                    );
-                }
+    }
+}
+
+/// The other configs sharing a key set with `loaded` where neither checks `issuer` or `audience`, with that key
+/// set's URL.
+pub(super) fn open_shared_key_sets(named: &Named, loaded: &Slot) -> Vec<(Arc<str>, Url)> {
+    let mut out = Vec::new();
+    let Some(active) = loaded.active.load_full() else {
+        return out;
+    };
+    let mine = open_jwks_urls(&active.config);
+    if mine.is_empty() {
+        return out;
+    }
+    for other in named.table.load().iter() {
+        if other.id == loaded.id {
+            continue;
+        }
+        let Some(theirs) = other.active.load_full() else {
+            continue;
+        };
+        for url in open_jwks_urls(&theirs.config) {
+            if mine.contains(&url) {
+                out.push((other.name.clone(), url));
             }
         }
     }
+    out
 }
 
 /// The JWKS URLs of `config`'s JWT modes that check neither `issuer` nor `audience`.
