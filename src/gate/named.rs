@@ -162,6 +162,8 @@ impl Gate {
         };
         let _w = named.lock();
         let slot = self.slot(named, name);
+        // Key sets first: a source this version starts reports its first fetch under every config using it.
+        self.sync_key_sets(named, Some((&slot, &config)));
         let generation = self.generation.fetch_add(1, Ordering::Relaxed) + 1;
         let owner = Owner {
             name: Some(slot.name.clone()),
@@ -175,7 +177,6 @@ impl Gate {
             st.last_error = None;
             std::mem::take(&mut st.removal_pending)
         };
-        self.sync_key_sets(named);
         self.warn_open_shared_key_sets(named, &slot);
         slot.series.config_load(Outcome::Success, self.clock.unix());
         tracing::info!(
@@ -251,7 +252,7 @@ impl Gate {
         let mut next = Vec::clone(&table);
         let slot = next.remove(i);
         named.table.store(Arc::new(next));
-        self.sync_key_sets(named);
+        self.sync_key_sets(named, None);
         slot.series.config_removal(Removal::Removed);
         tracing::warn!(
             config = name,
@@ -260,14 +261,21 @@ impl Gate {
     }
 
     /// Keep the key sets of every served version (the union, not only the last loaded config's) and report each
-    /// under every config using it. Called with the write lock held.
-    fn sync_key_sets(&self, named: &Named) {
+    /// under every config using it; `loading` is a version about to replace its slot's. Called with the write lock
+    /// held.
+    fn sync_key_sets(&self, named: &Named, loading: Option<(&Slot, &CompiledConfig)>) {
         let mut users: BTreeMap<Url, Vec<Arc<dyn ConfigObserver>>> = BTreeMap::new();
         for slot in named.table.load().iter() {
-            if let Some(active) = slot.active.load_full() {
-                for url in active.config.jwks_urls() {
-                    users.entry(url).or_default().push(slot.series.clone());
-                }
+            let urls = match loading {
+                Some((l, config)) if l.id == slot.id => config.jwks_urls(),
+                _ => slot
+                    .active
+                    .load()
+                    .as_ref()
+                    .map_or_else(Vec::new, |a| a.config.jwks_urls()),
+            };
+            for url in urls {
+                users.entry(url).or_default().push(slot.series.clone());
             }
         }
         let urls: Vec<Url> = users.keys().cloned().collect();

@@ -57,6 +57,18 @@ impl JwksSource {
         observer: Arc<dyn Observer>,
         clock: Arc<dyn Clock>,
     ) -> Arc<Self> {
+        Self::start_reporting(url, client, settings, observer, clock, Vec::new())
+    }
+
+    /// [`JwksSource::start`], reporting fetches under `reporters` (see [`JwksSource::report_to`]) from the first.
+    pub fn start_reporting(
+        url: Url,
+        client: JwksClient,
+        settings: JwksSettings,
+        observer: Arc<dyn Observer>,
+        clock: Arc<dyn Clock>,
+        reporters: Vec<Arc<dyn ConfigObserver>>,
+    ) -> Arc<Self> {
         let src = Arc::new_cyclic(|me| Self {
             url,
             client,
@@ -66,7 +78,7 @@ impl JwksSource {
             last_forced: Mutex::new(None),
             fetch_lock: tokio::sync::Mutex::new(()),
             observer,
-            reporters: ArcSwap::from_pointee(Vec::new()),
+            reporters: ArcSwap::from_pointee(reporters),
             last_success_unix: AtomicU64::new(0),
             clock,
             task: Mutex::new(None),
