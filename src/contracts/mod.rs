@@ -5,3 +5,5 @@
 pub mod answer;
 pub mod ext_authz;
 pub mod forward;
+#[cfg(test)]
+mod selection_tests;

@@ -138,9 +138,13 @@ async fn one_key_sets_unknown_kid_flood_does_not_spend_anothers_forced_refresh()
 async fn two_configs_on_one_url_share_one_fetch_reported_under_each() {
     let ep = Endpoint::start(&["k1"]).await;
     let metrics = Arc::new(Metrics::multi_config());
-    let gate = Gate::new(GateSettings::default(), metrics.clone(), Arc::new(SystemClock))
-        .expect("gate")
-        .with_multi_config();
+    let gate = Gate::new(
+        GateSettings::default(),
+        metrics.clone(),
+        Arc::new(SystemClock),
+    )
+    .expect("gate")
+    .with_multi_config();
     let text = format!(
         "kind: AuthConfig\nversion: v4\ndefinition:\n  mode:\n    jwt:\n      key:\n        jwkFromUrl: {}\n      tokenLocation:\n        type: BearerAuthorization\n      claimsConfig:\n        namespace:\n          claimsFormat: Json\n          location: /claims.jwt.hasura.io\n",
         ep.url
@@ -160,15 +164,24 @@ async fn two_configs_on_one_url_share_one_fetch_reported_under_each() {
     })
     .await;
     let text = metrics.render().expect("render");
-    assert!(text.contains("authgate_jwks_keys{config=\"a\"} 1\n"), "{text}");
-    assert!(text.contains("authgate_jwks_keys{config=\"b\"} 1\n"), "{text}");
+    assert!(
+        text.contains("authgate_jwks_keys{config=\"a\"} 1\n"),
+        "{text}"
+    );
+    assert!(
+        text.contains("authgate_jwks_keys{config=\"b\"} 1\n"),
+        "{text}"
+    );
     assert_eq!(ep.hits(), 1, "one fetch for two configs");
     // A third config joining later sees the held set at once, without a fetch.
     let loaded = load_str_with_env(&text_for(&ep), &LoadOptions::default(), &|_| None)
         .expect("config loads");
     gate.config_loaded("c", loaded.config);
     let text = metrics.render().expect("render");
-    assert!(text.contains("authgate_jwks_keys{config=\"c\"} 1\n"), "{text}");
+    assert!(
+        text.contains("authgate_jwks_keys{config=\"c\"} 1\n"),
+        "{text}"
+    );
     assert_eq!(ep.hits(), 1);
 }
 

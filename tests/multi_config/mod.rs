@@ -53,7 +53,14 @@ async fn get(host: &str, target: &str, token: Option<&str>) -> Reply {
         .map(|t| vec![("Authorization".to_owned(), format!("Bearer {t}"))])
         .unwrap_or_default();
     tokio::task::spawn_blocking(move || {
-        request(&host, "GET", &target, &headers, b"", Duration::from_secs(10))
+        request(
+            &host,
+            "GET",
+            &target,
+            &headers,
+            b"",
+            Duration::from_secs(10),
+        )
     })
     .await
     .expect("request task")
@@ -71,14 +78,21 @@ fn code(r: &Reply) -> Option<String> {
 async fn the_path_prefix_selects_the_config_by_raw_bytes() {
     let metrics = Arc::new(Metrics::multi_config());
     let gate = Arc::new(
-        Gate::new(GateSettings::default(), metrics.clone(), Arc::new(SystemClock))
-            .expect("gate")
-            .with_multi_config(),
+        Gate::new(
+            GateSettings::default(),
+            metrics.clone(),
+            Arc::new(SystemClock),
+        )
+        .expect("gate")
+        .with_multi_config(),
     );
     load(&gate, "a", &hs256_config(SECRET_A));
     load(&gate, "b", &hs256_config(SECRET_B));
     load(&gate, "open", &noauth_config("guest", &[]));
-    gate.config_failed("broken", "definition.mode: expected one of jwt, webhook, noAuth");
+    gate.config_failed(
+        "broken",
+        "definition.mode: expected one of jwt, webhook, noAuth",
+    );
     let (data, admin) = listen(gate.clone(), metrics.clone());
     let ta = hs_token(SECRET_A, "1", 3600, true);
 
@@ -89,13 +103,38 @@ async fn the_path_prefix_selects_the_config_by_raw_bytes() {
         ("/configs/a?x=1", Some(&ta), 200, None),
         // The client's own path after the name is never read: a client asking for b through a's route gets a.
         ("/configs/a/configs/b/graphql", Some(&ta), 200, None),
-        ("/configs/b/graphql", Some(&ta), 401, Some("invalid_signature")),
-        ("/configs/b/configs/a", Some(&ta), 401, Some("invalid_signature")),
+        (
+            "/configs/b/graphql",
+            Some(&ta),
+            401,
+            Some("invalid_signature"),
+        ),
+        (
+            "/configs/b/configs/a",
+            Some(&ta),
+            401,
+            Some("invalid_signature"),
+        ),
         ("/configs/open/x", None, 200, None),
-        ("/configs/%61/graphql", Some(&ta), 503, Some("unknown_config")),
-        ("/configs/ab/graphql", Some(&ta), 503, Some("unknown_config")),
+        (
+            "/configs/%61/graphql",
+            Some(&ta),
+            503,
+            Some("unknown_config"),
+        ),
+        (
+            "/configs/ab/graphql",
+            Some(&ta),
+            503,
+            Some("unknown_config"),
+        ),
         ("/configs/A/graphql", Some(&ta), 503, Some("unknown_config")),
-        ("/configs//a/graphql", Some(&ta), 503, Some("unknown_config")),
+        (
+            "/configs//a/graphql",
+            Some(&ta),
+            503,
+            Some("unknown_config"),
+        ),
         ("/configs", Some(&ta), 503, Some("unknown_config")),
         ("/graphql", Some(&ta), 503, Some("unknown_config")),
         ("/x/configs/a", Some(&ta), 503, Some("unknown_config")),
@@ -109,7 +148,11 @@ async fn the_path_prefix_selects_the_config_by_raw_bytes() {
             // Like every 503: not cached, retried later, a JSON body.
             assert_eq!(r.header("cache-control"), Some("no-store"), "{target}");
             assert_eq!(r.header("retry-after"), Some("5"), "{target}");
-            assert_eq!(r.header("content-type"), Some("application/json"), "{target}");
+            assert_eq!(
+                r.header("content-type"),
+                Some("application/json"),
+                "{target}"
+            );
         }
     }
     let open = get(&data, "/configs/open", None).await;
@@ -130,14 +173,22 @@ async fn the_path_prefix_selects_the_config_by_raw_bytes() {
         "definition.mode: expected one of jwt, webhook, noAuth"
     );
     let text = String::from_utf8_lossy(&ready.body);
-    assert!(!text.contains(SECRET_A) && !text.contains(SECRET_B), "{text}");
+    assert!(
+        !text.contains(SECRET_A) && !text.contains(SECRET_B),
+        "{text}"
+    );
 
     // The metrics: per config; the unknown names are no label; the histogram has no config label.
     let scrape = metrics.render().expect("render");
     let count = |series: &str| {
         scrape
             .lines()
-            .find_map(|l| l.strip_prefix(series)?.strip_prefix(' ')?.parse::<f64>().ok())
+            .find_map(|l| {
+                l.strip_prefix(series)?
+                    .strip_prefix(' ')?
+                    .parse::<f64>()
+                    .ok()
+            })
             .unwrap_or_else(|| panic!("{series} not in:\n{scrape}"))
     };
     let req = |config: &str, decision: &str, reason: &str| {
@@ -160,8 +211,14 @@ async fn the_path_prefix_selects_the_config_by_raw_bytes() {
         count("authgate_config_reloads_total{config=\"a\",result=\"success\"}"),
         1.0
     );
-    assert_eq!(count("authgate_decision_cache_hits_total{config=\"a\"}"), 4.0);
-    assert_eq!(count("authgate_decision_cache_misses_total{config=\"a\"}"), 1.0);
+    assert_eq!(
+        count("authgate_decision_cache_hits_total{config=\"a\"}"),
+        4.0
+    );
+    assert_eq!(
+        count("authgate_decision_cache_misses_total{config=\"a\"}"),
+        1.0
+    );
     for leaked in ["%61", "\"ab\"", "\"A\""] {
         assert!(!scrape.contains(leaked), "{leaked} in the scrape");
     }
@@ -172,14 +229,20 @@ async fn the_path_prefix_selects_the_config_by_raw_bytes() {
     assert_eq!(get(&data, "/configs/a", Some(&ta)).await.status, 200);
     gate.config_removed("a");
     let gone = get(&data, "/configs/a", Some(&ta)).await;
-    assert_eq!((gone.status, code(&gone).as_deref()), (503, Some("unknown_config")));
+    assert_eq!(
+        (gone.status, code(&gone).as_deref()),
+        (503, Some("unknown_config"))
+    );
     let scrape = metrics.render().expect("render");
     assert!(scrape.contains("authgate_config_reloads_total{config=\"a\",result=\"removed\"} 1\n"));
     for name in ["b", "open"] {
         gate.config_removed(name);
     }
     let not_ready = get(&admin, "/readyz", None).await;
-    assert_eq!(not_ready.status, 503, "only a config that never loaded is left");
+    assert_eq!(
+        not_ready.status, 503,
+        "only a config that never loaded is left"
+    );
     let body: Value = serde_json::from_slice(&not_ready.body).expect("/readyz is JSON");
     assert_eq!(body["ready"], false);
 }
@@ -188,17 +251,33 @@ async fn the_path_prefix_selects_the_config_by_raw_bytes() {
 async fn single_config_mode_ignores_the_configs_prefix() {
     let metrics = Arc::new(Metrics::new());
     let gate = Arc::new(
-        Gate::new(GateSettings::default(), metrics.clone(), Arc::new(SystemClock)).expect("gate"),
+        Gate::new(
+            GateSettings::default(),
+            metrics.clone(),
+            Arc::new(SystemClock),
+        )
+        .expect("gate"),
     );
     let loaded = load_str(&hs256_config(SECRET_A), &LoadOptions::default()).expect("loads");
     gate.apply(loaded.config);
     let (data, admin) = listen(gate, metrics.clone());
     let ta = hs_token(SECRET_A, "1", 3600, true);
-    for target in ["/configs/b/graphql", "/configs/nope", "/graphql", "/configs/%61"] {
+    for target in [
+        "/configs/b/graphql",
+        "/configs/nope",
+        "/graphql",
+        "/configs/%61",
+    ] {
         assert_eq!(get(&data, target, Some(&ta)).await.status, 200, "{target}");
     }
     let ready = get(&admin, "/readyz", None).await;
-    assert_eq!((ready.status, ready.body.as_slice()), (200, &b"ready\n"[..]));
+    assert_eq!(
+        (ready.status, ready.body.as_slice()),
+        (200, &b"ready\n"[..])
+    );
     let scrape = metrics.render().expect("render");
-    assert!(!scrape.contains("config=") && !scrape.contains("unknown_config"), "{scrape}");
+    assert!(
+        !scrape.contains("config=") && !scrape.contains("unknown_config"),
+        "{scrape}"
+    );
 }

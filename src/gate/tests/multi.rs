@@ -132,6 +132,15 @@ fn reason(d: &Decision) -> Option<Reason> {
     d.result.as_ref().err().map(|e| e.reason)
 }
 
+/// What a row is about, the config it names, its token, and the status and reason it must get.
+type Row<'a> = (
+    &'a str,
+    Option<&'a [u8]>,
+    Option<&'a str>,
+    u16,
+    Option<Reason>,
+);
+
 #[tokio::test]
 async fn decisions_per_named_config_by_table() {
     let m = Multi::new();
@@ -141,7 +150,7 @@ async fn decisions_per_named_config_by_table() {
     m.gate
         .config_failed("broken", "definition.mode: unknown variant");
     let (ta, tb) = (token_of("https://a.example"), token_of("https://b.example"));
-    let rows: [(&str, Option<&[u8]>, Option<&str>, u16, Option<Reason>); 11] = [
+    let rows: [Row<'_>; 11] = [
         ("a's token for a", Some(b"a"), Some(&ta), 200, None),
         (
             "a's token for b",
