@@ -101,6 +101,15 @@ pub fn admin_server(
 }
 
 async fn readyz(gate: web::Data<Gate>) -> HttpResponse {
+    if let Some(r) = gate.readiness() {
+        // Multi-config mode: one entry per config, ready while one is usable.
+        let mut resp = if r.ready {
+            HttpResponse::Ok()
+        } else {
+            HttpResponse::ServiceUnavailable()
+        };
+        return resp.json(&r);
+    }
     if gate.is_ready() {
         HttpResponse::Ok().body("ready\n")
     } else if !gate.has_config() {

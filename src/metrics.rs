@@ -2,44 +2,36 @@
 //! [`Observer`]: the domain reports typed outcomes and this turns them into series. Label values come from closed
 //! enums (`Reason::code`, the `as_str()` of the outcome enums), never from users, tokens, kids, paths or issuers.
 
+use std::sync::Arc;
+
 use prometheus::{
-    Encoder, Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts,
-    Registry, TextEncoder,
+    Encoder, Histogram, HistogramOpts, IntCounterVec, IntGaugeVec, Opts, Registry, TextEncoder,
 };
+
+mod series;
 
 use crate::authn::reason::Reason;
 pub use crate::observe::InternalError;
-use crate::observe::{CacheLookup, HookResult, Observer, Outcome, ReviewResult, Transport};
+use crate::observe::{
+    CacheLookup, ConfigObserver, HookResult, Observer, Outcome, Removal, ReviewResult, Transport,
+};
+use series::{Families, Preset, Series};
 
 /// The registry and its metrics.
 pub struct Metrics {
     registry: Registry,
-    /// `authgate_requests_total{decision,reason,transport}`.
-    requests: IntCounterVec,
-    /// `requests_total{decision="allow",reason="ok"}` of each transport (at `Transport::index`), resolved once.
-    allowed: [IntCounter; 2],
-    /// `requests_total` for each reason at its default status, at `[Transport::index][Reason::index]`.
-    denied: [Vec<IntCounter>; 2],
-    /// `authgate_request_duration_seconds`.
-    request_duration: Histogram,
-    /// `authgate_decision_cache_hits_total`.
-    cache_hits: IntCounter,
-    /// `authgate_decision_cache_misses_total`.
-    cache_misses: IntCounter,
-    /// `authgate_jwks_refresh_total{result}`.
-    jwks_refresh: IntCounterVec,
-    /// `authgate_jwks_keys`.
-    jwks_keys: IntGauge,
-    /// `authgate_jwks_last_success_timestamp_seconds`.
-    jwks_last_success: IntGauge,
+    /// `requests_total`, the latency histogram, and the cache, JWKS and reload series: labelled by config in
+    /// multi-config mode.
+    families: Arc<Families>,
+    /// What belongs to no named config: every series in single-config mode; in multi-config mode the requests that
+    /// name no known config (`config=""`: the name a client sent is never a label).
+    base: Series,
+    /// Whether the `config` label is in use.
+    multi: bool,
     /// `authgate_webhook_requests_total{result}`.
     webhook_requests: IntCounterVec,
     /// `authgate_webhook_duration_seconds`.
     webhook_duration: Histogram,
-    /// `authgate_config_reloads_total{result}`.
-    config_reloads: IntCounterVec,
-    /// `authgate_config_last_success_timestamp_seconds`.
-    config_last_success: IntGauge,
     /// `authgate_admission_reviews_total{result}`.
     admission_reviews: IntCounterVec,
     /// `authgate_internal_errors_total{site}`.
@@ -62,10 +54,27 @@ const LATENCY_BUCKETS: [f64; 18] = [
 ];
 
 impl Metrics {
-    /// Create and register every metric.
+    /// Create and register every metric, for single-config mode (no `config` label).
     pub fn new() -> Self {
+        Self::build(false)
+    }
+
+    /// Create and register every metric, for multi-config mode: request counters, cache, JWKS and reload series
+    /// carry a `config` label (each config's series appear when [`Observer::config`] is first asked for it).
+    pub fn multi_config() -> Self {
+        Self::build(true)
+    }
+
+    fn build(multi: bool) -> Self {
         let registry = Registry::new_custom(Some("authgate".into()), None)
             .expect("static registry prefix is valid");
+        let labels = |rest: &[&'static str]| -> Vec<&'static str> {
+            multi
+                .then_some("config")
+                .into_iter()
+                .chain(rest.iter().copied())
+                .collect()
+        };
         let counter_vec = |name: &str, help: &str, labels: &[&str]| {
             let c = IntCounterVec::new(Opts::new(name, help), labels)
                 .expect("static metric definition");
@@ -74,15 +83,9 @@ impl Metrics {
                 .expect("metric registered once");
             c
         };
-        let counter = |name: &str, help: &str| {
-            let c = IntCounter::new(name, help).expect("static metric definition");
-            registry
-                .register(Box::new(c.clone()))
-                .expect("metric registered once");
-            c
-        };
-        let gauge = |name: &str, help: &str| {
-            let g = IntGauge::new(name, help).expect("static metric definition");
+        let gauge_vec = |name: &str, help: &str, labels: &[&str]| {
+            let g =
+                IntGaugeVec::new(Opts::new(name, help), labels).expect("static metric definition");
             registry
                 .register(Box::new(g.clone()))
                 .expect("metric registered once");
@@ -98,45 +101,62 @@ impl Metrics {
                 .expect("metric registered once");
             h
         };
-        let requests = counter_vec(
-            "requests_total",
-            "Auth decisions by decision, reason and the listener they came through (http or grpc).",
-            &["decision", "reason", "transport"],
-        );
-        // Every bounded label set exists from the start (dashboards see zeros, not gaps), and the hot path
-        // holds the counters directly.
-        let allowed =
-            Transport::ALL.map(|t| requests.with_label_values(&["allow", "ok", t.as_str()]));
-        let denied = Transport::ALL.map(|t| {
-            Reason::ALL
-                .iter()
-                .map(|r| {
-                    requests.with_label_values(&[decision_label(r.status()), r.code(), t.as_str()])
-                })
-                .collect()
-        });
-        let m = Metrics {
-            allowed,
-            denied,
-            requests,
-            request_duration: histogram("request_duration_seconds", "Time to decide, in seconds."),
-            cache_hits: counter(
+        let families = Arc::new(Families {
+            requests: counter_vec(
+                "requests_total",
+                "Auth decisions by decision, reason and the listener they came through (http or grpc).",
+                &labels(&["decision", "reason", "transport"]),
+            ),
+            duration: histogram("request_duration_seconds", "Time to decide, in seconds."),
+            cache_hits: counter_vec(
                 "decision_cache_hits_total",
                 "Decisions answered from the decision cache.",
+                &labels(&[]),
             ),
-            cache_misses: counter(
+            cache_misses: counter_vec(
                 "decision_cache_misses_total",
                 "Decisions that missed the decision cache.",
+                &labels(&[]),
             ),
-            jwks_refresh: counter_vec("jwks_refresh_total", "JWKS fetches by result.", &["result"]),
-            jwks_keys: gauge(
+            jwks_refresh: counter_vec(
+                "jwks_refresh_total",
+                "JWKS fetches by result.",
+                &labels(&["result"]),
+            ),
+            jwks_keys: gauge_vec(
                 "jwks_keys",
                 "Usable keys in the most recently fetched key set.",
+                &labels(&[]),
             ),
-            jwks_last_success: gauge(
+            jwks_last_success: gauge_vec(
                 "jwks_last_success_timestamp_seconds",
                 "Unix time of the last good JWKS fetch.",
+                &labels(&[]),
             ),
+            config_reloads: counter_vec(
+                "config_reloads_total",
+                "Config loads by result.",
+                &labels(&["result"]),
+            ),
+            config_last_success: gauge_vec(
+                "config_last_success_timestamp_seconds",
+                "Unix time of the last good config load.",
+                &labels(&[]),
+            ),
+        });
+        // Every bounded label set exists from the start (dashboards see zeros, not gaps), and the hot path
+        // holds the counters directly.
+        let base = if multi {
+            Series::new(families.clone(), Some(""), Preset::Unnamed)
+        } else {
+            let base = Series::new(families.clone(), None, Preset::Config);
+            base.preset_jwks();
+            base
+        };
+        let m = Metrics {
+            families,
+            base,
+            multi,
             webhook_requests: counter_vec(
                 "webhook_requests_total",
                 "Auth webhook calls by result.",
@@ -145,15 +165,6 @@ impl Metrics {
             webhook_duration: histogram(
                 "webhook_duration_seconds",
                 "Auth webhook call duration, in seconds.",
-            ),
-            config_reloads: counter_vec(
-                "config_reloads_total",
-                "Config loads by result.",
-                &["result"],
-            ),
-            config_last_success: gauge(
-                "config_last_success_timestamp_seconds",
-                "Unix time of the last good config load.",
             ),
             admission_reviews: counter_vec(
                 "admission_reviews_total",
@@ -181,10 +192,6 @@ impl Metrics {
             .set(1);
         for r in HookResult::ALL {
             m.webhook_requests.with_label_values(&[r.as_str()]);
-        }
-        for r in Outcome::ALL {
-            m.jwks_refresh.with_label_values(&[r.as_str()]);
-            m.config_reloads.with_label_values(&[r.as_str()]);
         }
         for r in ReviewResult::ALL {
             m.admission_reviews.with_label_values(&[r.as_str()]);
@@ -219,55 +226,38 @@ impl Default for Metrics {
     }
 }
 
-impl Observer for Metrics {
+impl ConfigObserver for Metrics {
     fn decision(&self, transport: Transport, status: u16, reason: Option<Reason>, seconds: f64) {
-        // The common series are resolved once at start: no label hashing per request.
-        let t = transport.index();
-        match reason {
-            None => self.allowed[t].inc(),
-            Some(r) if r.status() == status => self.denied[t][r.index()].inc(),
-            // A webhook denial carries the hook's own 401/403.
-            Some(r) => self
-                .requests
-                .with_label_values(&[decision_label(status), r.code(), transport.as_str()])
-                .inc(),
-        }
-        self.request_duration.observe(seconds);
+        self.base.decision(transport, status, reason, seconds);
     }
 
     fn cache(&self, lookup: CacheLookup) {
-        match lookup {
-            CacheLookup::Hit => self.cache_hits.inc(),
-            CacheLookup::Miss => self.cache_misses.inc(),
-        }
+        self.base.cache(lookup);
     }
 
     fn jwks_fetch(&self, outcome: Outcome, keys: usize, unix: u64) {
-        self.jwks_refresh
-            .with_label_values(&[outcome.as_str()])
-            .inc();
-        if outcome == Outcome::Success {
-            self.jwks_keys.set(i64::try_from(keys).unwrap_or(i64::MAX));
-            self.jwks_last_success
-                .set(i64::try_from(unix).unwrap_or(i64::MAX));
-        }
+        self.base.jwks_fetch(outcome, keys, unix);
     }
 
+    fn jwks_held(&self, keys: usize, unix: u64) {
+        self.base.jwks_held(keys, unix);
+    }
+
+    fn config_load(&self, outcome: Outcome, unix: u64) {
+        self.base.config_load(outcome, unix);
+    }
+
+    fn config_removal(&self, stage: Removal) {
+        self.base.config_removal(stage);
+    }
+}
+
+impl Observer for Metrics {
     fn webhook_call(&self, result: HookResult, seconds: f64) {
         self.webhook_requests
             .with_label_values(&[result.as_str()])
             .inc();
         self.webhook_duration.observe(seconds);
-    }
-
-    fn config_load(&self, outcome: Outcome, unix: u64) {
-        self.config_reloads
-            .with_label_values(&[outcome.as_str()])
-            .inc();
-        if outcome == Outcome::Success {
-            self.config_last_success
-                .set(i64::try_from(unix).unwrap_or(i64::MAX));
-        }
     }
 
     fn admission_review(&self, result: ReviewResult) {
@@ -280,5 +270,18 @@ impl Observer for Metrics {
         self.internal_errors
             .with_label_values(&[site.as_str()])
             .inc();
+    }
+
+    fn config(&self, name: &str) -> Arc<dyn ConfigObserver> {
+        if self.multi {
+            Arc::new(Series::new(
+                self.families.clone(),
+                Some(name),
+                Preset::Config,
+            ))
+        } else {
+            // Single-config mode has no `config` label: everything is the one config's.
+            Arc::new(Series::new(self.families.clone(), None, Preset::Config))
+        }
     }
 }

@@ -137,8 +137,28 @@ impl Transport {
     }
 }
 
-/// The receiver of what happens. Every method must be cheap: `decision` and `cache` run on every request.
-pub trait Observer: Send + Sync {
+/// A step of a named config's removal (multi-config mode): gone from its source, then, after the grace period, no
+/// longer served.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Removal {
+    Pending,
+    Removed,
+}
+
+impl Removal {
+    /// The `result` label of `config_reloads_total`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Removal::Pending => "removal_pending",
+            Removal::Removed => "removed",
+        }
+    }
+}
+
+/// What one config's requests, caches, key sets and loads report. In single-config mode the [`Observer`] itself is
+/// the one config's receiver (no `config` label); in multi-config mode [`Observer::config`] hands out one per name.
+/// Every method must be cheap: `decision` and `cache` run on every request.
+pub trait ConfigObserver: Send + Sync {
     /// A decision: the listener it came through, its HTTP status, its reason when it is not an allow, and how long
     /// it took.
     fn decision(&self, transport: Transport, status: u16, reason: Option<Reason>, seconds: f64);
@@ -146,26 +166,45 @@ pub trait Observer: Send + Sync {
     fn cache(&self, lookup: CacheLookup);
     /// A JWKS fetch ended: on success, with the number of usable keys and the Unix time.
     fn jwks_fetch(&self, outcome: Outcome, keys: usize, unix: u64);
-    /// A webhook call ended after `seconds`.
-    fn webhook_call(&self, result: HookResult, seconds: f64);
+    /// This config started using a key set that is already held (fetched for another config): the key count and
+    /// the Unix time of its last good fetch, without counting a fetch.
+    fn jwks_held(&self, _keys: usize, _unix: u64) {}
     /// A config load (or a failed read of its source) ended at Unix time `unix`.
     fn config_load(&self, outcome: Outcome, unix: u64);
+    /// A step of this config's removal.
+    fn config_removal(&self, _stage: Removal) {}
+}
+
+/// The receiver of what happens. As a [`ConfigObserver`] it counts what belongs to no named config: everything in
+/// single-config mode, and the requests naming no known config in multi-config mode.
+pub trait Observer: ConfigObserver {
+    /// A webhook call ended after `seconds`.
+    fn webhook_call(&self, result: HookResult, seconds: f64);
     /// An admission review was answered.
     fn admission_review(&self, result: ReviewResult);
     /// An internal error.
     fn internal_error(&self, site: InternalError);
+    /// The receiver of config `name`'s series (multi-config mode); asked once per config, when it first appears,
+    /// so that the request path never looks a label up.
+    fn config(&self, name: &str) -> std::sync::Arc<dyn ConfigObserver>;
 }
 
 /// An observer that ignores everything (tests, `explain`).
 #[derive(Debug, Default, Clone, Copy)]
 pub struct Ignore;
 
-impl Observer for Ignore {
+impl ConfigObserver for Ignore {
     fn decision(&self, _: Transport, _: u16, _: Option<Reason>, _: f64) {}
     fn cache(&self, _: CacheLookup) {}
     fn jwks_fetch(&self, _: Outcome, _: usize, _: u64) {}
-    fn webhook_call(&self, _: HookResult, _: f64) {}
     fn config_load(&self, _: Outcome, _: u64) {}
+}
+
+impl Observer for Ignore {
+    fn webhook_call(&self, _: HookResult, _: f64) {}
     fn admission_review(&self, _: ReviewResult) {}
     fn internal_error(&self, _: InternalError) {}
+    fn config(&self, _: &str) -> std::sync::Arc<dyn ConfigObserver> {
+        std::sync::Arc::new(Ignore)
+    }
 }

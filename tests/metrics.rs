@@ -2,6 +2,7 @@
 //! on 127.0.0.1, and the promise that an error body's `extensions.code` is the metrics `reason` label (§6, §11).
 
 mod common;
+mod multi_config;
 
 use std::time::Duration;
 

@@ -59,6 +59,9 @@ reasons! {
     WebhookUnavailable,
     /// No valid config has loaded yet.
     NoConfig,
+    /// Multi-config mode: the request names no config, or one this process does not serve (a proxy
+    /// misconfiguration; never a single-config answer).
+    UnknownConfig,
     /// A bug.
     Internal,
 }
@@ -91,6 +94,7 @@ impl Reason {
             Reason::JwksUnavailable => "jwks_unavailable",
             Reason::WebhookUnavailable => "webhook_unavailable",
             Reason::NoConfig => "no_config",
+            Reason::UnknownConfig => "unknown_config",
             Reason::Internal => "internal",
         }
     }
@@ -99,7 +103,10 @@ impl Reason {
     pub fn status(self) -> u16 {
         match self {
             Reason::RoleNotAllowed => 403,
-            Reason::JwksUnavailable | Reason::WebhookUnavailable | Reason::NoConfig => 503,
+            Reason::JwksUnavailable
+            | Reason::WebhookUnavailable
+            | Reason::NoConfig
+            | Reason::UnknownConfig => 503,
             Reason::Internal => 500,
             _ => 401,
         }

@@ -38,6 +38,8 @@ use crate::observe::Transport;
 
 /// The name of the one config, in the dynamic metadata (policy §13 names configs; single-config mode has one).
 pub const CONFIG_NAME: &str = "default";
+/// The context extension that names the config in multi-config mode (policy §13); the path never does.
+pub const CONFIG_EXTENSION: &str = "authgate-config";
 /// Longest dynamic-metadata value, in bytes; longer ones are cut at a character boundary.
 pub const METADATA_VALUE_MAX: usize = 256;
 /// Most client headers judged; more is `431`. Envoy's default `max_request_headers_count` is 100 with the
@@ -227,8 +229,20 @@ pub async fn check_view(
         uri: client.uri,
         headers: &headers,
     };
-    let decision = gate.decide_via(&areq, Transport::Grpc).await;
+    let decision = gate
+        .decide_named(config_name(req), &areq, Transport::Grpc)
+        .await;
     Ok(respond(&decision, settings))
+}
+
+/// The config a check names: `attributes.context_extensions["authgate-config"]` only (read by the gate in
+/// multi-config mode alone).
+pub fn config_name(req: &CheckRequest) -> Option<&[u8]> {
+    req.attributes
+        .as_ref()?
+        .context_extensions
+        .get(CONFIG_EXTENSION)
+        .map(|v| v.as_bytes())
 }
 
 /// The `CheckResponse` of a decision.

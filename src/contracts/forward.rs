@@ -1,6 +1,10 @@
 //! The HTTP contract shared by NGINX `auth_request`, Traefik ForwardAuth, Caddy `forward_auth`, HAProxy and Envoy /
 //! Istio `ext_authz` (HTTP): any method, any path; the answer is 200 with the `x-hasura-*` session headers, or a
 //! 401/403/503 denial with a GraphQL-style error body.
+//!
+//! Multi-config mode (policy §13): the request line's path must start with `/configs/<name>`, followed by `/`,
+//! `?` or its end; the name is compared as raw bytes (no percent-decoding, no normalisation: `%61` is not `a`), and
+//! what follows is the client's own path (Envoy appends it to its `path_prefix`), never read for selection.
 
 use actix_web::http::header::{CACHE_CONTROL, HeaderName, HeaderValue};
 use actix_web::http::{ConnectionType, StatusCode};
@@ -47,7 +51,17 @@ pub async fn decide(req: HttpRequest, gate: web::Data<Gate>) -> HttpResponse {
         uri,
         headers: &headers,
     };
-    let decision = gate.decide_via(&areq, Transport::Http).await;
+    // The request line as received: actix neither decodes nor normalises `Uri`.
+    let name = if gate.is_multi_config() {
+        config_from_path(
+            req.uri()
+                .path_and_query()
+                .map_or(b"", |p| p.as_str().as_bytes()),
+        )
+    } else {
+        None
+    };
+    let decision = gate.decide_named(name, &areq, Transport::Http).await;
     let mut resp = render(&decision);
     if gate.is_draining() {
         // Shutting down: close each keep-alive connection after its answer, so the peer (a proxy's upstream pool,
@@ -56,6 +70,17 @@ pub async fn decide(req: HttpRequest, gate: web::Data<Gate>) -> HttpResponse {
         resp.head_mut().set_connection_type(ConnectionType::Close);
     }
     resp
+}
+
+/// The config a request path names: the bytes after `/configs/` up to the next `/` or `?` (or the end). `None`
+/// when the path does not start with `/configs/`.
+pub fn config_from_path(path_and_query: &[u8]) -> Option<&[u8]> {
+    let rest = path_and_query.strip_prefix(b"/configs/")?;
+    let end = rest
+        .iter()
+        .position(|&b| b == b'/' || b == b'?')
+        .unwrap_or(rest.len());
+    Some(&rest[..end])
 }
 
 /// Render a decision as the HTTP answer.

@@ -6,3 +6,5 @@ pub mod answer;
 pub mod check_view;
 pub mod ext_authz;
 pub mod forward;
+#[cfg(test)]
+mod selection_tests;

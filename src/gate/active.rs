@@ -9,6 +9,7 @@ use crate::authn::session::{Identity, Roles, render};
 use crate::config::CompiledConfig;
 use crate::config::compiled::{JwtKeySource, Mode, NoAuthMode, WebhookMode};
 use crate::jwks::{FixedKey, KeyProvider, KeySource};
+use crate::observe::ConfigObserver;
 
 pub(super) enum ActiveMode {
     Jwt(Box<JwtAuthenticator>),
@@ -16,19 +17,32 @@ pub(super) enum ActiveMode {
     Webhook(Arc<WebhookMode>),
 }
 
+/// Which config a snapshot is a version of, and where that config's outcomes are counted.
+pub(super) struct Owner {
+    /// The config's name (multi-config mode), for logs.
+    pub(super) name: Option<Arc<str>>,
+    /// Process-unique id of the named config (0 in single-config mode), mixed into every cache key with the
+    /// generation: a decision cached for one config never answers for another.
+    pub(super) id: u64,
+    /// The config's series (the gate's observer itself in single-config mode).
+    pub(super) series: Arc<dyn ConfigObserver>,
+}
+
 pub(super) struct Active {
     pub(super) generation: u64,
     pub(super) config: Arc<CompiledConfig>,
     /// Index 0 is `mode`; alternatives follow in config order.
     pub(super) modes: Vec<ActiveMode>,
+    pub(super) owner: Owner,
 }
 
 impl Active {
-    /// The snapshot of `config`, loaded as `generation`, with the keys of JWKS URLs from `keys`.
+    /// The snapshot of `config`, loaded as `generation` of `owner`, with the keys of JWKS URLs from `keys`.
     pub(super) fn build(
         generation: u64,
         config: Arc<CompiledConfig>,
         keys: &dyn KeyProvider,
+        owner: Owner,
     ) -> Self {
         let emulation_by = config.role_emulation_by.as_deref();
         let build = |m: &Mode| match m {
@@ -56,7 +70,16 @@ impl Active {
             generation,
             config,
             modes,
+            owner,
         }
+    }
+
+    /// Whether every key set this version needs is held.
+    pub(super) fn keys_ready(&self) -> bool {
+        self.modes.iter().all(|m| match m {
+            ActiveMode::Jwt(j) => j.is_ready(),
+            _ => true,
+        })
     }
 }
 

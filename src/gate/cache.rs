@@ -28,18 +28,20 @@ pub(super) struct HookCacheEntry {
     pub(super) valid_until: u64,
 }
 
-/// The decision-cache key of a token: config generation, mode, token.
-pub(super) fn token_key(generation: u64, mode: usize, token: &str) -> [u8; 32] {
+/// The decision-cache key of a token: config (its id in multi-config mode, 0 otherwise), generation, mode, token.
+pub(super) fn token_key(config: u64, generation: u64, mode: usize, token: &str) -> [u8; 32] {
     sha256(&[
+        &config.to_le_bytes(),
         &generation.to_le_bytes(),
         &(mode as u64).to_le_bytes(),
         token.as_bytes(),
     ])
 }
 
-/// The webhook-cache key of a hook request: config generation, mode, the request's fingerprint.
-pub(super) fn hook_key(generation: u64, mode: usize, fingerprint: &[u8]) -> [u8; 32] {
+/// The webhook-cache key of a hook request: config id, generation, mode, the request's fingerprint.
+pub(super) fn hook_key(config: u64, generation: u64, mode: usize, fingerprint: &[u8]) -> [u8; 32] {
     sha256(&[
+        &config.to_le_bytes(),
         &generation.to_le_bytes(),
         &(mode as u64).to_le_bytes(),
         fingerprint,
@@ -68,7 +70,7 @@ mod tests {
     fn cached_denials_expire_spread_over_half_a_ttl() {
         let now = 1_000;
         let ends: Vec<u64> = (0..10_000)
-            .map(|i| deny_valid_until(now, 10, &token_key(1, 0, &format!("bad-token-{i}"))))
+            .map(|i| deny_valid_until(now, 10, &token_key(0, 1, 0, &format!("bad-token-{i}"))))
             .collect();
         assert!(ends.iter().all(|&e| (now + 10..=now + 15).contains(&e)));
         // Every second of the window gets a share; none gets most of them.

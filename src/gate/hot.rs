@@ -1,6 +1,6 @@
 //! A small per-thread set of the tokens decided most recently, compared byte for byte: a token that repeats (one
 //! user's burst, a service token) skips the SHA-256 of the shared cache's key. Entries are the shared cache's own
-//! entries, checked for generation, mode, expiry and key-set epoch exactly like them.
+//! entries, checked for config, generation, mode, expiry and key-set epoch exactly like them.
 
 use std::cell::RefCell;
 use std::sync::Arc;
@@ -9,8 +9,8 @@ use super::cache::CacheEntry;
 
 const SLOTS: usize = 64;
 
-/// Gate id, config generation, mode index.
-pub(super) type Scope = (u64, u64, usize);
+/// Gate id, config id (0 in single-config mode), config generation, mode index.
+pub(super) type Scope = (u64, u64, u64, usize);
 type Slot = Option<(Scope, Box<str>, Arc<CacheEntry>)>;
 
 thread_local! {

@@ -26,28 +26,28 @@ impl Gate {
     ) -> Result<(Identity, Option<u64>, bool), Deny> {
         let token = auth.token(req, self.settings.max_token_bytes)?;
         let epoch_now = auth.epoch();
-        let scope = (self.id, active.generation, idx);
+        let scope = (self.id, active.owner.id, active.generation, idx);
         if self.cache.is_some()
             && let Some(e) = hot::get(scope, token)
             && e.holds(now, epoch_now)
         {
-            self.observer.cache(CacheLookup::Hit);
+            active.owner.series.cache(CacheLookup::Hit);
             return e.result.clone().map(|i| (i, e.exp, true));
         }
         // The key is only computed when there is a cache to use it.
         let key = self
             .cache
             .as_ref()
-            .map(|_| cache::token_key(active.generation, idx, token));
+            .map(|_| cache::token_key(active.owner.id, active.generation, idx, token));
         if let (Some(cache), Some(key)) = (&self.cache, &key) {
             if let Some(e) = cache.get(key)
                 && e.holds(now, epoch_now)
             {
                 hot::put(scope, token, &e);
-                self.observer.cache(CacheLookup::Hit);
+                active.owner.series.cache(CacheLookup::Hit);
                 return e.result.clone().map(|i| (i, e.exp, true));
             }
-            self.observer.cache(CacheLookup::Miss);
+            active.owner.series.cache(CacheLookup::Miss);
         }
         let verdict = auth.authenticate(token, now, epoch_now).await;
         if let (Some(cache), Some(key)) = (&self.cache, key) {
@@ -86,16 +86,16 @@ impl Gate {
         let key = {
             let mut fp = Vec::with_capacity(256);
             hook.fingerprint(&mut fp);
-            cache::hook_key(active.generation, idx, &fp)
+            cache::hook_key(active.owner.id, active.generation, idx, &fp)
         };
         if let Some(cache) = &self.hook_cache {
             if let Some(e) = cache.get(&key)
                 && e.valid_until > now
             {
-                self.observer.cache(CacheLookup::Hit);
+                active.owner.series.cache(CacheLookup::Hit);
                 return Ok((e.identity.clone(), e.valid_until, true));
             }
-            self.observer.cache(CacheLookup::Miss);
+            active.owner.series.cache(CacheLookup::Miss);
         }
         let answer = self
             .webhook

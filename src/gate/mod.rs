@@ -7,14 +7,21 @@
 //! noAuth sessions) off the request path and swaps it in; a request loads it once and uses that snapshot
 //! throughout, so it never sees a mix of two configs.
 //!
+//! Multi-config mode (policy §13, [`Gate::with_multi_config`]) holds named configs instead, each its own snapshot
+//! swapped on its own (`named`); the adapter names the config of each request ([`Gate::decide_named`]), and every
+//! cache key carries the config's id and generation.
+//!
 //! Files: `active` (the snapshot), `identity` (a mode to an identity, through the caches), `cache` (entries, keys
-//! and lifetimes of the decision and webhook-answer caches), `hot` (the per-thread hot set), `deny_log`.
+//! and lifetimes of the decision and webhook-answer caches), `hot` (the per-thread hot set), `deny_log`, `named`
+//! (the named configs and their reload side), `readiness` (`/readyz` of multi-config mode).
 
 mod active;
 mod cache;
 mod deny_log;
 mod hot;
 mod identity;
+mod named;
+mod readiness;
 #[cfg(test)]
 mod tests;
 
@@ -32,10 +39,12 @@ use crate::authn::webhook::WebhookClient;
 use crate::clock::Clock;
 use crate::config::CompiledConfig;
 use crate::jwks::{JwksRegistry, JwksSettings, KeyProvider};
-use crate::observe::{Observer, Transport};
-use active::{Active, ActiveMode};
+use crate::observe::{ConfigObserver, Observer, Transport};
+use active::{Active, ActiveMode, Owner};
 use cache::{CacheEntry, HookCacheEntry};
 use deny_log::DenyLogLimit;
+use named::Named;
+pub use readiness::{ConfigReadiness, ConfigState, Readiness};
 
 /// The gate could not be built (its HTTP clients).
 #[derive(Debug, thiserror::Error)]
@@ -125,6 +134,8 @@ pub struct Gate {
     deny_log: DenyLogLimit,
     /// Process-unique id, so that the per-thread hot set never mixes two gates (tests run several).
     id: u64,
+    /// Multi-config mode: the named configs (`active` stays empty). `None` in single-config mode.
+    named: Option<Named>,
 }
 
 impl Gate {
@@ -172,7 +183,21 @@ impl Gate {
                 static NEXT: AtomicU64 = AtomicU64::new(1);
                 NEXT.fetch_add(1, Ordering::Relaxed)
             },
+            named: None,
         })
+    }
+
+    /// This gate in multi-config mode: configs are named, loaded and removed one by one (`config_loaded` and the
+    /// other `ConfigSink` methods), and every request must name one ([`Gate::decide_named`]). Chosen by the flags,
+    /// never by how many configs there are.
+    pub fn with_multi_config(mut self) -> Self {
+        self.named = Some(Named::default());
+        self
+    }
+
+    /// Whether this gate is in multi-config mode.
+    pub fn is_multi_config(&self) -> bool {
+        self.named.is_some()
     }
 
     /// Where the gate and everything it owns report outcomes (reloads report here too).
@@ -189,11 +214,21 @@ impl Gate {
         &self.settings
     }
 
-    /// Swap in a new config. Must run inside a tokio runtime (JWKS refreshers are spawned).
+    /// Swap in a new config (single-config mode; in multi-config mode configs are named, see `config_loaded`, and
+    /// this is refused with an error log). Must run inside a tokio runtime (JWKS refreshers are spawned).
     pub fn apply(&self, config: Arc<CompiledConfig>) {
+        if self.named.is_some() {
+            tracing::error!("an unnamed config was applied to a multi-config gate; ignored");
+            return;
+        }
         self.keys.retain(&config.jwks_urls());
         let generation = self.generation.fetch_add(1, Ordering::Relaxed) + 1;
-        let active = Active::build(generation, config, self.keys.as_ref());
+        let owner = Owner {
+            name: None,
+            id: 0,
+            series: self.observer.clone(),
+        };
+        let active = Active::build(generation, config, self.keys.as_ref(), owner);
         self.active.store(Some(Arc::new(active)));
         if let Some(c) = &self.cache {
             c.clear();
@@ -203,23 +238,27 @@ impl Gate {
         }
     }
 
-    /// Whether a config is loaded, every key set it needs is held, and no shutdown is under way.
+    /// Whether a config is loaded, every key set it needs is held, and no shutdown is under way. Multi-config
+    /// mode: whether at least one config is usable (one tenant's typo or dead issuer must not take every tenant's
+    /// pods out of their Services).
     pub fn is_ready(&self) -> bool {
         if self.is_draining() {
             return false;
         }
-        let Some(active) = self.active.load_full() else {
-            return false;
-        };
-        active.modes.iter().all(|m| match m {
-            ActiveMode::Jwt(j) => j.is_ready(),
-            _ => true,
-        })
+        if let Some(named) = &self.named {
+            return named.any_usable();
+        }
+        self.active
+            .load_full()
+            .is_some_and(|active| active.keys_ready())
     }
 
-    /// Whether a config has loaded.
+    /// Whether a config has loaded (multi-config mode: any config).
     pub fn has_config(&self) -> bool {
-        self.active.load().is_some()
+        match &self.named {
+            Some(named) => named.any_loaded(),
+            None => self.active.load().is_some(),
+        }
     }
 
     /// Start a graceful shutdown: readiness turns false; decisions go on.
@@ -238,26 +277,70 @@ impl Gate {
     }
 
     /// Decide one request that came through `transport`, and count it under that transport: one decision and one
-    /// cache whatever the listener.
+    /// cache whatever the listener. In multi-config mode this names no config: `503 unknown_config`.
     pub async fn decide_via(&self, req: &AuthRequest<'_>, transport: Transport) -> Decision {
+        self.decide_named(None, req, transport).await
+    }
+
+    /// Decide one request for the config it names (`name`, raw bytes from the adapter's selector), and count it.
+    /// Single-config mode never looks at `name`. Multi-config mode: no name, or one not served, is
+    /// `503 unknown_config`; a config named but never loaded is `503 no_config`.
+    pub async fn decide_named(
+        &self,
+        name: Option<&[u8]>,
+        req: &AuthRequest<'_>,
+        transport: Transport,
+    ) -> Decision {
         let started = self.clock.instant();
-        let d = self.decide_uncounted(req).await;
+        let target = match &self.named {
+            None => Target::Active(self.active.load_full(), None),
+            Some(named) => named.target(name),
+        };
+        let (d, series): (Decision, &dyn ConfigObserver) = match &target {
+            Target::Active(Some(active), _) => {
+                (self.decide_in(active, req).await, &*active.owner.series)
+            }
+            Target::Active(None, series) => (
+                deny(Deny::new(
+                    Reason::NoConfig,
+                    "no valid AuthConfig has been loaded",
+                )),
+                series.as_deref().unwrap_or(&*self.observer),
+            ),
+            Target::Unknown => (
+                deny(Deny::new(
+                    Reason::UnknownConfig,
+                    if name.is_some() {
+                        "the request names an AuthConfig that is not served here"
+                    } else {
+                        "the request names no AuthConfig"
+                    },
+                )),
+                &*self.observer,
+            ),
+        };
         let reason = d.result.as_ref().err().map(|e| e.reason);
         let seconds = self
             .clock
             .instant()
             .saturating_duration_since(started)
             .as_secs_f64();
-        self.observer
-            .decision(transport, d.status(), reason, seconds);
+        series.decision(transport, d.status(), reason, seconds);
         if let Err(e) = &d.result
             && let Some(suppressed) = self
                 .deny_log
                 .admit(self.settings.deny_log_per_sec, self.clock.unix())
         {
+            // Single-config mode logs no `config`; a name no config has is escaped and cut: a client may choose it.
+            let config = match (&self.named, &target) {
+                (None, _) => None,
+                (Some(_), Target::Active(Some(a), _)) => a.owner.name.as_deref().map(str::to_owned),
+                (Some(_), _) => name.map(named::log_name),
+            };
             tracing::info!(
                 status = e.status,
                 reason = e.reason.code(),
+                config,
                 method = req.method,
                 uri = req.uri,
                 suppressed,
@@ -267,19 +350,8 @@ impl Gate {
         d
     }
 
-    async fn decide_uncounted(&self, req: &AuthRequest<'_>) -> Decision {
-        let deny = |e: Deny| Decision {
-            result: Err(e),
-            headers_to_remove: Vec::new(),
-            cache_hit: false,
-        };
-        let Some(active) = self.active.load_full() else {
-            return deny(Deny::new(
-                Reason::NoConfig,
-                "no valid AuthConfig has been loaded",
-            ));
-        };
-        let idx = match self.select_mode(&active, req) {
+    async fn decide_in(&self, active: &Active, req: &AuthRequest<'_>) -> Decision {
+        let idx = match self.select_mode(active, req) {
             Ok(i) => i,
             Err(e) => return deny(e),
         };
@@ -290,22 +362,20 @@ impl Gate {
                 Ok(i) => (i.clone(), None),
                 Err(e) => return deny(e.clone()),
             },
-            ActiveMode::Jwt(j) => match self.jwt_identity(&active, idx, j, req, now).await {
+            ActiveMode::Jwt(j) => match self.jwt_identity(active, idx, j, req, now).await {
                 Ok((i, exp, hit)) => {
                     cache_hit = hit;
                     (i, exp)
                 }
                 Err(e) => return deny(e),
             },
-            ActiveMode::Webhook(w) => {
-                match self.webhook_identity(&active, idx, w, req, now).await {
-                    Ok((i, exp, hit)) => {
-                        cache_hit = hit;
-                        (i, Some(exp))
-                    }
-                    Err(e) => return deny(e),
+            ActiveMode::Webhook(w) => match self.webhook_identity(active, idx, w, req, now).await {
+                Ok((i, exp, hit)) => {
+                    cache_hit = hit;
+                    (i, Some(exp))
                 }
-            }
+                Err(e) => return deny(e),
+            },
         };
         let mode_header = self.settings.auth_mode_header.as_str();
         match session::resolve(&identity, req, mode_header) {
@@ -347,5 +417,20 @@ impl Gate {
             .iter()
             .position(|(id, _)| id == value)
             .map_or(0, |i| i + 1))
+    }
+}
+
+/// Where a request goes: a config's snapshot (none loaded yet: `no_config`, counted under the config's series when
+/// it has one), or no config at all (`unknown_config`).
+enum Target {
+    Active(Option<Arc<Active>>, Option<Arc<dyn ConfigObserver>>),
+    Unknown,
+}
+
+fn deny(e: Deny) -> Decision {
+    Decision {
+        result: Err(e),
+        headers_to_remove: Vec::new(),
+        cache_hit: false,
     }
 }

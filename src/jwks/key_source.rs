@@ -10,6 +10,8 @@ use std::sync::Arc;
 use jsonwebtoken::{Algorithm, DecodingKey};
 use url::Url;
 
+use crate::observe::ConfigObserver;
+
 /// A key and the algorithms a token signed with it may name.
 pub struct VerifyingKey {
     pub key: DecodingKey,
@@ -46,8 +48,11 @@ pub trait KeySource: Send + Sync {
 pub trait KeyProvider: Send + Sync {
     /// The source of `url`: the one held, or a new one.
     fn source(&self, url: &Url) -> Arc<dyn KeySource>;
-    /// Drop the sources of every URL not in `urls` (called once per config load with all the URLs it uses).
+    /// Drop the sources of every URL not in `urls` (called once per config load with all the URLs in use: in
+    /// multi-config mode, those of every config).
     fn retain(&self, urls: &[Url]);
+    /// Multi-config mode: report the fetches of `url`'s key set under each of `to` (the configs using it).
+    fn report(&self, _url: &Url, _to: Vec<Arc<dyn ConfigObserver>>) {}
 }
 
 /// A key given in the config: one algorithm, always held, epoch 0.

@@ -15,6 +15,9 @@ mod parse;
 mod registry;
 mod source;
 
+#[cfg(test)]
+mod fairness_tests;
+
 use std::time::Duration;
 
 pub use fetch::{ClientError, FetchError, JwksClient};

@@ -11,11 +11,14 @@ use super::fetch::{ClientError, JwksClient};
 use super::key_source::{KeyProvider, KeySource};
 use super::source::JwksSource;
 use crate::clock::Clock;
-use crate::observe::{InternalError, Observer};
+use crate::observe::{ConfigObserver, InternalError, Observer};
 
 /// The default [`KeyProvider`]: real JWKS sources sharing one HTTP client.
 pub struct JwksRegistry {
     sources: Mutex<HashMap<Url, Arc<JwksSource>>>,
+    /// Multi-config mode: the configs using each URL, given before a new URL's source starts so that its very
+    /// first fetch is already reported under them.
+    reporters: Mutex<HashMap<Url, Vec<Arc<dyn ConfigObserver>>>>,
     client: JwksClient,
     settings: JwksSettings,
     observer: Arc<dyn Observer>,
@@ -30,6 +33,7 @@ impl JwksRegistry {
     ) -> Result<Self, ClientError> {
         Ok(Self {
             sources: Mutex::new(HashMap::new()),
+            reporters: Mutex::new(HashMap::new()),
             client: JwksClient::new(&settings)?,
             settings,
             observer,
@@ -50,18 +54,27 @@ impl JwksRegistry {
     }
 }
 
+impl JwksRegistry {
+    fn reporters(&self) -> MutexGuard<'_, HashMap<Url, Vec<Arc<dyn ConfigObserver>>>> {
+        // Plain data, whole even after a panic while held.
+        self.reporters.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
 impl KeyProvider for JwksRegistry {
     /// Must run inside a tokio runtime: a new source starts its refresher.
     fn source(&self, url: &Url) -> Arc<dyn KeySource> {
         self.sources()
             .entry(url.clone())
             .or_insert_with(|| {
-                JwksSource::start(
+                let reporters = self.reporters().get(url).cloned().unwrap_or_default();
+                JwksSource::start_reporting(
                     url.clone(),
                     self.client.clone(),
                     self.settings.clone(),
                     self.observer.clone(),
                     self.clock.clone(),
+                    reporters,
                 )
             })
             .clone()
@@ -69,6 +82,15 @@ impl KeyProvider for JwksRegistry {
 
     fn retain(&self, urls: &[Url]) {
         self.sources().retain(|u, _| urls.contains(u));
+        self.reporters().retain(|u, _| urls.contains(u));
+    }
+
+    fn report(&self, url: &Url, to: Vec<Arc<dyn ConfigObserver>>) {
+        self.reporters().insert(url.clone(), to.clone());
+        let source = self.sources().get(url).cloned();
+        if let Some(s) = source {
+            s.report_to(to);
+        }
     }
 }
 

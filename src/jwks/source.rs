@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant};
 
-use arc_swap::ArcSwapOption;
+use arc_swap::{ArcSwap, ArcSwapOption};
 use url::Url;
 
 use super::JwksSettings;
@@ -15,7 +15,7 @@ use super::fetch::{FetchError, JwksClient};
 use super::key_source::{KeyFuture, KeyLookup, KeySource};
 use super::parse::JwkEntry;
 use crate::clock::Clock;
-use crate::observe::{InternalError, Observer, Outcome};
+use crate::observe::{ConfigObserver, InternalError, Observer, Outcome};
 
 /// A fetched, filtered key set.
 pub struct KeySet {
@@ -37,6 +37,11 @@ pub struct JwksSource {
     last_forced: Mutex<Option<Instant>>,
     fetch_lock: tokio::sync::Mutex<()>,
     observer: Arc<dyn Observer>,
+    /// Multi-config mode: the series of every config using this key set, each of which reports its fetches (a
+    /// shared set reports under each). Empty in single-config mode: the fetches go to `observer`.
+    reporters: ArcSwap<Vec<Arc<dyn ConfigObserver>>>,
+    /// Unix time of the last good fetch, for a config that starts using a set already held.
+    last_success_unix: AtomicU64,
     clock: Arc<dyn Clock>,
     task: Mutex<Option<tokio::task::AbortHandle>>,
     /// This source, for the forced refresh's task, which goes on after the request that started it gave up.
@@ -52,6 +57,18 @@ impl JwksSource {
         observer: Arc<dyn Observer>,
         clock: Arc<dyn Clock>,
     ) -> Arc<Self> {
+        Self::start_reporting(url, client, settings, observer, clock, Vec::new())
+    }
+
+    /// [`JwksSource::start`], reporting fetches under `reporters` (see [`JwksSource::report_to`]) from the first.
+    pub fn start_reporting(
+        url: Url,
+        client: JwksClient,
+        settings: JwksSettings,
+        observer: Arc<dyn Observer>,
+        clock: Arc<dyn Clock>,
+        reporters: Vec<Arc<dyn ConfigObserver>>,
+    ) -> Arc<Self> {
         let src = Arc::new_cyclic(|me| Self {
             url,
             client,
@@ -61,6 +78,8 @@ impl JwksSource {
             last_forced: Mutex::new(None),
             fetch_lock: tokio::sync::Mutex::new(()),
             observer,
+            reporters: ArcSwap::from_pointee(reporters),
+            last_success_unix: AtomicU64::new(0),
             clock,
             task: Mutex::new(None),
             me: me.clone(),
@@ -85,6 +104,30 @@ impl JwksSource {
 
     pub fn url(&self) -> &Url {
         &self.url
+    }
+
+    /// Report fetches under each of `reporters` from now on (multi-config mode: the configs using this set). A
+    /// config that joins while a set is held sees its keys at once, not at the next refresh.
+    pub fn report_to(&self, reporters: Vec<Arc<dyn ConfigObserver>>) {
+        if let Some(set) = self.current.load_full() {
+            let unix = self.last_success_unix.load(Ordering::Relaxed);
+            for r in &reporters {
+                r.jwks_held(set.keys.len(), unix);
+            }
+        }
+        self.reporters.store(Arc::new(reporters));
+    }
+
+    /// Count a fetch under every config using this set, or under the observer when none is named.
+    fn report_fetch(&self, outcome: Outcome, keys: usize) {
+        let unix = self.clock.unix();
+        let reporters = self.reporters.load();
+        if reporters.is_empty() {
+            self.observer.jwks_fetch(outcome, keys, unix);
+        }
+        for r in reporters.iter() {
+            r.jwks_fetch(outcome, keys, unix);
+        }
     }
 
     fn is_fresh(&self, set: &KeySet) -> bool {
@@ -183,8 +226,9 @@ impl JwksSource {
                 } else {
                     self.epoch.fetch_add(1, Ordering::Relaxed) + 1
                 };
-                self.observer
-                    .jwks_fetch(Outcome::Success, keys.len(), self.clock.unix());
+                self.last_success_unix
+                    .store(self.clock.unix(), Ordering::Relaxed);
+                self.report_fetch(Outcome::Success, keys.len());
                 tracing::debug!(url = %self.url, keys = keys.len(), "JWKS fetched");
                 self.current.store(Some(Arc::new(KeySet {
                     keys,
@@ -194,8 +238,7 @@ impl JwksSource {
                 Ok(max_age)
             }
             Err(e) => {
-                self.observer
-                    .jwks_fetch(Outcome::Error, 0, self.clock.unix());
+                self.report_fetch(Outcome::Error, 0);
                 tracing::warn!(url = %self.url, error = %e, "JWKS fetch failed; keeping the last good key set");
                 Err(e)
             }

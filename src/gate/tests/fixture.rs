@@ -53,7 +53,7 @@ pub(super) struct FakeKeys {
 }
 
 impl FakeKeys {
-    fn new() -> Arc<Self> {
+    pub(super) fn new() -> Arc<Self> {
         let key = VerifyingKey {
             key: DecodingKey::from_rsa_pem(RSA1_PUB.as_bytes()).expect("rsa1 public key"),
             algs: vec![Algorithm::RS256],

@@ -1,6 +1,7 @@
 //! The gate's decisions in-process, by table: no listener, no network (see `fixture`).
 
 mod fixture;
+mod multi;
 
 use std::sync::atomic::Ordering;
 use std::time::Duration;
