@@ -67,6 +67,14 @@ pub fn shown(name: &str) -> String {
     out
 }
 
+/// The name a claim on `name` is reported under: the name itself when valid, else its [`shown`] form.
+pub fn reported(name: &str) -> String {
+    match check_name(name) {
+        Ok(()) => name.to_owned(),
+        Err(_) => shown(name),
+    }
+}
+
 /// One source's claim on a name: the name it asks for and where it comes from (a path, a ConfigMap), for messages.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Claim {
@@ -80,11 +88,7 @@ pub struct Claim {
 pub fn assign(claims: &[Claim]) -> BTreeMap<String, Result<usize, String>> {
     let mut by_key: BTreeMap<String, Vec<usize>> = BTreeMap::new();
     for (i, c) in claims.iter().enumerate() {
-        let key = match check_name(&c.name) {
-            Ok(()) => c.name.clone(),
-            Err(_) => shown(&c.name),
-        };
-        by_key.entry(key).or_default().push(i);
+        by_key.entry(reported(&c.name)).or_default().push(i);
     }
     let mut admitted = 0usize;
     let mut out = BTreeMap::new();

@@ -77,7 +77,8 @@ pub fn scan(roots: &[Root]) -> Result<Vec<Source>, String> {
     Ok(out)
 }
 
-fn scan_dir(dir: &Path, out: &mut Vec<Source>) -> Result<(), String> {
+fn scan_dir(dir: &Path, all: &mut Vec<Source>) -> Result<(), String> {
+    let mut out = Vec::new();
     let cannot =
         |e: std::io::Error| format!("cannot read the config directory {}: {e}", dir.display());
     for entry in std::fs::read_dir(dir).map_err(cannot)? {
@@ -105,6 +106,9 @@ fn scan_dir(dir: &Path, out: &mut Vec<Source>) -> Result<(), String> {
             found,
         });
     }
+    // Listing order is the file system's; messages and `check` read better in name order.
+    out.sort_by(|a, b| a.origin.cmp(&b.origin));
+    all.append(&mut out);
     Ok(())
 }
 
