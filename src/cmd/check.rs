@@ -14,7 +14,7 @@ use crate::cli::{CheckArgs, Format};
 use crate::config::file::load_file;
 use crate::config::name::{Claim, assign, reported};
 use crate::config::{LoadError, LoadOptions, load_str};
-use crate::reload::files::{EXTENSIONS, Root, scan};
+use crate::reload::files::{EXTENSIONS, Root, scan_all};
 use crate::reload::{Found, Source};
 
 /// What `check` says about one file (or about a directory it could not take).
@@ -115,7 +115,7 @@ fn multi(paths: &[PathBuf], opts: &LoadOptions) -> Vec<Report> {
     let mut sources: Vec<Source> = Vec::new();
     for p in paths {
         let root = Root::of(p);
-        match scan(std::slice::from_ref(&root)) {
+        match scan_all(std::slice::from_ref(&root)) {
             Ok(found) if found.is_empty() => reports.push(Report {
                 file: p.display().to_string(),
                 config: None,

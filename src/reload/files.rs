@@ -14,6 +14,7 @@ use super::reconcile::{Found, Reconciler, Source};
 use crate::clock::Clock;
 use crate::config::LoadOptions;
 use crate::config::file::read_config_file;
+use crate::config::name::{Claim, assign, reported};
 
 /// Extensions of config files in a directory (compared without regard to case, so `A.YAML` is seen and its name
 /// refused, rather than silently skipped).
@@ -52,32 +53,82 @@ pub fn is_config_name(file_name: &str) -> bool {
         })
 }
 
-/// Read every root once. `Err` when a directory cannot be listed; a file that cannot be read is a `Failed` source.
+/// A config file found by listing the roots, not read yet.
+struct Listed {
+    name: String,
+    path: PathBuf,
+    /// Found in a directory (so it may vanish between the listing and the read) rather than named by a flag.
+    in_dir: bool,
+}
+
+/// Read the files of every root whose name is admitted (a file whose name already fails is not read: a directory of
+/// thousands of files costs a listing, not thousands of reads). `Err` when a directory cannot be listed; a file that
+/// cannot be read is a `Failed` source.
 pub fn scan(roots: &[Root]) -> Result<Vec<Source>, String> {
+    let listed = list(roots)?;
+    let claims: Vec<Claim> = listed
+        .iter()
+        .map(|l| Claim {
+            name: l.name.clone(),
+            origin: l.path.display().to_string(),
+        })
+        .collect();
+    let verdicts = assign(&claims);
+    Ok(listed
+        .into_iter()
+        .filter_map(|l| {
+            if matches!(verdicts.get(&reported(&l.name)), Some(Ok(_))) {
+                read(l)
+            } else {
+                // The reconciler reports the name's own error; the content is not needed for it.
+                Some(Source {
+                    found: Found::Failed("not read: its name is not admitted".into()),
+                    origin: l.path.display().to_string(),
+                    name: l.name,
+                })
+            }
+        })
+        .collect())
+}
+
+/// Read every file of every root, admitted or not (`check` shows every problem of every file in one run).
+pub fn scan_all(roots: &[Root]) -> Result<Vec<Source>, String> {
+    Ok(list(roots)?.into_iter().filter_map(read).collect())
+}
+
+fn read(l: Listed) -> Option<Source> {
+    let found = match read_config_file(&l.path) {
+        Ok(t) => Found::Text(t),
+        // Removed between the listing and now: not there.
+        Err(_) if l.in_dir && !l.path.exists() => return None,
+        Err(e) => Found::Failed(e.to_string()),
+    };
+    Some(Source {
+        name: l.name,
+        origin: l.path.display().to_string(),
+        found,
+    })
+}
+
+fn list(roots: &[Root]) -> Result<Vec<Listed>, String> {
     let mut out = Vec::new();
     for root in roots {
         match root {
-            Root::File(path) => {
-                let name = path
+            Root::File(path) => out.push(Listed {
+                name: path
                     .file_name()
                     .map(|n| stem(&n.to_string_lossy()).to_owned())
-                    .unwrap_or_default();
-                out.push(Source {
-                    name,
-                    origin: path.display().to_string(),
-                    found: match read_config_file(path) {
-                        Ok(t) => Found::Text(t),
-                        Err(e) => Found::Failed(e.to_string()),
-                    },
-                });
-            }
-            Root::Dir(dir) => scan_dir(dir, &mut out)?,
+                    .unwrap_or_default(),
+                path: path.clone(),
+                in_dir: false,
+            }),
+            Root::Dir(dir) => list_dir(dir, &mut out)?,
         }
     }
     Ok(out)
 }
 
-fn scan_dir(dir: &Path, all: &mut Vec<Source>) -> Result<(), String> {
+fn list_dir(dir: &Path, all: &mut Vec<Listed>) -> Result<(), String> {
     let mut out = Vec::new();
     let cannot =
         |e: std::io::Error| format!("cannot read the config directory {}: {e}", dir.display());
@@ -89,25 +140,21 @@ fn scan_dir(dir: &Path, all: &mut Vec<Source>) -> Result<(), String> {
         }
         let path = entry.path();
         // Follows symlinks: kubelet's `a.yaml -> ..data/a.yaml` is a file; a subdirectory (or a link to one) is not.
-        let found = match std::fs::metadata(&path) {
+        // One that cannot be examined is listed, and its read reports why.
+        match std::fs::metadata(&path) {
             Ok(m) if !m.is_file() => continue,
-            // Removed between the listing and now, or a dangling link: not there.
+            // Removed since the listing, or a dangling link: not there.
             Err(e) if e.kind() == ErrorKind::NotFound => continue,
-            Err(e) => Found::Failed(format!("cannot read {}: {e}", path.display())),
-            Ok(_) => match read_config_file(&path) {
-                Ok(t) => Found::Text(t),
-                Err(_) if !path.exists() => continue,
-                Err(e) => Found::Failed(e.to_string()),
-            },
-        };
-        out.push(Source {
+            _ => {}
+        }
+        out.push(Listed {
             name: stem(&file_name).to_owned(),
-            origin: path.display().to_string(),
-            found,
+            path,
+            in_dir: true,
         });
     }
     // Listing order is the file system's; messages and `check` read better in name order.
-    out.sort_by(|a, b| a.origin.cmp(&b.origin));
+    out.sort_by(|a, b| a.path.cmp(&b.path));
     all.append(&mut out);
     Ok(())
 }
@@ -179,5 +226,32 @@ mod tests {
         assert_eq!(stem("tenant-a.yaml"), "tenant-a");
         assert_eq!(stem("a.b.json"), "a.b");
         assert_eq!(stem("noext"), "noext");
+    }
+
+    #[test]
+    fn only_files_whose_name_is_admitted_are_read() {
+        let dir = std::env::temp_dir().join(format!("authgate-scan-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("dir");
+        for f in ["a.yaml", "a.json", "ok.yaml", "Up.yaml"] {
+            std::fs::write(dir.join(f), "text").expect("write");
+        }
+        let got = scan(&[Root::Dir(dir.clone())]).expect("scan");
+        let read: Vec<&str> = got
+            .iter()
+            .filter(|s| s.found == Found::Text("text".into()))
+            .map(|s| s.name.as_str())
+            .collect();
+        assert_eq!(read, ["ok"], "{got:?}");
+        assert_eq!(got.len(), 4);
+        assert_eq!(scan_all(&[Root::Dir(dir.clone())]).expect("scan").len(), 4);
+        let missing = dir.join("gone");
+        assert!(scan(&[Root::Dir(missing.clone())]).is_err());
+        // A file named by a flag that is missing is a load error, not an absence.
+        let got = scan(&[Root::File(missing.join("x.yaml"))]).expect("scan");
+        assert!(
+            matches!(&got[0].found, Found::Failed(e) if e.contains("cannot read")),
+            "{got:?}"
+        );
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }
