@@ -1,6 +1,9 @@
 //! The admission webhook: `POST /validate` answers an AdmissionReview v1 for a ConfigMap carrying the
 //! chart's label, using the same loader as the server, with the loader's errors as the denial message and its
-//! warnings as warnings. Served over rustls; the certificate and key are re-read when their files change (`tls`), so
+//! warnings as warnings. With `--configmap-selector` (multi-config mode) the webhook's objectSelector is the
+//! selector, so every ConfigMap sent is an AuthConfig, and the config name it gives (its `authgate.io/config-name`
+//! annotation, else its name) must be a valid config name as well. (Two ConfigMaps claiming one name cannot be seen
+//! from a single review: the watch reports that as a load error of both.) Served over rustls; the certificate and key are re-read when their files change (`tls`), so
 //! a rotated Secret (cert-manager) takes effect without a restart.
 
 use std::net::TcpListener;
@@ -13,21 +16,44 @@ use anyhow::Context;
 use k8s_openapi::api::core::v1::ConfigMap;
 use kube::core::admission::{AdmissionRequest, AdmissionResponse, AdmissionReview, Operation};
 
+use crate::config::name::check_name;
 use crate::config::{LoadOptions, load_str};
+use crate::kube_watch::selector::{NAME_ANNOTATION, config_name};
 use crate::observe::{InternalError, Observer, ReviewResult};
 use crate::tls::ReloadingCert;
 
 /// The label that marks a ConfigMap as an AuthConfig (the webhook's objectSelector uses it too).
 pub const LABEL: &str = "authgate.io/authconfig";
 
+/// Which ConfigMaps a review judges.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scope {
+    /// Only those carrying [`LABEL`]`=true` (single-config mode); others are allowed unread.
+    Labelled,
+    /// Every one sent (multi-config mode: the objectSelector chose them), config name included.
+    Every,
+}
+
 /// Largest review body read.
 const MAX_REVIEW_BYTES: usize = 3 * 1024 * 1024;
 
-/// Review one AdmissionReview body; always returns a well-formed review (never an HTTP error).
+/// Review one AdmissionReview body as single-config mode does; always returns a well-formed review (never an HTTP
+/// error).
 pub fn review(
     body: &[u8],
     opts: &LoadOptions,
     key: &str,
+    observer: &dyn Observer,
+) -> serde_json::Value {
+    review_in(body, opts, key, Scope::Labelled, observer)
+}
+
+/// Review one AdmissionReview body for the ConfigMaps of `scope`; always returns a well-formed review.
+pub fn review_in(
+    body: &[u8],
+    opts: &LoadOptions,
+    key: &str,
+    scope: Scope,
     observer: &dyn Observer,
 ) -> serde_json::Value {
     // JSON is UTF-8 (RFC 8259 §8.1), and the API server sends nothing else. Checked on the whole body first:
@@ -46,7 +72,7 @@ pub fn review(
             AdmissionResponse::invalid(format!("not an AdmissionReview v1: {e}")),
             ReviewResult::Invalid,
         ),
-        Ok(req) => decide(&req, opts, key),
+        Ok(req) => decide(&req, opts, key, scope),
     };
     observer.admission_review(result);
     let uid = resp.uid.clone();
@@ -85,6 +111,7 @@ fn decide(
     req: &AdmissionRequest<ConfigMap>,
     opts: &LoadOptions,
     key: &str,
+    scope: Scope,
 ) -> (AdmissionResponse, ReviewResult) {
     let resp = AdmissionResponse::from(req);
     if matches!(req.operation, Operation::Delete | Operation::Connect) {
@@ -98,8 +125,18 @@ fn decide(
         .labels
         .as_ref()
         .is_some_and(|l| l.get(LABEL).is_some_and(|v| v == "true"));
-    if !labelled {
+    if scope == Scope::Labelled && !labelled {
         return (resp, ReviewResult::Allowed);
+    }
+    if scope == Scope::Every
+        && let Err(e) = check_name(&config_name(cm))
+    {
+        return (
+            resp.deny(format!(
+                "{e}; name the config with the `{NAME_ANNOTATION}` annotation (a DNS label)"
+            )),
+            ReviewResult::Denied,
+        );
     }
     let Some(text) = cm.data.as_ref().and_then(|d| d.get(key)) else {
         return (
@@ -143,13 +180,14 @@ pub async fn start(
     key: PathBuf,
     opts: LoadOptions,
     configmap_key: String,
+    scope: Scope,
     observer: Arc<dyn Observer>,
 ) -> anyhow::Result<Admission> {
     let resolver = ReloadingCert::load(cert, key)?;
     let tls = crate::tls::server_config(resolver.clone(), None, &[])?;
     let listener = TcpListener::bind(addr).with_context(|| format!("cannot listen on {addr}"))?;
     tracing::info!(admission = %listener.local_addr()?, "admission webhook listening (TLS)");
-    let state = web::Data::new((opts, configmap_key, observer));
+    let state = web::Data::new((opts, configmap_key, scope, observer));
     let server = HttpServer::new(move || {
         App::new()
             .app_data(state.clone())
@@ -173,10 +211,10 @@ pub async fn start(
 
 async fn validate(
     body: web::Bytes,
-    state: web::Data<(LoadOptions, String, Arc<dyn Observer>)>,
+    state: web::Data<(LoadOptions, String, Scope, Arc<dyn Observer>)>,
 ) -> HttpResponse {
-    let (opts, key, observer) = state.get_ref();
-    HttpResponse::Ok().json(review(&body, opts, key, observer.as_ref()))
+    let (opts, key, scope, observer) = state.get_ref();
+    HttpResponse::Ok().json(review_in(&body, opts, key, *scope, observer.as_ref()))
 }
 
 #[cfg(test)]

@@ -171,15 +171,50 @@ pub struct CommonArgs {
 }
 
 /// `authgate serve`.
+///
+/// The config source decides the mode (policy §13): one `--config FILE` or `--configmap NS/NAME` is single-config
+/// mode; `--config DIR`, `--config` given more than once, or `--configmap-selector` is multi-config mode, whatever
+/// the number of configs found. The three source flags exclude each other (a usage error).
 #[derive(Debug, Args)]
-#[command(group(clap::ArgGroup::new("source").required(true).args(["config", "configmap"])))]
+#[command(group(
+    clap::ArgGroup::new("source")
+        .required(true)
+        .args(["config", "configmap", "configmap_selector"])
+))]
 pub struct ServeArgs {
-    /// AuthConfig file (reloaded when its content changes).
+    /// AuthConfig file (reloaded when its content changes), or a directory of them (`*.yaml`, `*.yml`, `*.json`,
+    /// `*.hml`, each named by its file stem). Given more than once: several configs, each file named by its stem.
     #[arg(long, env = "AUTHGATE_CONFIG")]
-    pub config: Option<PathBuf>,
+    pub config: Vec<PathBuf>,
     /// AuthConfig from a Kubernetes ConfigMap, `NAMESPACE/NAME`, watched with kube-rs.
     #[arg(long, env = "AUTHGATE_CONFIGMAP", value_parser = parse_configmap)]
     pub configmap: Option<(String, String)>,
+    /// Several AuthConfigs: every ConfigMap matching this label selector (e.g. `authgate.io/authconfig=true`) in
+    /// --configmap-namespace, one config each, named by its `authgate.io/config-name` annotation, else its name.
+    #[arg(
+        long,
+        value_name = "LABELS",
+        env = "AUTHGATE_CONFIGMAP_SELECTOR",
+        value_parser = parse_selector
+    )]
+    pub configmap_selector: Option<String>,
+    /// Namespace watched by --configmap-selector (default: the pod's own namespace).
+    #[arg(
+        long,
+        value_name = "NAMESPACE",
+        env = "AUTHGATE_CONFIGMAP_NAMESPACE",
+        conflicts_with_all = ["config", "configmap"]
+    )]
+    pub configmap_namespace: Option<String>,
+    /// Multi-config mode: seconds a config removed from its source (file deleted, ConfigMap deleted or unlabelled)
+    /// keeps serving its last good version before requests naming it become `unknown_config` (0: at once).
+    #[arg(
+        long,
+        value_name = "SECONDS",
+        default_value_t = 300,
+        env = "AUTHGATE_CONFIG_REMOVAL_GRACE"
+    )]
+    pub config_removal_grace: u64,
     /// The ConfigMap key holding the AuthConfig.
     #[arg(
         long,
@@ -216,7 +251,7 @@ pub struct ServeArgs {
     /// when the file changes. Needs --grpc-tls-cert.
     #[arg(long, env = "AUTHGATE_GRPC_CLIENT_CA", requires = "grpc_tls_cert")]
     pub grpc_client_ca: Option<PathBuf>,
-    /// How often the config file is checked for changes, in milliseconds.
+    /// How often the config files are checked for changes, in milliseconds.
     #[arg(long, default_value_t = 250, env = "AUTHGATE_RELOAD_INTERVAL_MS")]
     pub reload_interval_ms: u64,
     /// Flags shared with `dev`.
@@ -253,7 +288,8 @@ pub enum Format {
 /// `authgate check`.
 #[derive(Debug, Args)]
 pub struct CheckArgs {
-    /// AuthConfig files (YAML, JSON, or multi-document `.hml`).
+    /// AuthConfig files (YAML, JSON, or multi-document `.hml`), or directories of them. One file is checked as
+    /// `serve --config FILE` loads it; a directory or several files as multi-config mode does, names included.
     #[arg(required = true)]
     pub files: Vec<PathBuf>,
     /// Output format.
@@ -272,6 +308,19 @@ fn parse_configmap(s: &str) -> Result<(String, String), String> {
         }
         _ => Err(format!("expected NAMESPACE/NAME, got {s:?}")),
     }
+}
+
+/// A label selector: not empty, since an empty one would take every ConfigMap of the namespace for an AuthConfig.
+/// Its syntax is the API server's to judge (a refused selector is logged by the watch, which retries).
+fn parse_selector(s: &str) -> Result<String, String> {
+    let s = s.trim();
+    if s.is_empty() {
+        return Err(
+            "a label selector must not be empty (it would select every ConfigMap in the namespace)"
+                .into(),
+        );
+    }
+    Ok(s.to_owned())
 }
 
 /// A session variable named for the gRPC dynamic metadata: an `x-hasura-*` header name, kept lower-case.

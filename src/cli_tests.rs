@@ -128,3 +128,63 @@ fn grpc_flags() {
         other => panic!("parsed as {other:?}"),
     }
 }
+
+fn parse_serve(flags: &[&str]) -> Result<ServeArgs, clap::Error> {
+    let args = ["authgate", "serve"].iter().chain(flags).copied();
+    Cli::try_parse_from(args).map(|c| match c.command {
+        Command::Serve(s) => s,
+        other => panic!("parsed as {other:?}"),
+    })
+}
+
+#[test]
+fn config_sources_and_their_conflicts() {
+    let s = parse_serve(&["--config", "a.yaml", "--config", "b.yaml"]).expect("repeated --config");
+    assert_eq!(s.config.len(), 2);
+    assert_eq!(s.config_removal_grace, 300, "the default grace");
+    let s = parse_serve(&[
+        "--configmap-selector",
+        "authgate.io/authconfig=true",
+        "--configmap-namespace",
+        "tenants",
+        "--config-removal-grace",
+        "0",
+    ])
+    .expect("selector");
+    assert_eq!(
+        s.configmap_selector.as_deref(),
+        Some("authgate.io/authconfig=true")
+    );
+    assert_eq!(s.configmap_namespace.as_deref(), Some("tenants"));
+    assert_eq!(s.config_removal_grace, 0);
+    for (flags, both) in [
+        (
+            &["--configmap", "a/b", "--configmap-selector", "x=y"][..],
+            ["--configmap", "--configmap-selector"],
+        ),
+        (
+            &["--config", "a.yaml", "--configmap-selector", "x=y"][..],
+            ["--config", "--configmap-selector"],
+        ),
+        (
+            &["--config", "a.yaml", "--configmap", "a/b"][..],
+            ["--config", "--configmap"],
+        ),
+    ] {
+        let e = parse_serve(flags).expect_err("two sources");
+        assert_eq!(e.exit_code(), 2, "a usage error");
+        let msg = e.to_string();
+        assert!(
+            msg.contains("cannot be used with")
+                && both.iter().all(|f| msg.contains(&format!("'{f} "))),
+            "{msg}"
+        );
+    }
+    assert_eq!(parse_serve(&[]).expect_err("no source").exit_code(), 2);
+    let e = parse_serve(&["--configmap-selector", " "]).expect_err("empty selector");
+    assert!(e.to_string().contains("must not be empty"), "{e}");
+    assert!(
+        parse_serve(&["--config", "a.yaml", "--configmap-namespace", "x"]).is_err(),
+        "the namespace belongs to the selector"
+    );
+}

@@ -467,3 +467,106 @@ async fn item13_admission_answers_while_not_ready() {
         "still unready at the end of the window"
     );
 }
+
+/// `serve --configmap-selector` with the admission listener: the objectSelector chose what is sent, so every
+/// ConfigMap is judged, labelled or not, and so is the config name it gives (annotation, else its own name).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn in_selector_mode_every_configmap_and_its_config_name_are_judged() {
+    let pki = Pki::new();
+    let dir = temp_dir("admission-selector");
+    let (cert, key, _) = pki.leaf();
+    let (cert_path, key_path) = (dir.join("tls.crt"), dir.join("tls.key"));
+    std::fs::write(&cert_path, cert).expect("cert");
+    std::fs::write(&key_path, key).expect("key");
+    // A cluster that is never reached: the watch retries in the background, the webhook does not need it.
+    let kubeconfig = dir.join("kubeconfig");
+    std::fs::write(
+        &kubeconfig,
+        format!(
+            "apiVersion: v1\nkind: Config\nclusters:\n- name: none\n  cluster:\n    server: http://127.0.0.1:{}\nusers:\n- name: u\n  user:\n    token: t\ncontexts:\n- name: c\n  context:\n    cluster: none\n    user: u\ncurrent-context: c\n",
+            free_port()
+        ),
+    )
+    .expect("kubeconfig");
+    let port = free_port();
+    let source = [
+        "--configmap-selector".to_owned(),
+        "team=auth".to_owned(),
+        "--configmap-namespace".to_owned(),
+        "auth".to_owned(),
+    ];
+    let (addr, c, k) = (
+        format!("127.0.0.1:{port}"),
+        cert_path.display().to_string(),
+        key_path.display().to_string(),
+    );
+    let env = [
+        ("KUBECONFIG".to_owned(), kubeconfig.display().to_string()),
+        ("KUBERNETES_SERVICE_HOST".to_owned(), String::new()),
+    ];
+    let _svc = Service::start_with(
+        &source,
+        &dir.join("authgate"),
+        &[
+            "--admission-listen",
+            &addr,
+            "--tls-cert",
+            &c,
+            "--tls-key",
+            &k,
+        ],
+        &env,
+    );
+    wait_listening(port).await;
+    let client = client(&pki, port);
+    let noauth = noauth_config("admin", &[]);
+    let broken = noauth.replace("role: admin", "rolee: admin");
+    let named = |uid: &str, text: &str, name: &str, annotation: Option<&str>| {
+        let mut r = review(uid, Some(text), false);
+        r["request"]["object"]["metadata"]["name"] = name.into();
+        if let Some(a) = annotation {
+            r["request"]["object"]["metadata"]["annotations"] =
+                serde_json::json!({"authgate.io/config-name": a});
+        }
+        r.to_string()
+    };
+    let verdict = |v: &Value| {
+        (
+            v["response"]["allowed"].as_bool(),
+            v["response"]["status"]["message"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned(),
+        )
+    };
+    let (v, _) = post(&client, port, named("s-1", &noauth, "tenant-a", None)).await;
+    assert_eq!(verdict(&v).0, Some(true), "{v}");
+    let (v, _) = post(&client, port, named("s-2", &broken, "tenant-a", None)).await;
+    let (allowed, msg) = verdict(&v);
+    assert_eq!(allowed, Some(false), "judged without the label: {v}");
+    assert!(msg.contains("rolee"), "{v}");
+    let (v, _) = post(
+        &client,
+        port,
+        named("s-3", &noauth, "rel-a", Some("Tenant_A")),
+    )
+    .await;
+    let (allowed, msg) = verdict(&v);
+    assert_eq!(allowed, Some(false), "{v}");
+    assert!(
+        msg.contains("`Tenant_A` is not a valid config name")
+            && msg.contains("authgate.io/config-name"),
+        "{v}"
+    );
+    // A ConfigMap name may hold dots; a config name may not: the annotation names it.
+    let (v, _) = post(&client, port, named("s-4", &noauth, "tenant.a", None)).await;
+    assert_eq!(verdict(&v).0, Some(false), "{v}");
+    let (v, _) = post(
+        &client,
+        port,
+        named("s-5", &noauth, "tenant.a", Some("tenant-a")),
+    )
+    .await;
+    assert_eq!(verdict(&v).0, Some(true), "{v}");
+    let _ = std::fs::remove_dir_all(&dir);
+}

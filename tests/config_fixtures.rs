@@ -382,3 +382,38 @@ fn check_rejects_a_megabyte_of_junk() {
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// `check --format json DIR`: one entry per file with the config name it gives, name errors among its errors.
+#[test]
+fn check_json_of_a_directory_names_each_config() {
+    let dir = temp_dir("json-dir");
+    let valid = std::fs::read_to_string(fixtures("valid").join("v3-noauth.yaml")).expect("fixture");
+    std::fs::write(dir.join("good.yaml"), &valid).expect("write");
+    std::fs::write(dir.join("Bad.yaml"), &valid).expect("write");
+    let out = authgate([
+        OsStr::new("check"),
+        OsStr::new("--format"),
+        OsStr::new("json"),
+        dir.as_os_str(),
+    ]);
+    assert_eq!(out.status.code(), Some(1), "{}", combined(&out));
+    let doc: Value = serde_json::from_slice(&out.stdout).expect("one JSON document");
+    let files = doc["files"].as_array().expect("files");
+    assert_eq!(files.len(), 2, "{doc}");
+    let by_config = |name: &str| {
+        files
+            .iter()
+            .find(|f| f["config"] == name)
+            .unwrap_or_else(|| panic!("no entry for config {name}: {doc}"))
+    };
+    assert_eq!(by_config("good")["ok"], Value::Bool(true), "{doc}");
+    let bad = by_config("Bad");
+    assert_eq!(bad["ok"], Value::Bool(false), "{doc}");
+    assert!(
+        bad["errors"][0]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("not a valid config name")),
+        "{doc}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -3,6 +3,8 @@
 //! that drops and is resumed, and a `410 Gone` that forces a relist.
 
 mod common;
+#[path = "kube_watch/selector.rs"]
+mod selector;
 
 use std::io::{BufRead, BufReader, Write};
 use std::net::{TcpListener, TcpStream};

@@ -4,6 +4,8 @@
 //! config appears. (A hundred reloads under load is a load test: it is in tests/timing.rs, where it runs alone.)
 
 mod common;
+#[path = "reload/multi.rs"]
+mod multi;
 
 use std::time::{Duration, Instant};
 

@@ -5,6 +5,7 @@ pub mod compiled;
 pub mod file;
 pub mod load;
 pub mod model;
+pub mod name;
 pub mod pointer;
 pub mod schema;
 pub mod session_rules;

@@ -1,6 +1,16 @@
 //! Config reloads: load off the request path, swap atomically, keep the last good config on failure.
 //! The file source polls the file's content, which also catches Kubernetes' symlink swap of a mounted ConfigMap
 //! (the path stays, the target changes).
+//!
+//! Single-config mode swaps into the gate with `Gate::apply` ([`apply_text`], [`watch_file`]). Multi-config mode
+//! (policy §13) reports to a [`ConfigSink`]: every source (`files`, and the ConfigMap selector in `kube_watch`)
+//! hands the full picture of each scan to one [`Reconciler`], which applies the naming rules, loads what changed
+//! and runs the removal grace.
+
+pub mod files;
+pub mod reconcile;
+
+pub use reconcile::{Found, Reconciler, Source};
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -8,10 +18,25 @@ use std::time::Duration;
 
 use crate::clock::unix_now;
 use crate::config::file::read_config_file;
-use crate::config::{LoadErrors, LoadOptions, load_str};
+use crate::config::{CompiledConfig, LoadErrors, LoadOptions, load_str};
 use crate::gate::Gate;
 use crate::hash::sha256;
 use crate::observe::Outcome;
+
+/// The gate side of multi-config reloads: what a config source reports, one call per change, per config name.
+/// Counting reloads in the metrics is the sink's job (it owns the observer and the `config` label); the sources log.
+pub trait ConfigSink: Send + Sync {
+    /// A version of `name` loaded: it replaces that config. Also sent, with the same `Arc` as before, when a name
+    /// whose removal was pending comes back unchanged: that cancels the removal.
+    fn config_loaded(&self, name: &str, config: Arc<CompiledConfig>);
+    /// `name` has a load error (its text, its name, a duplicate claim, the config limit): its last good version
+    /// keeps serving; a name that never loaded answers `503 no_config`. Also cancels a pending removal.
+    fn config_failed(&self, name: &str, error: &str);
+    /// `name` is gone from its source; it keeps serving during the removal grace.
+    fn config_removal_pending(&self, name: &str);
+    /// The grace is over (or was 0): requests naming `name` become `503 unknown_config`.
+    fn config_removed(&self, name: &str);
+}
 
 /// Load `text` and, when it loads, make it the gate's config. Failures are logged and counted; the running
 /// config stays.

@@ -2,6 +2,8 @@
 //! loaded off the request path and swapped in when it loads; an invalid one is logged and counted and the last good
 //! config keeps serving; a deleted ConfigMap keeps the last good config; API errors back off and the watch resumes.
 
+pub mod selector;
+
 use std::sync::Arc;
 
 use futures::StreamExt;
