@@ -1184,3 +1184,55 @@ fn i14_single_config_mode_unchanged() {
         );
     }
 }
+
+/// Issue 14: in multi-config mode the chart's Envoy Gateway SecurityPolicy must name its config (there is no
+/// default): over gRPC as the context extension `authgate-config`, over HTTP as `/configs/<name>` before `path`.
+/// Without a name in multi-config mode, or with one in single-config mode, the render is refused.
+#[test]
+fn i14_envoy_gateway_policy_names_its_config() {
+    if !helm_or_skip("i14_envoy_gateway_policy_names_its_config") {
+        return;
+    }
+    let (values, _, _) = two_configs();
+    let on = [
+        "envoyGateway.securityPolicy.enabled=true",
+        "envoyGateway.securityPolicy.targetRefs[0].kind=HTTPRoute",
+        "envoyGateway.securityPolicy.targetRefs[0].name=shop",
+    ];
+    let mut grpc = on.to_vec();
+    grpc.push("envoyGateway.securityPolicy.config=tenant-a");
+    let docs = render_values(&values, &grpc);
+    let ext = &of_kind(&docs, "SecurityPolicy")[0]["spec"]["extAuth"];
+    assert_eq!(
+        ext["contextExtensions"],
+        json!([{"name": "authgate-config", "type": "Value", "value": "tenant-a"}]),
+        "{ext}"
+    );
+    assert_eq!(ext["failOpen"], false);
+
+    let mut http = grpc.clone();
+    http.push("envoyGateway.securityPolicy.protocol=http");
+    let docs = render_values(&values, &http);
+    let ext = &of_kind(&docs, "SecurityPolicy")[0]["spec"]["extAuth"];
+    assert_eq!(ext["http"]["path"], "/configs/tenant-a", "{ext}");
+    assert!(ext.get("contextExtensions").is_none(), "{ext}");
+    http.push("envoyGateway.securityPolicy.path=/check");
+    let docs = render_values(&values, &http);
+    let ext = &of_kind(&docs, "SecurityPolicy")[0]["spec"]["extAuth"];
+    assert_eq!(ext["http"]["path"], "/configs/tenant-a/check", "{ext}");
+
+    let e = render_values_err(&values, &on);
+    assert!(e.contains("envoyGateway.securityPolicy.config"), "{e}");
+    let e = render_err(&grpc);
+    assert!(e.contains("envoyGateway.securityPolicy.config"), "{e}");
+    let e = render_values_err(
+        &values,
+        &[
+            on[0],
+            on[1],
+            on[2],
+            "envoyGateway.securityPolicy.config=Shop",
+        ],
+    );
+    assert!(e.contains("Shop"), "{e}");
+}
