@@ -804,3 +804,435 @@ fn i13_lint_passes_and_schema_refuses_wrong_new_values() {
         );
     }
 }
+
+// ---- Issue 14: several AuthConfigs in one authgate (`authConfigs`, multi-config mode) ----
+
+/// The labels and annotation that tie a ConfigMap to a release's config set (the pods' selector, the webhook's
+/// objectSelector, the name the proxies use).
+const CONFIG_SET_LABEL: &str = "authgate.io/config-set";
+const CONFIG_NAME_ANNOTATION: &str = "authgate.io/config-name";
+
+/// `helm <verb> ... charts/authgate --namespace authgate -f VALUES --set S...`, the values written as JSON (which is
+/// YAML) to a file of this process, removed afterwards.
+fn helm_values(verb: &[&str], values: &Value, sets: &[&str]) -> std::process::Output {
+    static SEQ: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let n = SEQ.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let path = std::env::temp_dir().join(format!(
+        "authgate-chart-{}-{n}-values.json",
+        std::process::id()
+    ));
+    std::fs::write(&path, values.to_string()).expect("write values file");
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut cmd = Command::new("helm");
+    cmd.args(verb)
+        .args(["charts/authgate", "--namespace", "authgate", "-f"])
+        .arg(&path)
+        .current_dir(root);
+    for s in sets {
+        cmd.args(["--set", s]);
+    }
+    let out = cmd.output().expect("run helm");
+    let _ = std::fs::remove_file(&path);
+    out
+}
+
+fn render_values(values: &Value, sets: &[&str]) -> Vec<Value> {
+    let out = helm_values(&["template", "authgate"], values, sets);
+    assert!(
+        out.status.success(),
+        "helm template -f {values} {sets:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8(out.stdout).expect("UTF-8 render");
+    serde_saphyr::from_multiple::<Value>(&text)
+        .expect("the render is YAML")
+        .into_iter()
+        .filter(|d| !d.is_null())
+        .collect()
+}
+
+fn render_values_err(values: &Value, sets: &[&str]) -> String {
+    let out = helm_values(&["template", "authgate"], values, sets);
+    assert!(
+        !out.status.success(),
+        "helm template -f {values} {sets:?} must be refused, but it rendered"
+    );
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+fn example(name: &str) -> String {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("examples")
+        .join(name);
+    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+/// Two configs: `tenant-a` as an object (the fixed-key example), `b` as a YAML string (the Clerk example).
+fn two_configs() -> (Value, Value, String) {
+    let object: Value = serde_saphyr::from_str(&example("fixed-key.yaml")).expect("example YAML");
+    let text = example("clerk.yaml");
+    let values = json!({
+        "authConfig": null,
+        "authConfigs": {"tenant-a": object, "b": text},
+    });
+    (values, object, text)
+}
+
+fn config_maps(docs: &[Value]) -> Vec<&Value> {
+    of_kind(docs, "ConfigMap")
+}
+
+/// `authgate check` on one AuthConfig document, through a file: the chart must render what the server loads.
+fn authgate_check(text: &str, tag: &str) {
+    let path =
+        std::env::temp_dir().join(format!("authgate-chart-{}-{tag}.yaml", std::process::id()));
+    std::fs::write(&path, text).expect("write AuthConfig");
+    let out = Command::new(env!("CARGO_BIN_EXE_authgate"))
+        .arg("check")
+        .arg(&path)
+        .output()
+        .expect("run authgate check");
+    let _ = std::fs::remove_file(&path);
+    assert!(
+        out.status.success(),
+        "authgate check refuses the rendered {tag}: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// Issue 14: `authConfigs` with two entries renders one ConfigMap per entry (release-prefixed name, the set's label,
+/// the map key as `authgate.io/config-name`, the document under `configMapKey`, loadable by `authgate check`), runs
+/// authgate with `--configmap-selector` on that label in the release namespace, keeps the Role to reading ConfigMaps
+/// of that namespace, and points the webhook's objectSelector at the same label.
+#[test]
+fn i14_auth_configs_render_labelled_config_maps_selector_role_and_webhook() {
+    if !helm_or_skip("i14_auth_configs_render_labelled_config_maps_selector_role_and_webhook") {
+        return;
+    }
+    let (values, object, text) = two_configs();
+    let docs = render_values(
+        &values,
+        &[
+            "webhook.enabled=true",
+            "configMapAnnotations.team=platform",
+            // The map key names the config, whatever the extra annotations say.
+            "configMapAnnotations.authgate\\.io/config-name=spoofed",
+        ],
+    );
+
+    let cms = config_maps(&docs);
+    let mut names: Vec<&str> = cms
+        .iter()
+        .map(|c| c["metadata"]["name"].as_str().expect("name"))
+        .collect();
+    names.sort_unstable();
+    assert_eq!(names, ["authgate-config-b", "authgate-config-tenant-a"]);
+    for (cm_name, config, want) in [
+        ("authgate-config-tenant-a", "tenant-a", None),
+        ("authgate-config-b", "b", Some(&text)),
+    ] {
+        let cm = named(&docs, "ConfigMap", cm_name).expect("the ConfigMap");
+        let meta = &cm["metadata"];
+        assert_eq!(meta["namespace"], "authgate", "{cm}");
+        assert_eq!(meta["labels"][CONFIG_SET_LABEL], "authgate", "{cm}");
+        assert!(
+            meta["labels"].get("authgate.io/authconfig").is_none(),
+            "a single-config webhook of another release would judge it under its own key: {cm}"
+        );
+        assert_eq!(
+            meta["annotations"],
+            json!({CONFIG_NAME_ANNOTATION: config, "team": "platform"}),
+            "{cm}"
+        );
+        let data = cm["data"].as_object().expect("data");
+        assert_eq!(data.keys().collect::<Vec<_>>(), ["authconfig.yaml"], "{cm}");
+        let body = data["authconfig.yaml"].as_str().expect("text");
+        match want {
+            Some(text) => assert_eq!(body, text.as_str(), "a string entry is kept as written"),
+            None => {
+                let parsed: Value = serde_saphyr::from_str(body).expect("YAML");
+                assert_eq!(parsed, object, "an object entry is rendered as YAML");
+            }
+        }
+        authgate_check(body, config);
+    }
+
+    // The server side: the selector on the set's label, in the release namespace; no single ConfigMap.
+    let a = args(&docs);
+    assert_eq!(
+        arg(&docs, "--configmap-selector").as_deref(),
+        Some("authgate.io/config-set=authgate"),
+        "{a:?}"
+    );
+    assert_eq!(
+        arg(&docs, "--configmap-namespace").as_deref(),
+        Some("authgate")
+    );
+    assert_eq!(
+        arg(&docs, "--configmap-key").as_deref(),
+        Some("authconfig.yaml")
+    );
+    for flag in ["--configmap", "--config"] {
+        assert!(!a.iter().any(|x| x == flag), "{flag} in {a:?}");
+    }
+
+    // RBAC: a Role (never cluster-wide) reading ConfigMaps of the release namespace, nothing else, no names.
+    assert!(of_kind(&docs, "ClusterRole").is_empty());
+    assert!(of_kind(&docs, "ClusterRoleBinding").is_empty());
+    let roles = of_kind(&docs, "Role");
+    assert_eq!(roles.len(), 1);
+    assert_eq!(roles[0]["metadata"]["namespace"], "authgate");
+    assert_eq!(
+        roles[0]["rules"],
+        json!([{"apiGroups": [""], "resources": ["configmaps"], "verbs": ["get", "list", "watch"]}])
+    );
+    let rb = &of_kind(&docs, "RoleBinding")[0];
+    assert_eq!(rb["roleRef"]["kind"], "Role");
+    assert_eq!(rb["metadata"]["namespace"], "authgate");
+
+    // Admission: the same label, still confined to the release namespace.
+    let vwc = of_kind(&docs, "ValidatingWebhookConfiguration");
+    assert_eq!(vwc.len(), 1);
+    for hook in vwc[0]["webhooks"].as_array().expect("webhooks") {
+        assert_eq!(
+            hook["objectSelector"],
+            json!({"matchLabels": {CONFIG_SET_LABEL: "authgate"}}),
+            "{hook}"
+        );
+        assert_eq!(
+            hook["namespaceSelector"]["matchExpressions"],
+            json!([{"key": "kubernetes.io/metadata.name", "operator": "In", "values": ["authgate"]}])
+        );
+    }
+
+    // The label follows the full name, so two releases in one namespace never share a set.
+    let other = render_values(&values, &["fullnameOverride=tenants"]);
+    let dep = of_kind(&other, "Deployment")[0];
+    let other_args = &dep["spec"]["template"]["spec"]["containers"][0]["args"];
+    assert!(
+        other_args
+            .as_array()
+            .expect("args")
+            .windows(2)
+            .any(|w| w[0] == "--configmap-selector" && w[1] == "authgate.io/config-set=tenants"),
+        "{other_args}"
+    );
+    for cm in config_maps(&other) {
+        assert_eq!(cm["metadata"]["labels"][CONFIG_SET_LABEL], "tenants");
+        let name = cm["metadata"]["name"].as_str().expect("name");
+        assert!(name.starts_with("tenants-config-"), "{name}");
+    }
+
+    let out = helm_values(&["lint", "--strict"], &values, &["webhook.enabled=true"]);
+    assert!(
+        out.status.success(),
+        "helm lint --strict with authConfigs:\n{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+fn checksum(docs: &[Value]) -> String {
+    let dep = named(docs, "Deployment", "authgate").expect("the Deployment");
+    dep["spec"]["template"]["metadata"]["annotations"]["checksum/config"]
+        .as_str()
+        .expect("checksum/config")
+        .to_owned()
+}
+
+/// Issue 14: the pods' `checksum/config` covers every config of `authConfigs`, so a change to any one of them rolls
+/// the pods as a change to `authConfig` does.
+#[test]
+fn i14_checksum_covers_every_config() {
+    if !helm_or_skip("i14_checksum_covers_every_config") {
+        return;
+    }
+    let (values, _, text) = two_configs();
+    let base = checksum(&render_values(&values, &[]));
+    assert_eq!(
+        base,
+        checksum(&render_values(&values, &[])),
+        "the checksum is stable"
+    );
+    let mut changed_b = values.clone();
+    changed_b["authConfigs"]["b"] = json!(text.replace("your-app", "other-app"));
+    assert_ne!(base, checksum(&render_values(&changed_b, &[])), "b changed");
+    let mut changed_a = values.clone();
+    changed_a["authConfigs"]["tenant-a"]["definition"]["mode"]["jwt"]["tokenLocation"] =
+        json!({"type": "Header", "name": "x-token"});
+    assert_ne!(
+        base,
+        checksum(&render_values(&changed_a, &[])),
+        "tenant-a changed"
+    );
+    let mut added = values.clone();
+    added["authConfigs"]["c"] = json!(text);
+    assert_ne!(base, checksum(&render_values(&added, &[])), "c added");
+}
+
+/// Issue 14: names that are not DNS labels are refused (schema and template), naming the key; `authConfigs` with
+/// `authConfig` or `existingConfigMap` is refused with a message that says what to do; so are an empty entry and
+/// more than 256 configs. `authConfig` left as shipped, or null, goes with `authConfigs`.
+#[test]
+fn i14_auth_configs_refusals() {
+    if !helm_or_skip("i14_auth_configs_refusals") {
+        return;
+    }
+    let doc = example("clerk.yaml");
+    let long_ok = "a".repeat(63);
+    let too_long = "a".repeat(64);
+    for bad in ["Tenant", "-a", "a-", "a_b", "a.b", "é", too_long.as_str()] {
+        let e = render_values_err(&json!({"authConfigs": {bad: doc}}), &[]);
+        assert!(
+            e.contains(bad),
+            "the refusal of {bad:?} should name it: {e}"
+        );
+    }
+    for good in ["a", "0", "tenant-1", "a-b-c", long_ok.as_str()] {
+        let docs = render_values(&json!({"authConfigs": {good: doc}}), &[]);
+        let cm = &config_maps(&docs)[0];
+        assert_eq!(cm["metadata"]["annotations"][CONFIG_NAME_ANNOTATION], good);
+    }
+
+    // authConfig left as the chart ships it goes with authConfigs (its hash in _helpers.tpl matches values.yaml).
+    let shipped = render_values(&json!({"authConfigs": {"a": doc}}), &[]);
+    assert_eq!(config_maps(&shipped).len(), 1);
+
+    let e = render_values_err(
+        &json!({"authConfig": doc.replace("your-app", "mine"), "authConfigs": {"a": doc}}),
+        &[],
+    );
+    assert!(
+        e.contains("authConfigs and authConfig cannot be used together"),
+        "{e}"
+    );
+    assert!(
+        e.contains("authConfig: null"),
+        "the refusal says what to do: {e}"
+    );
+    let e = render_values_err(
+        &json!({"authConfigs": {"a": doc}, "existingConfigMap": "mine"}),
+        &[],
+    );
+    assert!(
+        e.contains("authConfigs and existingConfigMap cannot be used together"),
+        "{e}"
+    );
+    for empty in [json!(""), json!("  \n"), json!({})] {
+        let e = render_values_err(&json!({"authConfigs": {"a": empty}}), &[]);
+        assert!(e.contains("authConfigs"), "{empty}: {e}");
+    }
+    let many: serde_json::Map<String, Value> =
+        (0..257).map(|i| (format!("t{i}"), json!(doc))).collect();
+    let e = render_values_err(&json!({"authConfigs": many}), &[]);
+    assert!(e.contains("authConfigs") && e.contains("256"), "{e}");
+}
+
+/// Issue 14: single-config mode renders exactly what it rendered before `authConfigs` existed: the default render is
+/// manifests/authgate.yaml (generated before this change) byte for byte, and the single `authConfig` and
+/// `existingConfigMap` paths keep their flag, label and webhook selector.
+#[test]
+fn i14_single_config_mode_unchanged() {
+    if !helm_or_skip("i14_single_config_mode_unchanged") {
+        return;
+    }
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let manifests =
+        std::fs::read_to_string(root.join("manifests/authgate.yaml")).expect("manifests");
+    let body: String = manifests
+        .split_inclusive('\n')
+        .skip_while(|l| l.starts_with('#'))
+        .collect();
+    let out = helm_chart(&["template", "authgate"], &[]);
+    assert!(out.status.success());
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        body,
+        "the default render changed"
+    );
+
+    for (sets, cm) in [
+        (&["webhook.enabled=true"][..], "authgate-config"),
+        (
+            &["webhook.enabled=true", "existingConfigMap=mine"][..],
+            "mine",
+        ),
+    ] {
+        let docs = render(sets);
+        assert_eq!(
+            arg(&docs, "--configmap").as_deref(),
+            Some(format!("authgate/{cm}").as_str()),
+            "{sets:?}"
+        );
+        let a = args(&docs);
+        for flag in ["--configmap-selector", "--configmap-namespace"] {
+            assert!(!a.iter().any(|x| x == flag), "{sets:?}: {flag} in {a:?}");
+        }
+        for c in config_maps(&docs) {
+            assert_eq!(c["metadata"]["labels"]["authgate.io/authconfig"], "true");
+            assert!(
+                c["metadata"]["labels"].get(CONFIG_SET_LABEL).is_none(),
+                "{c}"
+            );
+            assert!(c["metadata"].get("annotations").is_none(), "{c}");
+        }
+        let vwc = of_kind(&docs, "ValidatingWebhookConfiguration");
+        assert_eq!(
+            vwc[0]["webhooks"][0]["objectSelector"],
+            json!({"matchLabels": {"authgate.io/authconfig": "true"}})
+        );
+    }
+}
+
+/// Issue 14: in multi-config mode the chart's Envoy Gateway SecurityPolicy must name its config (there is no
+/// default): over gRPC as the context extension `authgate-config`, over HTTP as `/configs/<name>` before `path`.
+/// Without a name in multi-config mode, or with one in single-config mode, the render is refused.
+#[test]
+fn i14_envoy_gateway_policy_names_its_config() {
+    if !helm_or_skip("i14_envoy_gateway_policy_names_its_config") {
+        return;
+    }
+    let (values, _, _) = two_configs();
+    let on = [
+        "envoyGateway.securityPolicy.enabled=true",
+        "envoyGateway.securityPolicy.targetRefs[0].kind=HTTPRoute",
+        "envoyGateway.securityPolicy.targetRefs[0].name=shop",
+    ];
+    let mut grpc = on.to_vec();
+    grpc.push("envoyGateway.securityPolicy.config=tenant-a");
+    let docs = render_values(&values, &grpc);
+    let ext = &of_kind(&docs, "SecurityPolicy")[0]["spec"]["extAuth"];
+    assert_eq!(
+        ext["contextExtensions"],
+        json!([{"name": "authgate-config", "type": "Value", "value": "tenant-a"}]),
+        "{ext}"
+    );
+    assert_eq!(ext["failOpen"], false);
+
+    let mut http = grpc.clone();
+    http.push("envoyGateway.securityPolicy.protocol=http");
+    let docs = render_values(&values, &http);
+    let ext = &of_kind(&docs, "SecurityPolicy")[0]["spec"]["extAuth"];
+    assert_eq!(ext["http"]["path"], "/configs/tenant-a", "{ext}");
+    assert!(ext.get("contextExtensions").is_none(), "{ext}");
+    http.push("envoyGateway.securityPolicy.path=/check");
+    let docs = render_values(&values, &http);
+    let ext = &of_kind(&docs, "SecurityPolicy")[0]["spec"]["extAuth"];
+    assert_eq!(ext["http"]["path"], "/configs/tenant-a/check", "{ext}");
+
+    let e = render_values_err(&values, &on);
+    assert!(e.contains("envoyGateway.securityPolicy.config"), "{e}");
+    let e = render_err(&grpc);
+    assert!(e.contains("envoyGateway.securityPolicy.config"), "{e}");
+    let e = render_values_err(
+        &values,
+        &[
+            on[0],
+            on[1],
+            on[2],
+            "envoyGateway.securityPolicy.config=Shop",
+        ],
+    );
+    assert!(e.contains("Shop"), "{e}");
+}

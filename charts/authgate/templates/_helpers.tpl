@@ -129,3 +129,67 @@ Where the gRPC listener's certificate and, optionally, the CA of its clients are
 {{- define "authgate.grpcClientCADir" -}}
 /etc/authgate/grpc-client-ca
 {{- end }}
+
+{{/*
+Multi-config mode (README, "Several APIs in one authgate"): "true" when `authConfigs` has an entry, else empty. The
+mode follows the values, never a count: one entry in `authConfigs` is still multi-config mode.
+*/}}
+{{- define "authgate.multiConfig" -}}
+{{- if .Values.authConfigs }}true{{ end }}
+{{- end }}
+
+{{/*
+The label every ConfigMap of this release's config set carries, and the pods' `--configmap-selector` on it. Its value
+is the full name (at most 63 characters, a valid label value), so two releases in one namespace never read each
+other's configs.
+*/}}
+{{- define "authgate.configSetLabel" -}}
+authgate.io/config-set
+{{- end }}
+
+{{- define "authgate.configSetSelector" -}}
+{{- printf "%s=%s" (include "authgate.configSetLabel" .) (include "authgate.fullname" .) }}
+{{- end }}
+
+{{/*
+Name of the ConfigMap of one `authConfigs` entry (the dict's `key`): <fullname>-config-<key>. A ConfigMap name may be
+253 characters long and these are at most 63 + 8 + 63, so nothing is cut and two keys never share a name.
+*/}}
+{{- define "authgate.multiConfigMapName" -}}
+{{- printf "%s-config-%s" (include "authgate.fullname" .root) .key }}
+{{- end }}
+
+{{/*
+"true" when `authConfig` was left as the chart ships it (or set to null/empty): only then may `authConfigs` be used.
+values.yaml cannot be read from a template, so the shipped document is recognised by its SHA-256; tests/chart.rs
+renders `authConfigs` alone, which fails if this hash and values.yaml part ways.
+*/}}
+{{- define "authgate.authConfigUnset" -}}
+{{- if or (empty .Values.authConfig) (eq (sha256sum (toString .Values.authConfig)) "3c956eda7a547e35d56604a8836f9515f8ac32763484044af1c3a850fbac38ae") }}true{{ end }}
+{{- end }}
+
+{{/*
+Refusals of values that cannot mean anything in multi-config mode, with a message naming the value. The schema refuses
+bad keys too; this repeats it so that the message says what a config name is.
+*/}}
+{{- define "authgate.validateConfigs" -}}
+{{- if .Values.authConfigs }}
+{{- if .Values.existingConfigMap }}
+{{- fail "authConfigs and existingConfigMap cannot be used together: existingConfigMap is single-config mode (one ConfigMap); in multi-config mode label your own ConfigMaps instead (see README, Several APIs in one authgate)" }}
+{{- end }}
+{{- if not (include "authgate.authConfigUnset" .) }}
+{{- fail "authConfigs and authConfig cannot be used together: authConfig is single-config mode, authConfigs multi-config mode (every proxy route then names its config). Move the document into authConfigs under a name, and leave authConfig unset (authConfig: null)" }}
+{{- end }}
+{{- if gt (len .Values.authConfigs) 256 }}
+{{- fail (printf "authConfigs has %d entries; authgate loads at most 256 configs" (len .Values.authConfigs)) }}
+{{- end }}
+{{- range $name, $doc := .Values.authConfigs }}
+{{- if not (regexMatch "^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$" $name) }}
+{{- fail (printf "authConfigs key %q is not a config name: a DNS label, 1 to 63 of a-z, 0-9 and '-', not starting or ending with '-' (proxies name it in /configs/<name>)" $name) }}
+{{- end }}
+{{- if or (empty $doc) (and (kindIs "string" $doc) (not (trim $doc))) }}
+{{- fail (printf "authConfigs.%s is empty: give it an AuthConfig document (an object or a YAML/JSON string)" $name) }}
+{{- end }}
+{{- end }}
+{{- end }}
+{{- end }}
