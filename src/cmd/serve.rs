@@ -71,31 +71,14 @@ impl ConfigSource {
     }
 }
 
-/// MERGE POINT (issue 14): the gate of multi-config mode, and the sink its config sources report to.
-///
-/// The lead replaces the body with the multi-config `Gate` and `impl ConfigSink for Gate` (delegating), returning
-/// the same gate twice. Until then this build runs multi-config mode with a gate that never gets a config (every
-/// decision `503 no_config`, never ready) and a sink that only logs: the sources, names and grace all run.
+/// The gate of multi-config mode and the sink its sources report to (the gate itself).
 fn multi_config_gate(
     settings: GateSettings,
     metrics: Arc<Metrics>,
     clock: Arc<dyn Clock>,
 ) -> anyhow::Result<(Arc<Gate>, Arc<dyn ConfigSink>)> {
-    tracing::warn!(
-        "multi-config mode: this build has no multi-config gate yet; every decision is 503"
-    );
-    let gate = Arc::new(Gate::new(settings, metrics, clock)?);
-    Ok((gate, Arc::new(UnwiredSink)))
-}
-
-/// The stand-in sink of [`multi_config_gate`] (the sources already log every change).
-struct UnwiredSink;
-
-impl ConfigSink for UnwiredSink {
-    fn config_loaded(&self, _: &str, _: Arc<crate::config::CompiledConfig>) {}
-    fn config_failed(&self, _: &str, _: &str) {}
-    fn config_removal_pending(&self, _: &str) {}
-    fn config_removed(&self, _: &str) {}
+    let gate = Arc::new(Gate::new(settings, metrics, clock)?.with_multi_config());
+    Ok((gate.clone(), gate))
 }
 
 /// A Kubernetes client from the in-cluster config or a kubeconfig.
@@ -108,7 +91,12 @@ async fn kube_client() -> anyhow::Result<kube::Client> {
 /// Run until SIGTERM. A config that does not load keeps the service up but not ready (every decision `503`).
 pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let source = ConfigSource::of(&args)?;
-    let metrics = Arc::new(Metrics::new());
+    // Multi-config mode labels the series by config; single-config mode keeps today's series unchanged.
+    let metrics = Arc::new(if source.is_multi() {
+        Metrics::multi_config()
+    } else {
+        Metrics::new()
+    });
     let settings = gate_settings(&args.common);
     let workers = args
         .common

@@ -36,7 +36,7 @@ use crate::authn::session::ROLE_HEADER;
 use crate::gate::{Allowed, Decision, Gate};
 use crate::observe::Transport;
 
-/// The name of the one config, in the dynamic metadata (policy §13 names configs; single-config mode has one).
+/// The name of the one config of single-config mode, in the dynamic metadata.
 pub const CONFIG_NAME: &str = "default";
 /// The context extension that names the config in multi-config mode (policy §13); the path never does.
 pub const CONFIG_EXTENSION: &str = "authgate-config";
@@ -229,24 +229,25 @@ pub async fn check_view(
         uri: client.uri,
         headers: &headers,
     };
+    let named = config_name(view);
     let decision = gate
-        .decide_named(config_name(req), &areq, Transport::Grpc)
+        .decide_named(named.map(str::as_bytes), &areq, Transport::Grpc)
         .await;
-    Ok(respond(&decision, settings))
+    // The metadata names the config that decided: the one named in multi-config mode, else the one config.
+    let config = named
+        .filter(|_| gate.is_multi_config())
+        .unwrap_or(CONFIG_NAME);
+    Ok(respond(&decision, settings, config))
 }
 
 /// The config a check names: `attributes.context_extensions["authgate-config"]` only (read by the gate in
 /// multi-config mode alone).
-pub fn config_name(req: &CheckRequest) -> Option<&[u8]> {
-    req.attributes
-        .as_ref()?
-        .context_extensions
-        .get(CONFIG_EXTENSION)
-        .map(|v| v.as_bytes())
+pub fn config_name<'a>(view: &CheckView<'a>) -> Option<&'a str> {
+    view.context_extension(CONFIG_EXTENSION)
 }
 
 /// The `CheckResponse` of a decision.
-pub fn respond(d: &Decision, settings: &ExtAuthzSettings) -> CheckResponse {
+pub fn respond(d: &Decision, settings: &ExtAuthzSettings, config: &str) -> CheckResponse {
     let Ok(allowed) = &d.result else {
         return d.result.as_ref().err().map(deny).unwrap_or_default();
     };
@@ -260,7 +261,7 @@ pub fn respond(d: &Decision, settings: &ExtAuthzSettings) -> CheckResponse {
             message: String::new(),
             details: Vec::new(),
         }),
-        dynamic_metadata: Some(metadata(allowed, settings)),
+        dynamic_metadata: Some(metadata(allowed, settings, config)),
         http_response: Some(HttpResponse::OkResponse(OkHttpResponse {
             headers,
             headers_to_remove: d.headers_to_remove.clone(),
@@ -286,13 +287,13 @@ fn overwrite(name: &str, value: &str) -> HeaderValueOption {
 }
 
 /// The chosen role, the config name, and the session variables `--grpc-metadata-vars` names, each capped.
-fn metadata(allowed: &Allowed, settings: &ExtAuthzSettings) -> Struct {
+fn metadata(allowed: &Allowed, settings: &ExtAuthzSettings, config: &str) -> Struct {
     let text = |s: &str| Value {
         kind: Some(Kind::StringValue(cap(s, METADATA_VALUE_MAX).to_owned())),
     };
     let mut fields = HashMap::new();
     fields.insert("role".to_owned(), text(&allowed.session.role));
-    fields.insert("config".to_owned(), text(CONFIG_NAME));
+    fields.insert("config".to_owned(), text(config));
     for (n, v) in allowed.session.vars.iter() {
         if settings.metadata_vars.iter().any(|m| m == n) {
             fields.insert(n.to_owned(), text(v));

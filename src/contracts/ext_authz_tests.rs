@@ -324,7 +324,7 @@ fn metadata_holds_the_role_the_config_and_only_the_named_variables_capped() {
         metadata_vars: vec!["x-hasura-user-id".into(), "x-hasura-missing".into()],
         auth_mode_header: String::new(),
     };
-    let r = respond(&d, &settings);
+    let r = respond(&d, &settings, CONFIG_NAME);
     assert_eq!(r.status.as_ref().map(|s| s.code), Some(0));
     let fields = r.dynamic_metadata.expect("metadata").fields;
     let text = |k: &str| match fields.get(k).and_then(|v| v.kind.clone()) {
@@ -371,7 +371,7 @@ fn denials_map_to_their_rpc_codes_and_an_unsendable_role_is_denied() {
         cache_hit: false,
     };
     let code = |d: &Decision| {
-        let r = respond(d, &ExtAuthzSettings::default());
+        let r = respond(d, &ExtAuthzSettings::default(), CONFIG_NAME);
         let status = match r.http_response {
             Some(HttpResponse::DeniedResponse(d)) => d.status.map(|s| s.code),
             _ => None,

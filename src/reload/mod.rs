@@ -38,6 +38,25 @@ pub trait ConfigSink: Send + Sync {
     fn config_removed(&self, name: &str);
 }
 
+/// The multi-config gate is the sink of every source; it logs and counts each change under the config's name.
+impl ConfigSink for Gate {
+    fn config_loaded(&self, name: &str, config: Arc<CompiledConfig>) {
+        Gate::config_loaded(self, name, config);
+    }
+
+    fn config_failed(&self, name: &str, error: &str) {
+        Gate::config_failed(self, name, error);
+    }
+
+    fn config_removal_pending(&self, name: &str) {
+        Gate::config_removal_pending(self, name);
+    }
+
+    fn config_removed(&self, name: &str) {
+        Gate::config_removed(self, name);
+    }
+}
+
 /// Load `text` and, when it loads, make it the gate's config. Failures are logged and counted; the running
 /// config stays.
 pub fn apply_text(
