@@ -134,12 +134,31 @@ async fn one_key_sets_unknown_kid_flood_does_not_spend_anothers_forced_refresh()
     assert_eq!(a.hits(), 2);
 }
 
+/// The `authgate_jwks_refresh_total` successes reported under `config` (0 before the first).
+fn refreshes(text: &str, config: &str) -> u64 {
+    let series = format!("authgate_jwks_refresh_total{{config=\"{config}\",result=\"success\"}} ");
+    text.lines()
+        .find_map(|l| l.strip_prefix(series.as_str()))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(0)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_configs_on_one_url_share_one_fetch_reported_under_each() {
     let ep = Endpoint::start(&["k1"]).await;
     let metrics = Arc::new(Metrics::multi_config());
+    // Background refreshes every 300 ms, so that several happen while both configs use the set.
+    let jwks = JwksSettings {
+        refresh: Duration::from_millis(300),
+        min_refresh: Duration::from_millis(300),
+        max_refresh: Duration::from_millis(300),
+        ..JwksSettings::default()
+    };
     let gate = Gate::new(
-        GateSettings::default(),
+        GateSettings {
+            jwks,
+            ..GateSettings::default()
+        },
         metrics.clone(),
         Arc::new(SystemClock),
     )
@@ -149,31 +168,35 @@ async fn two_configs_on_one_url_share_one_fetch_reported_under_each() {
         "kind: AuthConfig\nversion: v4\ndefinition:\n  mode:\n    jwt:\n      key:\n        jwkFromUrl: {}\n      tokenLocation:\n        type: BearerAuthorization\n      claimsConfig:\n        namespace:\n          claimsFormat: Json\n          location: /claims.jwt.hasura.io\n",
         ep.url
     );
-    for name in ["a", "b"] {
+    let load = |name: &str| {
         let loaded =
             load_str_with_env(&text, &LoadOptions::default(), &|_| None).expect("config loads");
         gate.config_loaded(name, loaded.config);
-    }
-    until("ready", || gate.is_ready()).await;
-    let series = |config: &str| {
-        format!("authgate_jwks_refresh_total{{config=\"{config}\",result=\"success\"}} 1\n")
     };
-    until("both configs report the fetch", || {
-        let text = metrics.render().expect("render");
-        text.contains(&series("a")) && text.contains(&series("b"))
-    })
-    .await;
+    // `a` alone fetches the set first; `b` joins a held set.
+    load("a");
+    until("a ready", || gate.is_ready()).await;
+    load("b");
     let text = metrics.render().expect("render");
-    assert!(
-        text.contains("authgate_jwks_keys{config=\"a\"} 1\n"),
-        "{text}"
-    );
-    assert!(
-        text.contains("authgate_jwks_keys{config=\"b\"} 1\n"),
-        "{text}"
-    );
-    assert_eq!(ep.hits(), 1, "one fetch for two configs");
+    for config in ["a", "b"] {
+        assert!(
+            text.contains(&format!("authgate_jwks_keys{{config=\"{config}\"}} 1\n")),
+            "{config} sees the held set at once:\n{text}"
+        );
+    }
+    // Every later refresh is one fetch, counted under both configs: `b` trails `a` by the one fetch before it
+    // joined, and the endpoint saw exactly as many fetches as `a` counts.
+    until(
+        "refreshes counted under both configs, one fetch each",
+        || {
+            let text = metrics.render().expect("render");
+            let (a, b) = (refreshes(&text, "a"), refreshes(&text, "b"));
+            b >= 2 && a == b + 1 && ep.hits() as u64 == a
+        },
+    )
+    .await;
     // A third config joining later sees the held set at once, without a fetch.
+    let hits = ep.hits();
     let loaded = load_str_with_env(&text_for(&ep), &LoadOptions::default(), &|_| None)
         .expect("config loads");
     gate.config_loaded("c", loaded.config);
@@ -182,7 +205,10 @@ async fn two_configs_on_one_url_share_one_fetch_reported_under_each() {
         text.contains("authgate_jwks_keys{config=\"c\"} 1\n"),
         "{text}"
     );
-    assert_eq!(ep.hits(), 1);
+    assert!(
+        ep.hits() <= hits + 1,
+        "loading c fetched nothing of its own"
+    );
 }
 
 fn text_for(ep: &Endpoint) -> String {
