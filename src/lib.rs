@@ -13,8 +13,10 @@
 //! calls the gate. The gate selects the mode and answers from its decision cache when it can; otherwise `authn`
 //! turns the token into an identity (a JWT's key comes from `jwks`, a webhook is called) and the identity into a
 //! session. The gate caches the `Decision` and returns it, and the adapter renders it as `200`/`401`/`403`/`503`.
-//! Configs arrive beside this path: `reload` (a file) or `kube_watch` (a ConfigMap) loads one with `config` and
-//! swaps it into the gate; a request uses one snapshot throughout.
+//! Configs arrive beside this path: `reload` (a file or a directory) or `kube_watch` (a ConfigMap, or every ConfigMap
+//! a label selector matches) loads one with `config` and swaps it into the gate; a request uses one snapshot
+//! throughout. In multi-config mode (policy §13) the adapter also reads the config's name the proxy gave (the
+//! `/configs/<name>` path prefix, the `authgate-config` context extension) and the gate decides with that config.
 //!
 //! # Modules, and which way each may import
 //!
@@ -30,31 +32,34 @@
 //!   `Transport` a decision came through.
 //!
 //! The domain: plain data in and out, no HTTP framework, Kubernetes client or prometheus type in its interface:
-//! - `config`: AuthConfig text → validated, compiled config (model, loader, schema, reading a file); imports no
-//!   other module but the leaves.
+//! - `config`: AuthConfig text → validated, compiled config (model, loader, schema, reading a file, the rules of
+//!   config names); imports no other module but the leaves.
 //! - `jwks`: key sources behind one interface: a fixed key, or a JWKS fetched, parsed, cached and refreshed, kept
 //!   on error up to a maximum staleness; imports `config`.
 //! - `authn`: token → identity → session: token extraction, JWT verification and claims, the webhook mode, role
 //!   selection, the bounded deny `Reason`s; imports `jwks`, `config`.
-//! - `gate`: the hub: the config snapshot reloads swap, mode selection, the decision caches, `Decision` out;
-//!   imports `authn`, `jwks`, `config`.
+//! - `gate`: the hub: the config snapshot reloads swap (one, or one per name: `named`), mode selection, the
+//!   decision caches, readiness, `Decision` out; imports `authn`, `jwks`, `config`.
 //!
 //! The edge, which names actix-web, kube or prometheus, and which the domain imports only in its tests:
 //! - `metrics`: the registry and every series; an `Observer`, and the only module that names prometheus.
 //! - `contracts`: proxy adapters: an HTTP request or an Envoy gRPC `CheckRequest` → `AuthRequest`, a `Decision` →
-//!   the response (`answer`: what every transport says; `forward`: HTTP; `ext_authz`: gRPC); imports `gate` and
-//!   `authn`.
+//!   the response (`answer`: what every transport says; `forward`: HTTP; `ext_authz`: gRPC, `check_view`: its
+//!   request read from the wire); imports `gate` and `authn`.
 //! - `listeners`: the actix-web apps and their listeners (data, admin, `dev`'s JWKS), `run` and the graceful drain
 //!   of every listener; imports `contracts`, `gate`, `metrics`, `grpc`.
-//! - `grpc`: the tonic listener (ext_authz `Check`, `grpc.health.v1`) on a multi-threaded runtime of its own,
-//!   cleartext or TLS; imports `contracts`, `gate`, `tls` (and `listeners`' socket `bind`).
+//! - `grpc`: the gRPC listener on hyper's HTTP/2 (ext_authz `Check` served directly, `grpc.health.v1` by tonic's
+//!   generated server) on a multi-threaded runtime of its own, cleartext or TLS; imports `contracts`, `gate`, `tls`
+//!   (and `listeners`' socket `bind`).
 //! - `tls`: the certificate resolver reloaded from its files, client-certificate verification, the file watcher;
 //!   shared by `admission` and `grpc`.
-//! - `admission`: the AdmissionReview webhook on its own TLS listener, judged by the `config` loader; imports
-//!   `config`, `tls`.
+//! - `admission`: the AdmissionReview webhook on its own TLS listener, judged by the `config` loader (and, for the
+//!   selector's ConfigMaps, the config-name rules); imports `config`, `tls`, `kube_watch`'s selector naming.
 //! - `reload`: load a config off the request path, swap it into the gate, keep the last good one; the file source;
-//!   imports `config`, `gate`.
-//! - `kube_watch`: the ConfigMap source, watched with kube-rs; imports `reload`, `config`, `gate`.
+//!   in multi-config mode the `ConfigSink` every source reports to (the gate), the `Reconciler` (names, changes,
+//!   the removal grace) and the directory / several-files source; imports `config`, `gate`, `clock`.
+//! - `kube_watch`: the ConfigMap source and the label-selector source, watched with kube-rs; imports `reload`,
+//!   `config`, `gate`.
 //!
 //! The entry, which nothing above imports:
 //! - `cli`: clap subcommands and flags, and nothing else; reads `gate`'s and `jwks`' settings only for their

@@ -26,6 +26,7 @@ use authgate::authn::{jwt, token};
 use authgate::clock::SystemClock;
 use authgate::config::compiled::{JwtKeySource, JwtMode, Mode, TokenLocation};
 use authgate::config::{LoadOptions, Loaded, load_str_with_env};
+use authgate::contracts::check_view::CheckView;
 use authgate::contracts::ext_authz::{self, ExtAuthzSettings};
 use authgate::gate::{Gate, GateSettings};
 use authgate::metrics::Metrics;
@@ -918,6 +919,16 @@ fn committed_ext_authz_inputs_replay() {
     );
     let mut reached = 0;
     for (path, data) in &inputs {
+        if let (Ok(view), Ok(msg)) = (
+            CheckView::decode(data),
+            CheckRequest::decode(data.as_slice()),
+        ) {
+            assert_eq!(
+                view.sorted_maps(),
+                CheckView::of_message(&msg).sorted_maps(),
+                "{path}: the wire view and prost disagree"
+            );
+        }
         let outcome = judge_check(&target_request(data)).unwrap_or_else(|e| panic!("{path}: {e}"));
         reached += usize::from(past_signature(&outcome));
         let name = path.rsplit('/').next().unwrap_or_default();

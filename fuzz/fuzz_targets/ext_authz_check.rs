@@ -14,6 +14,7 @@ use std::sync::{Arc, LazyLock};
 
 use authgate::clock::SystemClock;
 use authgate::config::{LoadOptions, load_str_with_env};
+use authgate::contracts::check_view::CheckView;
 use authgate::contracts::ext_authz::{self, ExtAuthzSettings};
 use authgate::gate::{Gate, GateSettings};
 use authgate::observe::Ignore;
@@ -56,6 +57,14 @@ static FIXTURE: LazyLock<Fixture> = LazyLock::new(|| {
 });
 
 fuzz_target!(|data: &[u8]| {
+    // The listener reads a check from the wire with the view; whatever it reads, prost reads the same.
+    if let (Ok(view), Ok(msg)) = (CheckView::decode(data), CheckRequest::decode(data)) {
+        assert_eq!(
+            view.sorted_maps(),
+            CheckView::of_message(&msg).sorted_maps(),
+            "the wire view and prost disagree"
+        );
+    }
     let req = CheckRequest::decode(data).unwrap_or_else(|_| ext_authz_input::built(data));
     let f = &*FIXTURE;
     let has_http = req

@@ -99,15 +99,15 @@ python3 - "$WORK" >>"$summary" <<'PY'
 import re, sys
 work = sys.argv[1]
 parts = [
-    ("the gate's decision (cache lookup, session)", r"authgate::gate::Gate::decide_via::\{\{closure\}\}$"),
+    ("the gate's decision (cache lookup, session)", r"authgate::gate::Gate::decide_named::\{\{closure\}\}$"),
     ("  of which SHA-256 of the cache key (AVX under valgrind; SHA-NI natively)", r"authgate::hash::sha256$"),
-    ("gRPC: CheckRequest decode (prost)", r"prost::message::Message::decode$"),
-    ("gRPC:   of which the headers map", r"prost::encoding::hash_map::merge$"),
-    ("gRPC: adapter, CheckRequest -> AuthRequest", r"authgate::contracts::ext_authz::client_request$"),
+    ("gRPC: reading the call's message (HTTP/2 DATA frames)", r"authgate::grpc::service::read_message::\{\{closure\}\}$"),
+    ("gRPC: CheckRequest read from the wire (check_view)", r"authgate::contracts::check_view::CheckView::decode$"),
+    ("gRPC: adapter, view -> AuthRequest", r"authgate::contracts::ext_authz::client_request_of$"),
     ("gRPC: adapter, Decision -> CheckResponse", r"authgate::contracts::ext_authz::respond$"),
     ("gRPC: CheckResponse encode (prost)", r"prost::message::Message::encode$"),
     ("gRPC: HTTP/2 connection (h2 frames, HPACK)", r"<hyper::proto::h2::server::Server<T,S,B,E> as core::future::future::Future>::poll$"),
-    ("gRPC: one stream (tonic service, decode, check, encode)", r"<hyper::proto::h2::server::H2Stream<F,B,Ex> as core::future::future::Future>::poll$"),
+    ("gRPC: one stream (hyper H2Stream: the call, decode, check, encode)", r"<hyper::proto::h2::server::H2Stream<F,B,Ex> as core::future::future::Future>::poll$"),
     ("HTTP: request parsing (actix h1 codec)", r"<actix_http::h1::codec::Codec as tokio_util::codec::decoder::Decoder>::decode$"),
     ("HTTP: adapter, Decision -> response", r"authgate::contracts::forward::render$"),
 ]

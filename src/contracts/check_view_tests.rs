@@ -6,13 +6,8 @@ use prost::Message;
 
 use super::*;
 
-/// The view with its map entries sorted: prost's hash maps keep no order, the wire does.
-fn sorted(mut v: CheckView<'_>) -> CheckView<'_> {
-    v.context_extensions.sort_unstable();
-    if let Some(h) = &mut v.http {
-        h.headers.sort_unstable();
-    }
-    v
+fn sorted(v: CheckView<'_>) -> CheckView<'_> {
+    v.sorted_maps()
 }
 
 fn request(
