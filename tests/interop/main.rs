@@ -15,13 +15,15 @@
 //!
 //! Modules: [`discovery`] finds the proxy binaries, [`proxy`] runs one from its deploy file, [`stack`] puts
 //! authgate, an upstream and a proxy together, [`scenarios`] holds what every proxy must do,
-//! [`envoy_scenarios`] what the Envoy recipes must do besides, [`readme`] the README check. The hand-written HTTP
+//! [`envoy_scenarios`] what the Envoy recipes must do besides, [`multi`] multi-config mode (issue 14) behind NGINX
+//! and Envoy from their `*-multi` files, [`readme`] the README check. The hand-written HTTP
 //! client the scenarios send with is `common::raw`.
 
 #[path = "../common/mod.rs"]
 mod common;
 mod discovery;
 mod envoy_scenarios;
+mod multi;
 mod proxy;
 mod readme;
 mod scenarios;

@@ -31,8 +31,8 @@ pub fn as_committed(text: &str) -> String {
 }
 
 /// A `deploy/proxies/` file with its placeholders filled.
-fn render(kind: Kind, ports: &Ports, edit: Edit) -> String {
-    let path = Path::new(ROOT).join(kind.file());
+fn render(file: &str, ports: &Ports, edit: Edit) -> String {
+    let path = Path::new(ROOT).join(file);
     let text = std::fs::read_to_string(&path).expect("deploy/proxies file is committed");
     let out = edit(&text)
         .replace("{{LISTEN_HOST}}", "127.0.0.1")
@@ -45,8 +45,7 @@ fn render(kind: Kind, ports: &Ports, edit: Edit) -> String {
         .replace("{{ADMIN_PORT}}", &ports.admin.to_string());
     assert!(
         !out.contains("{{"),
-        "{} has a placeholder the test does not fill:\n{out}",
-        kind.file()
+        "{file} has a placeholder the test does not fill:\n{out}",
     );
     out
 }
@@ -70,6 +69,18 @@ impl Proxy {
         upstream: u16,
         edit: Edit,
     ) -> Proxy {
+        Self::start_file(kind, kind.file(), installed, authgate, upstream, edit)
+    }
+
+    /// [`Proxy::start`] from another file of `deploy/proxies/` written for the same proxy (the multi-config forms).
+    pub fn start_file(
+        kind: Kind,
+        file: &str,
+        installed: &Installed,
+        authgate: u16,
+        upstream: u16,
+        edit: Edit,
+    ) -> Proxy {
         let ports = Ports {
             listen: free_port(),
             authgate,
@@ -77,7 +88,7 @@ impl Proxy {
             admin: free_port(),
         };
         let dir = temp_dir(kind.name());
-        let config = render(kind, &ports, edit);
+        let config = render(file, &ports, edit);
         let path = |name: &str| dir.join(name).display().to_string();
         let out = std::fs::File::create(dir.join("stdout.log")).expect("proxy stdout log");
         let err = out.try_clone().expect("proxy log handle");
