@@ -1,6 +1,6 @@
-//! The embedded issuer of `authgate dev`: an RSA key made at start, its public JWKS, Clerk-shaped tokens signed with
-//! it and the AuthConfig that trusts it; and the minimal Envoy configuration that tries the gRPC listener. For
-//! development only; the key never leaves the process.
+//! The embedded issuers of `authgate dev`: each an RSA key made at start, its public JWKS, Clerk-shaped tokens signed
+//! with it and the AuthConfig that trusts it; and the minimal Envoy configuration that tries the gRPC listener, one
+//! route per config. For development only; the keys never leave the process.
 
 use aws_lc_rs::rand::SystemRandom;
 use aws_lc_rs::rsa::{KeyPair, KeySize};
@@ -11,21 +11,22 @@ use serde_json::json;
 
 use crate::clock::unix_now;
 
-const KID: &str = "authgate-dev-key";
-
-/// The embedded issuer: a key pair and its public JWKS.
+/// An embedded issuer: a key pair and its public JWKS.
 pub struct DevIssuer {
     key: KeyPair,
     /// The issuer URL (`iss`), also where the JWKS is served.
     pub issuer: String,
+    /// The key's id: distinct per issuer, as real issuers' are, so a token names a key the other issuer's key set
+    /// does not hold.
+    kid: String,
 }
 
 impl DevIssuer {
-    /// A fresh RSA-2048 key.
-    pub fn generate(issuer: String) -> anyhow::Result<Self> {
+    /// A fresh RSA-2048 key, known as `kid`.
+    pub fn generate(issuer: String, kid: String) -> anyhow::Result<Self> {
         let key = KeyPair::generate(KeySize::Rsa2048)
             .map_err(|_| anyhow::anyhow!("RSA key generation failed"))?;
-        Ok(Self { key, issuer })
+        Ok(Self { key, issuer, kid })
     }
 
     /// The public JWKS document.
@@ -33,7 +34,7 @@ impl DevIssuer {
         let pk = self.key.public_key();
         let n = URL_SAFE_NO_PAD.encode(pk.modulus().big_endian_without_leading_zero());
         let e = URL_SAFE_NO_PAD.encode(pk.exponent().big_endian_without_leading_zero());
-        json!({"keys": [{"kty": "RSA", "kid": KID, "use": "sig", "alg": "RS256", "n": n, "e": e}]})
+        json!({"keys": [{"kty": "RSA", "kid": self.kid, "use": "sig", "alg": "RS256", "n": n, "e": e}]})
     }
 
     /// A Clerk-template-shaped RS256 token for `user_id` with Hasura claims, valid for `ttl` seconds.
@@ -45,7 +46,7 @@ impl DevIssuer {
         ttl: u64,
     ) -> anyhow::Result<String> {
         let now = unix_now();
-        let header = json!({"alg": "RS256", "typ": "JWT", "kid": KID});
+        let header = json!({"alg": "RS256", "typ": "JWT", "kid": self.kid});
         let claims = json!({
             "iss": self.issuer, "sub": user_id, "sid": "sess_dev", "azp": "http://localhost:3000",
             "iat": now, "nbf": now.saturating_sub(5), "exp": now + ttl,
@@ -84,15 +85,38 @@ impl DevIssuer {
 /// Where the Envoy of [`envoy_bootstrap`] listens.
 pub const ENVOY_DEV_LISTEN: (&str, u16) = ("127.0.0.1", 10000);
 
-/// A minimal Envoy bootstrap for trying the gRPC listener at `grpc` (`host:port`): Envoy on [`ENVOY_DEV_LISTEN`]
-/// asks authgate over gRPC `ext_authz` (raw headers, failing closed with `503`), then answers every allowed request
-/// itself, echoing the session headers it would have sent upstream; a denial is authgate's, status, headers and body.
-pub fn envoy_bootstrap(grpc_host: &str, grpc_port: u16) -> String {
+/// The Envoy route of config `name`: requests under `/<name>/` are checked with `authgate-config: <name>` in the
+/// context extensions, then answered by Envoy itself with the session headers it would have sent upstream.
+fn envoy_route(name: &str) -> String {
+    format!(
+        r#"              - match: {{prefix: "/{name}/"}}
+                direct_response: {{status: 200, body: {{inline_string: "allowed by authgate (config {name})\n"}}}}
+                response_headers_to_add:
+                - header: {{key: x-hasura-role, value: "%REQ(x-hasura-role)%"}}
+                - header: {{key: x-hasura-user-id, value: "%REQ(x-hasura-user-id)%"}}
+                typed_per_filter_config:
+                  envoy.filters.http.ext_authz:
+                    "@type": type.googleapis.com/envoy.extensions.filters.http.ext_authz.v3.ExtAuthzPerRoute
+                    check_settings: {{context_extensions: {{authgate-config: {name}}}}}
+"#
+    )
+}
+
+/// A minimal Envoy bootstrap for trying the gRPC listener at `grpc` (`host:port`) in multi-config mode: Envoy on
+/// [`ENVOY_DEV_LISTEN`] routes `/<name>/` for each of `configs` to that config (over gRPC `ext_authz`, raw headers,
+/// failing closed with `503`), then answers every allowed request itself, echoing the session headers it would have
+/// sent upstream; a denial is authgate's, status, headers and body. Any other path is checked without a config name,
+/// which authgate refuses (`503 unknown_config`): there is no default config.
+pub fn envoy_bootstrap(grpc_host: &str, grpc_port: u16, configs: &[&str]) -> String {
     let (host, port) = ENVOY_DEV_LISTEN;
+    let routes: String = configs.iter().map(|n| envoy_route(n)).collect();
+    let paths: Vec<String> = configs.iter().map(|n| format!("/{n}/ -> {n}")).collect();
+    let paths = paths.join(", ");
     format!(
         r#"# Envoy in front of `authgate dev` (development only): every request is checked by authgate over gRPC
-# ext_authz; an allowed one is answered by Envoy itself, with the session headers it would send upstream echoed.
-# Run: envoy -c THIS_FILE   then send the curl lines that authgate dev printed to http://{host}:{port}/
+# ext_authz, each route naming its config in the context extensions ({paths}); an allowed request is answered
+# by Envoy itself, with the session headers it would send upstream echoed. Any other path names no config: 503.
+# Run: envoy -c THIS_FILE   then send the Envoy curl lines that authgate dev printed to http://{host}:{port}/
 static_resources:
   listeners:
   - name: ingress
@@ -109,11 +133,8 @@ static_resources:
             - name: all
               domains: ["*"]
               routes:
-              - match: {{prefix: "/"}}
+{routes}              - match: {{prefix: "/"}}
                 direct_response: {{status: 200, body: {{inline_string: "allowed by authgate\n"}}}}
-                response_headers_to_add:
-                - header: {{key: x-hasura-role, value: "%REQ(x-hasura-role)%"}}
-                - header: {{key: x-hasura-user-id, value: "%REQ(x-hasura-user-id)%"}}
           http_filters:
           - name: envoy.filters.http.ext_authz
             typed_config:

@@ -1,9 +1,12 @@
-//! `authgate dev` (policy §7), run as a user would: start it on free loopback ports, take the printed token, and
-//! check the allow, the deny without a token, the role that is not allowed and the role switch; run the printed
-//! curl lines with curl and check each against what its comment says; and check that a non-loopback listener is
-//! refused.
+//! `authgate dev` (policy §7, §13), run as a user would: start it on free loopback ports, take the two printed tokens
+//! (one per embedded issuer), check that each config allows its own issuer's token and refuses the other's, that a
+//! path naming no config is `503 unknown_config`, and that `/readyz` lists both configs; run every printed curl line
+//! with curl and check each against what its comment says; and check that a non-loopback listener is refused. The
+//! curl lines sent through Envoy are run in the gRPC dev test, against a real Envoy.
 
 mod common;
+#[path = "dev/lines.rs"]
+mod lines;
 
 use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
@@ -12,7 +15,6 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use common::http::{send_tolerant, with_headers};
-use common::raw::http_get_status;
 use common::service::bin;
 use common::{free_port, temp_dir};
 
@@ -99,73 +101,45 @@ impl Drop for DevProcess {
     }
 }
 
-/// Split a printed shell line into words, honouring double quotes (enough for the lines `dev` prints).
-fn shell_words(line: &str) -> Vec<String> {
-    let mut words = Vec::new();
-    let mut cur = String::new();
-    let mut quoted = false;
-    let mut in_word = false;
-    for c in line.chars() {
-        match c {
-            '"' => {
-                quoted = !quoted;
-                in_word = true;
-            }
-            ' ' | '\t' if !quoted => {
-                if in_word {
-                    words.push(std::mem::take(&mut cur));
-                    in_word = false;
-                }
-            }
-            _ => {
-                cur.push(c);
-                in_word = true;
-            }
-        }
-    }
-    if in_word {
-        words.push(cur);
-    }
-    words
-}
-
-/// The first three-digit HTTP status named in a comment line (`# denied: 401, no token`).
-fn status_in_comment(line: &str) -> Option<u16> {
-    line.split(|c: char| !c.is_ascii_digit())
-        .find(|w| w.len() == 3)
-        .and_then(|w| w.parse().ok())
-        .filter(|s| (200..600).contains(s))
-}
+/// Where the Envoy curl lines point (`authgate dev`'s fixed Envoy listener).
+const ENVOY: &str = "http://127.0.0.1:10000";
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn dev_prints_a_working_token_and_curl_lines() {
+async fn dev_prints_two_configs_and_curl_lines_that_do_what_they_say() {
     let (data, admin) = (free_port(), free_port());
     let dev = DevProcess::start(&format!("127.0.0.1:{data}"), &format!("127.0.0.1:{admin}"));
     let base = format!("http://127.0.0.1:{data}");
 
+    // The banner ends with the Envoy section (dev's gRPC listener is on): read to its `envoy -c` line, then the rest.
     let mut printed = Vec::new();
     let found = dev.read_until(
         Instant::now() + Duration::from_secs(20),
         &mut printed,
-        |l| l.starts_with("export TOKEN="),
+        |l| l.contains("envoy -c "),
     );
     assert!(
         found,
-        "no `export TOKEN=` line; stdout:\n{}\nstderr:\n{}",
+        "no `envoy -c` line; stdout:\n{}\nstderr:\n{}",
         printed.join("\n"),
         dev.stderr()
     );
-    let token = printed
-        .last()
-        .and_then(|l| l.strip_prefix("export TOKEN="))
-        .expect("token line")
-        .trim()
-        .to_owned();
-    assert_eq!(
-        token.split('.').count(),
-        3,
-        "the printed token is a JWT: {token}"
+    let envoy_at = printed.len();
+    dev.drain(
+        Duration::from_millis(300),
+        Instant::now() + Duration::from_secs(3),
+        &mut printed,
     );
+    let env = lines::exports(&printed);
+    let token = |var: &str| {
+        env.iter()
+            .find(|(n, _)| n == var)
+            .map(|(_, v)| v.clone())
+            .unwrap_or_else(|| panic!("no `export {var}=` line; stdout:\n{}", printed.join("\n")))
+    };
+    let (app_token, admin_token) = (token("APP_TOKEN"), token("ADMIN_TOKEN"));
+    for t in [&app_token, &admin_token] {
+        assert_eq!(t.split('.').count(), 3, "a printed token is a JWT: {t}");
+    }
     assert!(
         printed
             .iter()
@@ -174,173 +148,150 @@ async fn dev_prints_a_working_token_and_curl_lines() {
         printed.join("\n")
     );
 
+    // Ready, with both configs usable (their key sets fetched from the two embedded issuers).
     let deadline = Instant::now() + Duration::from_secs(10);
-    let mut ready = false;
+    let mut readyz = serde_json::Value::Null;
     while Instant::now() < deadline {
-        if http_get_status(&format!("http://127.0.0.1:{admin}/readyz")) == Some(200) {
-            ready = true;
-            break;
+        if let Ok(r) = reqwest::get(format!("http://127.0.0.1:{admin}/readyz")).await
+            && let Ok(text) = r.text().await
+            && let Ok(v) = serde_json::from_str::<serde_json::Value>(&text)
+        {
+            readyz = v;
+            let usable = readyz["configs"]
+                .as_array()
+                .is_some_and(|c| c.len() == 2 && c.iter().all(|c| c["usable"] == true));
+            if readyz["ready"] == true && usable {
+                break;
+            }
         }
-        std::thread::sleep(Duration::from_millis(20));
+        tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    assert!(ready, "/readyz never 200; stderr:\n{}", dev.stderr());
-    dev.drain(
-        Duration::from_millis(300),
-        Instant::now() + Duration::from_secs(3),
-        &mut printed,
+    let names: Vec<&str> = readyz["configs"]
+        .as_array()
+        .map(|c| c.iter().filter_map(|c| c["name"].as_str()).collect())
+        .unwrap_or_default();
+    assert_eq!(
+        names,
+        ["admin", "app"],
+        "/readyz lists both configs, usable: {readyz}; stderr:\n{}",
+        dev.stderr()
+    );
+    assert!(
+        readyz["configs"].as_array().is_some_and(|c| c
+            .iter()
+            .all(|c| c["usable"] == true && c["state"] == "ready")),
+        "both configs usable: {readyz}"
     );
 
+    // Each config allows its own issuer's token and refuses the other's; no config named is 503.
     let client = common::http::client();
-    let url = format!("{base}/");
-    // The body is judged below where it matters; one that cannot be read is taken as empty.
-    let get = |headers: &[(&str, &str)]| send_tolerant(with_headers(client.get(&url), headers));
-    let bearer = format!("Bearer {token}");
-
-    // Allowed: the token's default role and user id.
-    let a = get(&[("authorization", &bearer)]).await;
-    assert_eq!(a.status, 200, "allow: {}", a.body);
+    let get = |url: String, headers: Vec<(&'static str, String)>| {
+        let pairs: Vec<(&str, &str)> = headers.iter().map(|(n, v)| (*n, v.as_str())).collect();
+        send_tolerant(with_headers(client.get(&url), &pairs))
+    };
+    let app_bearer = format!("Bearer {app_token}");
+    let admin_bearer = format!("Bearer {admin_token}");
+    let a = get(
+        format!("{base}/configs/app/graphql"),
+        vec![("authorization", app_bearer.clone())],
+    )
+    .await;
+    assert_eq!(a.status, 200, "app token on app: {}", a.body);
     assert_eq!(a.header("x-hasura-role"), Some("user"));
     assert_eq!(a.header("x-hasura-user-id"), Some("user_2dev"));
-
-    // No token: 401 with a bare Bearer challenge.
-    let a = get(&[]).await;
-    assert_eq!(a.status, 401, "no token: {}", a.body);
-    assert_eq!(a.header("www-authenticate"), Some("Bearer"));
-    assert!(a.header("x-hasura-role").is_none());
-    let body: serde_json::Value = serde_json::from_str(&a.body).expect("JSON error body");
-    assert_eq!(body["errors"][0]["extensions"]["code"], "missing_token");
-
-    // A role the token does not allow: 403.
-    let a = get(&[("authorization", &bearer), ("x-hasura-role", "admin")]).await;
-    assert_eq!(a.status, 403, "role admin: {}", a.body);
-    assert!(a.header("x-hasura-role").is_none());
-
-    // Role switch to another allowed role: 200 as editor.
-    let a = get(&[("authorization", &bearer), ("x-hasura-role", "editor")]).await;
-    assert_eq!(a.status, 200, "role editor: {}", a.body);
-    assert_eq!(a.header("x-hasura-role"), Some("editor"));
-    assert_eq!(a.header("x-hasura-user-id"), Some("user_2dev"));
-
-    // The printed curl lines name this listener, and do what their comments say: each one is run as a user would
-    // run it (through `sh`, with `TOKEN` exported), and its answer checked against the status and every
-    // `x-hasura-*` header that its comment names.
-    let mut statuses = Vec::new();
-    let mut curls = 0;
-    for (i, line) in printed.iter().enumerate() {
-        if !line.trim_start().starts_with("curl ") {
-            continue;
-        }
-        curls += 1;
-        let comment = i
-            .checked_sub(1)
-            .map(|p| printed[p].as_str())
-            .filter(|p| p.trim_start().starts_with('#'))
-            .unwrap_or_else(|| {
-                panic!("`{line}` has no comment line above it saying what it shows")
-            });
-        let want = status_in_comment(comment)
-            .unwrap_or_else(|| panic!("the comment `{comment}` above `{line}` names no status"));
-        let words = shell_words(line);
-        let target = words
-            .iter()
-            .rev()
-            .find(|w| w.starts_with("http://") || w.starts_with("https://"))
-            .unwrap_or_else(|| panic!("no URL in {line}"));
-        assert!(
-            target.starts_with(&format!("{base}/")),
-            "curl line names {target}, not the data listener {base}: {line}"
+    let a = get(
+        format!("{base}/configs/admin/graphql"),
+        vec![("authorization", admin_bearer.clone())],
+    )
+    .await;
+    assert_eq!(a.status, 200, "admin token on admin: {}", a.body);
+    assert_eq!(a.header("x-hasura-role"), Some("admin"));
+    assert_eq!(a.header("x-hasura-user-id"), Some("staff_2dev"));
+    for (path, bearer) in [("app", &admin_bearer), ("admin", &app_bearer)] {
+        let a = get(
+            format!("{base}/configs/{path}/graphql"),
+            vec![("authorization", bearer.clone())],
+        )
+        .await;
+        assert_eq!(
+            a.status, 401,
+            "the other issuer's token on {path}: {}",
+            a.body
         );
-        let (status, headers, raw) = run_curl(line, &token);
-        assert_eq!(status, want, "`{line}` ({comment}) answered:\n{raw}");
-        let session: Vec<&(String, String)> = headers
-            .iter()
-            .filter(|(n, _)| n.starts_with("x-hasura-"))
-            .collect();
-        if status == 200 {
-            for (name, value) in hasura_headers_in_comment(comment) {
-                assert!(
-                    session.iter().any(|(n, v)| *n == name && *v == value),
-                    "`{line}`: the comment says {name}: {value}; the answer:\n{raw}"
-                );
-            }
-        } else {
-            assert!(
-                session.is_empty(),
-                "`{line}`: a {status} carries session headers:\n{raw}"
-            );
-        }
-        statuses.push(status);
+        assert_eq!(
+            a.header("www-authenticate"),
+            Some("Bearer error=\"invalid_token\"")
+        );
+        assert!(a.header("x-hasura-role").is_none());
     }
-    assert!(
-        curls >= 3,
-        "expected curl lines for an allow, a deny and a role switch; stdout:\n{}",
-        printed.join("\n")
+    // The client's own path after the prefix is never read for selection.
+    let a = get(
+        format!("{base}/configs/app/configs/admin/"),
+        vec![("authorization", admin_bearer.clone())],
+    )
+    .await;
+    assert_eq!(
+        a.status, 401,
+        "/configs/app/configs/admin/ is judged by app: {}",
+        a.body
     );
-    for want in [200, 401, 403] {
+    let a = get(
+        format!("{base}/graphql"),
+        vec![("authorization", app_bearer.clone())],
+    )
+    .await;
+    assert_eq!(a.status, 503, "no config named: {}", a.body);
+    let body: serde_json::Value = serde_json::from_str(&a.body).expect("JSON error body");
+    assert_eq!(body["errors"][0]["extensions"]["code"], "unknown_config");
+
+    // The printed curl lines for the data listener, each run as printed and held to its comment; those after the
+    // `envoy -c` line all go through Envoy (run against a real Envoy by the gRPC dev test).
+    let ran = lines::run_printed(&printed[..envoy_at], &base, &env, &[]);
+    lines::assert_two_issuers(
+        &ran,
+        &|c| format!("{base}/configs/{c}/"),
+        &format!("{base}/"),
+    );
+    let statuses: Vec<u16> = ran.iter().map(|r| r.status).collect();
+    for want in [200, 401, 403, 503] {
         assert!(
             statuses.contains(&want),
             "no curl line shows a {want}: {statuses:?}"
         );
     }
-}
-
-/// Run one printed curl line through `sh` with `TOKEN` set (and no proxy), as a user pasting it would. curl is a
-/// tool this test needs: without it the test fails, it does not skip. Returns the status, the headers (names
-/// lower-cased) and the raw answer.
-fn run_curl(line: &str, token: &str) -> (u16, Vec<(String, String)>, String) {
-    let out = Command::new("sh")
-        .arg("-c")
-        .arg(format!("{line} --silent --show-error --max-time 10"))
-        .env("TOKEN", token)
-        .env_remove("http_proxy")
-        .env_remove("HTTP_PROXY")
-        .env_remove("all_proxy")
-        .env_remove("ALL_PROXY")
-        .env("no_proxy", "*")
-        .stdin(Stdio::null())
-        .output()
-        .expect("run sh");
-    let raw = String::from_utf8_lossy(&out.stdout).replace("\r\n", "\n");
     assert!(
-        out.status.success(),
-        "`{line}` failed ({:?}; curl is needed to run the printed lines): {}",
-        out.status.code(),
-        String::from_utf8_lossy(&out.stderr)
+        ran.iter()
+            .any(|r| r.line.contains("x-hasura-role: editor") && r.status == 200),
+        "a role switch is shown: {ran:#?}"
     );
-    let head = raw.split("\n\n").next().unwrap_or_default();
-    let mut lines = head.lines();
-    let status = lines
-        .next()
-        .and_then(|l| l.split_whitespace().nth(1))
-        .and_then(|s| s.parse().ok())
-        .unwrap_or_else(|| panic!("`{line}` printed no status line:\n{raw}"));
-    let headers = lines
-        .filter_map(|l| {
-            let (n, v) = l.split_once(':')?;
-            Some((n.trim().to_ascii_lowercase(), v.trim().to_owned()))
-        })
+    let envoy_curls: Vec<&String> = printed[envoy_at..]
+        .iter()
+        .filter(|l| l.trim_start().starts_with("curl "))
         .collect();
-    (status, headers, raw)
-}
-
-/// The `x-hasura-NAME: VALUE` pairs a comment line names (`# allowed: 200 with x-hasura-role: user and …`).
-fn hasura_headers_in_comment(comment: &str) -> Vec<(String, String)> {
-    let mut out = Vec::new();
-    let mut rest = comment;
-    while let Some(at) = rest.find("x-hasura-") {
-        rest = &rest[at..];
-        let Some((name, after)) = rest.split_once(':') else {
-            break;
-        };
-        let value = after
-            .split_whitespace()
-            .next()
-            .unwrap_or_default()
-            .trim_end_matches([',', ';', '.', ')']);
-        out.push((name.to_owned(), value.to_owned()));
-        rest = after;
+    assert!(
+        envoy_curls.len() >= 5,
+        "curl lines through Envoy for both configs and for none: {envoy_curls:?}"
+    );
+    for l in envoy_curls {
+        assert!(
+            l.contains(&format!("{ENVOY}/")),
+            "a curl line after `envoy -c` goes through Envoy: {l}"
+        );
     }
-    out
+
+    // Multi-config mode's metrics name the config.
+    let metrics = reqwest::get(format!("http://127.0.0.1:{admin}/metrics"))
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("metrics text");
+    for c in ["app", "admin"] {
+        assert!(
+            metrics.contains(&format!("config=\"{c}\"")),
+            "metrics carry config=\"{c}\":\n{metrics}"
+        );
+    }
 }
 
 #[test]
@@ -385,7 +336,7 @@ fn dev_refuses_a_non_loopback_listener() {
             &mut stdout,
         );
         assert!(
-            !stdout.iter().any(|l| l.starts_with("export TOKEN=")),
+            !stdout.iter().any(|l| l.starts_with("export ")),
             "a refused dev must not print a token"
         );
     }

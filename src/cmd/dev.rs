@@ -1,6 +1,8 @@
-//! `authgate dev`: the whole thing on a laptop. An in-process issuer (an RSA key made at start, its JWKS served on
-//! loopback), a Clerk-shaped AuthConfig pointing at it, the gate, and a ready token with curl lines that show an
-//! allow, a deny and a role switch. Loopback only; for development only.
+//! `authgate dev`: the whole thing on a laptop, in multi-config mode. Two AuthConfigs, `app` (the end users' API) and
+//! `admin` (the staff's back office), each trusting its own in-process issuer (an RSA key made at start, its JWKS
+//! served on loopback), so that a token of one is refused by the other; the gate; a ready token per issuer; and curl
+//! lines through `/configs/<name>` that show, for each config, an allow and the other issuer's token refused (and for
+//! `app` a deny, a role not allowed and a role switch). Loopback only; for development only.
 
 use std::net::{SocketAddr, TcpListener};
 use std::sync::Arc;
@@ -10,11 +12,16 @@ use anyhow::{Context, bail};
 use super::{gate_settings, grpc_options, load_options};
 use crate::cli::DevArgs;
 use crate::clock::SystemClock;
+use crate::config::load_str;
 use crate::dev::{DevIssuer, ENVOY_DEV_LISTEN, envoy_bootstrap};
 use crate::gate::Gate;
 use crate::listeners::{RunOptions, issuer_jwks_server, run, server_ended};
 use crate::metrics::Metrics;
-use crate::reload::apply_text;
+
+/// The end users' API: its config's name (also its issuer's) and the shell variable that holds its token.
+const APP: (&str, &str) = ("app", "APP_TOKEN");
+/// The staff's back office: its config's name (also its issuer's) and the shell variable that holds its token.
+const ADMIN: (&str, &str) = ("admin", "ADMIN_TOKEN");
 
 /// Resolve `addr` (`127.0.0.1:8080`, `localhost:8080`, `[::1]:8080`), insist on loopback, and check that it can be
 /// bound now, so that the printed curl lines never name an address the service then fails to take.
@@ -37,27 +44,139 @@ fn loopback(addr: &str) -> anyhow::Result<SocketAddr> {
     Ok(a)
 }
 
-/// Say how to try the gRPC listener at `grpc`: write the minimal Envoy bootstrap into a fresh temp directory and
-/// print its path and how to use it. The lines are comments, so that every `curl` line `dev` prints still targets the
-/// data listener.
+/// A curl line with the comment above it saying what it answers (the tests hold every line to its comment).
+fn curl(comment: &str, token: Option<&str>, headers: &[&str], url: &str) {
+    let mut line = String::from("curl -i");
+    if let Some(var) = token {
+        line.push_str(&format!(" -H \"Authorization: Bearer ${var}\""));
+    }
+    for h in headers {
+        line.push_str(&format!(" -H \"{h}\""));
+    }
+    println!("# {comment}\n{line} {url}");
+}
+
+/// The curl lines of both configs at `base` (the data listener's `/configs/<name>/`, or Envoy's `/<name>/` when
+/// `envoy`), then a request that names no config.
+fn print_curls(base: &str, envoy: bool) {
+    let (app, app_token) = APP;
+    let (admin, admin_token) = ADMIN;
+    let url = |name: &str| {
+        if envoy {
+            format!("{base}/{name}/")
+        } else {
+            format!("{base}/configs/{name}/")
+        }
+    };
+    curl(
+        "allowed: 200 with x-hasura-role: user and x-hasura-user-id: user_2dev",
+        Some(app_token),
+        &[],
+        &url(app),
+    );
+    if !envoy {
+        curl("denied: 401 missing_token, no token", None, &[], &url(app));
+        curl(
+            "denied: 403 role_not_allowed, role admin is not allowed for this token",
+            Some(app_token),
+            &["x-hasura-role: admin"],
+            &url(app),
+        );
+        curl(
+            "role switch: 200 with x-hasura-role: editor",
+            Some(app_token),
+            &["x-hasura-role: editor"],
+            &url(app),
+        );
+    }
+    curl(
+        &format!(
+            "refused: 401 unknown_kid, a token of the {admin} issuer: {app} does not hold its key"
+        ),
+        Some(admin_token),
+        &[],
+        &url(app),
+    );
+    curl(
+        "allowed: 200 with x-hasura-role: admin and x-hasura-user-id: staff_2dev",
+        Some(admin_token),
+        &[],
+        &url(admin),
+    );
+    curl(
+        &format!(
+            "refused: 401 unknown_kid, a token of the {app} issuer: {admin} does not hold its key"
+        ),
+        Some(app_token),
+        &[],
+        &url(admin),
+    );
+    let why = if envoy {
+        "a route that sets no authgate-config"
+    } else {
+        "a path without /configs/<name>"
+    };
+    curl(
+        &format!("no config named: 503 unknown_config, {why} (there is no default config)"),
+        Some(app_token),
+        &[],
+        &format!("{base}/"),
+    );
+}
+
+/// Say how to try the gRPC listener at `grpc`: write the minimal Envoy bootstrap (a route per config) into a fresh
+/// temp directory, print its path, and the curl lines to send through it once it runs.
 fn print_grpc(grpc: SocketAddr) -> anyhow::Result<()> {
     let dir = std::env::temp_dir().join(format!("authgate-dev-{}", std::process::id()));
     std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
     let path = dir.join("envoy.yaml");
-    std::fs::write(&path, envoy_bootstrap(&grpc.ip().to_string(), grpc.port()))
-        .with_context(|| format!("cannot write {}", path.display()))?;
+    let bootstrap = envoy_bootstrap(&grpc.ip().to_string(), grpc.port(), &[APP.0, ADMIN.0]);
+    std::fs::write(&path, bootstrap).with_context(|| format!("cannot write {}", path.display()))?;
     let (host, port) = ENVOY_DEV_LISTEN;
     println!(
         "# gRPC ext_authz on {grpc}: envoy.service.auth.v3.Authorization/Check and grpc.health.v1.Health (HTTP/2)"
     );
     println!(
-        "# Envoy in front of it (ext_authz over gRPC, then a direct answer that echoes the session headers):"
+        "# Envoy in front of it: /{app}/ is judged by config {app} and /{admin}/ by {admin}, each route naming its\n\
+         # config in the check's context extensions (authgate-config). Envoy answers an allowed request itself,\n\
+         # echoing the session headers. Start it, then send the curl lines below it:",
+        app = APP.0,
+        admin = ADMIN.0
     );
     println!("#   envoy -c {}", path.display());
-    println!(
-        "#   curl -i -H \"Authorization: Bearer $TOKEN\" http://{host}:{port}/   (the curl lines above work there too)\n"
-    );
+    print_curls(&format!("http://{host}:{port}"), true);
+    println!();
     Ok(())
+}
+
+/// An embedded issuer with its JWKS server running.
+struct Running {
+    issuer: DevIssuer,
+    jwks: actix_web::dev::ServerHandle,
+    task: tokio::task::JoinHandle<std::io::Result<()>>,
+}
+
+impl Running {
+    async fn stop(self, what: &str) -> std::io::Result<()> {
+        self.jwks.stop(true).await;
+        server_ended(what, self.task.await)
+    }
+}
+
+/// Start the issuer of config `name` on a loopback port of its own: its own URL, key and kid.
+fn start_issuer(name: &str) -> anyhow::Result<Running> {
+    let l = TcpListener::bind("127.0.0.1:0")
+        .with_context(|| format!("cannot bind the JWKS listener of issuer {name}"))?;
+    let issuer = DevIssuer::generate(
+        format!("http://{}", l.local_addr()?),
+        format!("authgate-dev-{name}"),
+    )?;
+    let server = issuer_jwks_server(issuer.jwks().to_string(), l)?;
+    Ok(Running {
+        issuer,
+        jwks: server.handle(),
+        task: tokio::spawn(server),
+    })
 }
 
 /// Run `dev` until Ctrl-C.
@@ -69,45 +188,69 @@ pub async fn dev(args: DevArgs) -> anyhow::Result<()> {
     } else {
         Some(loopback(&args.grpc_listen)?)
     };
-    let jwks_l =
-        TcpListener::bind("127.0.0.1:0").context("cannot bind the issuer's JWKS listener")?;
-    let issuer = DevIssuer::generate(format!("http://{}", jwks_l.local_addr()?))?;
-    let jwks_server = issuer_jwks_server(issuer.jwks().to_string(), jwks_l)?;
-    let jwks_handle = jwks_server.handle();
-    let jwks_task = tokio::spawn(jwks_server);
+    let app = start_issuer(APP.0)?;
+    let admin = start_issuer(ADMIN.0)?;
+    let (app_issuer, admin_issuer) = (&app.issuer, &admin.issuer);
 
-    let metrics = Arc::new(Metrics::new());
+    // Multi-config mode, as `serve --config DIR` runs it: the config label on the metrics, no default config.
+    let metrics = Arc::new(Metrics::multi_config());
     let settings = gate_settings(&args.common);
     let workers = args.common.workers.unwrap_or(1);
     let grpc = grpc_options(&args.grpc_listen, None, workers, &args.common, &settings);
-    let gate = Arc::new(Gate::new(settings, metrics.clone(), Arc::new(SystemClock))?);
-    let config = issuer.config();
-    apply_text(
-        &gate,
-        &config,
-        &load_options(&args.common),
-        "authgate dev (embedded)",
-    )
-    .map_err(|e| anyhow::anyhow!("embedded config failed to load: {e}"))?;
+    let gate =
+        Arc::new(Gate::new(settings, metrics.clone(), Arc::new(SystemClock))?.with_multi_config());
+    let opts = load_options(&args.common);
+    let configs = [
+        (APP.0, app_issuer.config()),
+        (ADMIN.0, admin_issuer.config()),
+    ];
+    for (name, text) in &configs {
+        match load_str(text, &opts) {
+            Ok(loaded) => {
+                for w in &loaded.warnings {
+                    tracing::warn!(config = name, warning = %w, "AuthConfig warning");
+                }
+                gate.config_loaded(name, loaded.config);
+            }
+            Err(e) => {
+                gate.config_failed(name, &e.to_string());
+                bail!("embedded config {name} failed to load: {e}");
+            }
+        }
+    }
 
-    let token = issuer.token("user_2dev", "user", &["user", "editor"], 3600)?;
+    let app_token = app_issuer.token("user_2dev", "user", &["user", "editor"], 3600)?;
+    let admin_token = admin_issuer.token("staff_2dev", "admin", &["admin"], 3600)?;
     let base = format!("http://{data}");
     println!(
-        "authgate dev: FOR DEVELOPMENT ONLY (embedded issuer, throw-away key, loopback listeners)\n"
+        "authgate dev: FOR DEVELOPMENT ONLY (embedded issuers, throw-away keys, loopback listeners)\n"
     );
-    println!("AuthConfig in use:\n{config}");
-    println!("A token for user_2dev (roles user, editor; valid 1 h):\n");
-    println!("export TOKEN={token}\n");
-    println!("# allowed: 200 with x-hasura-role: user and x-hasura-user-id: user_2dev");
-    println!("curl -i -H \"Authorization: Bearer $TOKEN\" {base}/");
-    println!("# denied: 401, no token");
-    println!("curl -i {base}/");
-    println!("# denied: 403, role admin is not allowed for this token");
-    println!("curl -i -H \"Authorization: Bearer $TOKEN\" -H \"x-hasura-role: admin\" {base}/");
-    println!("# role switch: 200 with x-hasura-role: editor");
-    println!("curl -i -H \"Authorization: Bearer $TOKEN\" -H \"x-hasura-role: editor\" {base}/");
     println!(
-        "# metrics and readiness: http://{}/metrics  http://{}/readyz\n",
+        "Multi-config mode: two AuthConfigs, each trusting its own issuer (its own key), so a token of one is\n\
+         refused by the other. The proxy names the config: over HTTP the path starts with /configs/<name>, over\n\
+         gRPC the context extension authgate-config names it. There is no default config.\n"
+    );
+    println!(
+        "AuthConfig {} (the end users' API), issuer {}:\n{}",
+        APP.0, app_issuer.issuer, configs[0].1
+    );
+    println!(
+        "AuthConfig {} (the staff's back office), issuer {}:\n{}",
+        ADMIN.0, admin_issuer.issuer, configs[1].1
+    );
+    println!(
+        "A token of issuer {} for user_2dev (roles user, editor; valid 1 h):\n",
+        APP.0
+    );
+    println!("export {}={app_token}\n", APP.1);
+    println!(
+        "A token of issuer {} for staff_2dev (role admin; valid 1 h):\n",
+        ADMIN.0
+    );
+    println!("export {}={admin_token}\n", ADMIN.1);
+    print_curls(&base, false);
+    println!(
+        "# metrics and readiness (one entry per config): http://{}/metrics  http://{}/readyz\n",
         args.admin_listen, args.admin_listen
     );
     if let Some(g) = grpc_addr {
@@ -128,8 +271,9 @@ pub async fn dev(args: DevArgs) -> anyhow::Result<()> {
         },
     )
     .await;
-    jwks_handle.stop(true).await;
-    let jwks_end = server_ended("embedded JWKS", jwks_task.await);
+    let app_end = app.stop("embedded JWKS of app").await;
+    let admin_end = admin.stop("embedded JWKS of admin").await;
     res?;
-    Ok(jwks_end?)
+    app_end?;
+    Ok(admin_end?)
 }

@@ -1,6 +1,8 @@
 //! `authgate dev` listens for gRPC on loopback and writes a minimal Envoy bootstrap next to its curl lines; that very
-//! file, run by a real Envoy, checks requests over gRPC: an allow whose session headers overwrite a client's, a 401
-//! with its challenge and body, a 403.
+//! file, run by a real Envoy, routes `/app/` and `/admin/` to the two configs over gRPC (per-route context
+//! extensions): every curl line printed for Envoy, run as printed, gets the answer printed beside it (each route
+//! allows its own issuer's token and refuses the other's; a route naming no config is `503`), and an allow's session
+//! headers overwrite a client's.
 
 use std::io::{BufRead, BufReader};
 use std::net::{SocketAddr, TcpStream};
@@ -14,6 +16,11 @@ use crate::common::service::bin;
 use crate::common::{free_port, temp_dir};
 use crate::discovery::{Kind, Recipe, require};
 use crate::support::wait_health;
+
+// The dev test reads more of each line than this one does.
+#[allow(dead_code)]
+#[path = "../dev/lines.rs"]
+mod lines;
 
 /// A child process killed when the test ends, however it ends.
 struct Killed(Child);
@@ -64,6 +71,7 @@ async fn dev_listens_for_grpc_and_its_envoy_bootstrap_works() {
             }
         }
     });
+    // The whole banner: up to the `envoy -c` line, then the Envoy curl lines after it.
     let mut printed = Vec::new();
     let deadline = Instant::now() + Duration::from_secs(20);
     let bootstrap = loop {
@@ -83,12 +91,21 @@ async fn dev_listens_for_grpc_and_its_envoy_bootstrap_works() {
             break path.trim().to_owned();
         }
     };
-    let token = printed
-        .iter()
-        .find_map(|l| l.strip_prefix("export TOKEN="))
-        .expect("the token line comes before the Envoy lines")
-        .trim()
-        .to_owned();
+    let envoy_at = printed.len();
+    while let Ok(l) = lines.recv_timeout(Duration::from_millis(500)) {
+        printed.push(l);
+        if printed.len() > 1000 {
+            break;
+        }
+    }
+    let env = lines::exports(&printed);
+    let token = |var: &str| {
+        env.iter()
+            .find(|(n, _)| n == var)
+            .map(|(_, v)| v.clone())
+            .unwrap_or_else(|| panic!("no `export {var}=` line: {printed:?}"))
+    };
+    let (app_token, admin_token) = (token("APP_TOKEN"), token("ADMIN_TOKEN"));
     assert!(
         printed
             .iter()
@@ -110,6 +127,8 @@ async fn dev_listens_for_grpc_and_its_envoy_bootstrap_works() {
         "failure_mode_allow: false",
         "status_on_error: {code: ServiceUnavailable}",
         "DROP_HEADER",
+        "context_extensions: {authgate-config: app}",
+        "context_extensions: {authgate-config: admin}",
     ] {
         assert!(text.contains(must), "the bootstrap sets {must}:\n{text}");
     }
@@ -147,17 +166,20 @@ async fn dev_listens_for_grpc_and_its_envoy_bootstrap_works() {
         std::fs::read_to_string(&envoy_log).unwrap_or_default()
     );
 
+    // Every curl line printed for Envoy, run as printed; curl connects to this Envoy's port instead of 10000.
+    let ran = lines::run_printed(
+        &printed[envoy_at..],
+        "http://127.0.0.1:10000",
+        &env,
+        &[format!("--connect-to 127.0.0.1:10000:127.0.0.1:{port}")],
+    );
+    lines::assert_two_issuers(
+        &ran,
+        &|c| format!("http://127.0.0.1:10000/{c}/"),
+        "http://127.0.0.1:10000/",
+    );
+
     let client = crate::common::http::client();
-    let url = format!("http://127.0.0.1:{port}/graphql");
-    let bearer = format!("Bearer {token}");
-    let allowed = client
-        .get(&url)
-        .header("authorization", &bearer)
-        .header("x-hasura-user-id", "spoofed")
-        .send()
-        .await
-        .expect("through Envoy");
-    assert_eq!(allowed.status().as_u16(), 200);
     let values = |r: &reqwest::Response, n: &str| -> Vec<String> {
         r.headers()
             .get_all(n)
@@ -165,28 +187,38 @@ async fn dev_listens_for_grpc_and_its_envoy_bootstrap_works() {
             .map(|v| v.to_str().unwrap_or_default().to_owned())
             .collect()
     };
-    assert_eq!(values(&allowed, "x-hasura-role"), ["user"]);
-    assert_eq!(
-        values(&allowed, "x-hasura-user-id"),
-        ["user_2dev"],
-        "the session's user id replaces the client's"
-    );
-
-    let missing = client.get(&url).send().await.expect("through Envoy");
-    assert_eq!(missing.status().as_u16(), 401);
-    assert_eq!(values(&missing, "www-authenticate"), ["Bearer"]);
-    let body: serde_json::Value =
-        serde_json::from_str(&missing.text().await.expect("a body")).expect("a JSON body");
-    assert_eq!(body["errors"][0]["extensions"]["code"], "missing_token");
-
-    let admin_role = client
-        .get(&url)
-        .header("authorization", &bearer)
-        .header("x-hasura-role", "admin")
+    // The session replaces what a client sent, on each route.
+    for (route, token, role, user) in [
+        ("app", &app_token, "user", "user_2dev"),
+        ("admin", &admin_token, "admin", "staff_2dev"),
+    ] {
+        let allowed = client
+            .get(format!("http://127.0.0.1:{port}/{route}/graphql"))
+            .header("authorization", format!("Bearer {token}"))
+            .header("x-hasura-user-id", "spoofed")
+            .send()
+            .await
+            .expect("through Envoy");
+        assert_eq!(allowed.status().as_u16(), 200, "{route}");
+        assert_eq!(values(&allowed, "x-hasura-role"), [role]);
+        assert_eq!(
+            values(&allowed, "x-hasura-user-id"),
+            [user],
+            "the session's user id replaces the client's"
+        );
+    }
+    // Over gRPC the client's path never selects the config: /app/configs/admin/ is judged by app.
+    let other = client
+        .get(format!("http://127.0.0.1:{port}/app/configs/admin/"))
+        .header("authorization", format!("Bearer {admin_token}"))
         .send()
         .await
         .expect("through Envoy");
-    assert_eq!(admin_role.status().as_u16(), 403);
+    assert_eq!(other.status().as_u16(), 401);
+    assert_eq!(
+        values(&other, "www-authenticate"),
+        ["Bearer error=\"invalid_token\""]
+    );
     drop(proxy);
     drop(dev);
 }
