@@ -5,6 +5,8 @@
 mod common;
 #[path = "kube_watch/selector.rs"]
 mod selector;
+#[path = "kube_watch/serve_selector.rs"]
+mod serve_selector;
 
 use std::io::{BufRead, BufReader, Write};
 use std::net::{TcpListener, TcpStream};

@@ -6,6 +6,8 @@
 mod common;
 #[path = "reload/multi.rs"]
 mod multi;
+#[path = "reload/serve_multi.rs"]
+mod serve_multi;
 
 use std::time::{Duration, Instant};
 

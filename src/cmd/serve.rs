@@ -116,6 +116,13 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let interval = Duration::from_millis(args.reload_interval_ms.max(10));
     let grace = Duration::from_secs(args.config_removal_grace);
     let multi = source.is_multi();
+    if multi {
+        // Every request must then name its config: an operator reading the log of a pod answering only
+        // `unknown_config` learns why from the first line.
+        tracing::info!(
+            "multi-config mode: requests name their config (HTTP `/configs/<name>`, gRPC `authgate-config`)"
+        );
+    }
     let (gate, watcher) = match source {
         ConfigSource::File(path) => {
             let gate = Arc::new(Gate::new(settings, metrics.clone(), clock)?);

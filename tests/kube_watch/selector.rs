@@ -19,23 +19,23 @@ use serde_json::{Value, json};
 
 use super::{NS, noauth};
 
-const LABEL: (&str, &str) = ("authgate.io/authconfig", "true");
+pub(super) const LABEL: (&str, &str) = ("authgate.io/authconfig", "true");
 
 #[derive(Default)]
-struct State {
+pub(super) struct State {
     /// Every ConfigMap of the namespace, matching or not.
     objects: BTreeMap<String, Value>,
     rv: u64,
     watchers: Vec<Sender<Option<String>>>,
     /// Events as a watch on the selector sees them, with their resourceVersion.
     history: Vec<(u64, String)>,
-    gone_next_watch: bool,
+    pub(super) gone_next_watch: bool,
     lists: usize,
 }
 
-struct FakeApi {
-    port: u16,
-    state: Arc<Mutex<State>>,
+pub(super) struct FakeApi {
+    pub(super) port: u16,
+    pub(super) state: Arc<Mutex<State>>,
     stop: Arc<AtomicBool>,
 }
 
@@ -44,7 +44,7 @@ fn matches(obj: &Value) -> bool {
 }
 
 impl FakeApi {
-    fn start() -> Self {
+    pub(super) fn start() -> Self {
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
         listener.set_nonblocking(true).expect("nonblocking");
         let port = listener.local_addr().expect("addr").port();
@@ -69,7 +69,13 @@ impl FakeApi {
     }
 
     /// Create, change or delete (`None`) a ConfigMap; a watch sees what the label selector makes of it.
-    fn put(&self, name: &str, labelled: bool, annotation: Option<&str>, text: Option<&str>) {
+    pub(super) fn put(
+        &self,
+        name: &str,
+        labelled: bool,
+        annotation: Option<&str>,
+        text: Option<&str>,
+    ) {
         let mut st = self.state.lock().expect("lock");
         st.rv += 1;
         let before = st.objects.get(name).is_some_and(matches);
@@ -111,13 +117,13 @@ impl FakeApi {
         }
     }
 
-    fn drop_watches(&self) {
+    pub(super) fn drop_watches(&self) {
         for w in self.state.lock().expect("lock").watchers.drain(..) {
             let _ = w.send(None);
         }
     }
 
-    fn lists(&self) -> usize {
+    pub(super) fn lists(&self) -> usize {
         self.state.lock().expect("lock").lists
     }
 }
