@@ -66,7 +66,7 @@
 //!   defaults.
 //! - `cmd`: one module per subcommand (`serve`, `dev`, `check`, `schema`): flags → settings, then start the parts;
 //!   may import any module.
-//! - `dev`: the embedded issuer of `authgate dev` (a throw-away key, its JWKS, tokens, its AuthConfig); imports
+//! - `dev`: the embedded issuers of `authgate dev` (throw-away keys, their JWKS, tokens, two AuthConfigs); imports
 //!   only leaves.
 #![forbid(unsafe_code)]
 

@@ -99,7 +99,7 @@ python3 - "$WORK" >>"$summary" <<'PY'
 import re, sys
 work = sys.argv[1]
 parts = [
-    ("the gate's decision (cache lookup, session)", r"authgate::gate::Gate::decide_named::\{\{closure\}\}$"),
+    ("the gate's decision (cache lookup, session; '-' when inlined)", r"authgate::gate::Gate::decide_(named|via|in)::\{\{closure\}\}$"),
     ("  of which SHA-256 of the cache key (AVX under valgrind; SHA-NI natively)", r"authgate::hash::sha256$"),
     ("gRPC: reading the call's message (HTTP/2 DATA frames)", r"authgate::grpc::service::read_message::\{\{closure\}\}$"),
     ("gRPC: CheckRequest read from the wire (check_view)", r"authgate::contracts::check_view::CheckView::decode$"),
@@ -107,7 +107,7 @@ parts = [
     ("gRPC: adapter, Decision -> CheckResponse", r"authgate::contracts::ext_authz::respond$"),
     ("gRPC: CheckResponse encode (prost)", r"prost::message::Message::encode$"),
     ("gRPC: HTTP/2 connection (h2 frames, HPACK)", r"<hyper::proto::h2::server::Server<T,S,B,E> as core::future::future::Future>::poll$"),
-    ("gRPC: one stream (hyper H2Stream: the call, decode, check, encode)", r"<hyper::proto::h2::server::H2Stream<F,B,Ex> as core::future::future::Future>::poll$"),
+    ("gRPC: one stream (hyper H2Stream: the call, decode, check, encode)", r"hyper::proto::h2::server::H2Stream<F,B,Ex>(::poll2| as core::future::future::Future>::poll)$"),
     ("HTTP: request parsing (actix h1 codec)", r"<actix_http::h1::codec::Codec as tokio_util::codec::decoder::Decoder>::decode$"),
     ("HTTP: adapter, Decision -> response", r"authgate::contracts::forward::render$"),
 ]
@@ -130,7 +130,8 @@ counts = {t: table(t) for t in ("grpc", "http")}
 for label, pattern in parts:
     row = []
     for t in ("grpc", "http"):
-        n = sum(v for k, v in counts[t].items() if re.search(pattern, k))
+        # Inclusive counts: where several names match (a function and the one it calls), the outermost is the part.
+        n = max((v for k, v in counts[t].items() if re.search(pattern, k)), default=0)
         row.append(f"{n / summary[t]:>10.0f}" if n else f"{'-':>10}")
     print(f"{label:<72}{''.join(row)}")
 PY
