@@ -12,10 +12,10 @@ use serde_json::json;
 
 use crate::cli::{CheckArgs, Format};
 use crate::config::file::load_file;
-use crate::config::name::{Claim, assign, reported};
+use crate::config::name::reported;
 use crate::config::{LoadError, LoadOptions, load_str};
 use crate::reload::files::{EXTENSIONS, Root, scan_all};
-use crate::reload::{Found, Source};
+use crate::reload::{Found, Source, assign_sources};
 
 /// What `check` says about one file (or about a directory it could not take).
 struct Report {
@@ -134,14 +134,7 @@ fn multi(paths: &[PathBuf], opts: &LoadOptions) -> Vec<Report> {
             }),
         }
     }
-    let claims: Vec<Claim> = sources
-        .iter()
-        .map(|s| Claim {
-            name: s.name.clone(),
-            origin: s.origin.clone(),
-        })
-        .collect();
-    let verdicts = assign(&claims);
+    let verdicts = assign_sources(&sources);
     for s in sources {
         let name = reported(&s.name);
         let mut errors = Vec::new();

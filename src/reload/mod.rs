@@ -10,7 +10,7 @@
 pub mod files;
 pub mod reconcile;
 
-pub use reconcile::{Found, Reconciler, Source};
+pub use reconcile::{Found, Reconciler, Source, assign_sources};
 
 use std::path::PathBuf;
 use std::sync::Arc;

@@ -31,6 +31,18 @@ pub struct Source {
     pub found: Found,
 }
 
+/// The naming verdicts of one scan's sources (`config::name::assign` of their claims).
+pub fn assign_sources(sources: &[Source]) -> BTreeMap<String, Result<usize, String>> {
+    let claims: Vec<Claim> = sources
+        .iter()
+        .map(|s| Claim {
+            name: s.name.clone(),
+            origin: s.origin.clone(),
+        })
+        .collect();
+    assign(&claims)
+}
+
 /// What the sink was last told about a name, to say it again when a pending removal is cancelled.
 enum Told {
     Loaded(Arc<CompiledConfig>),
@@ -73,15 +85,8 @@ impl Reconciler {
 
     /// Take the full picture of one scan: report what changed, start the grace of what vanished, end due graces.
     pub fn scan(&mut self, sources: &[Source]) {
-        let claims: Vec<Claim> = sources
-            .iter()
-            .map(|s| Claim {
-                name: s.name.clone(),
-                origin: s.origin.clone(),
-            })
-            .collect();
         let mut seen = BTreeSet::new();
-        for (name, verdict) in assign(&claims) {
+        for (name, verdict) in assign_sources(sources) {
             let (found, origin) = match verdict {
                 Ok(i) => (sources[i].found.clone(), sources[i].origin.as_str()),
                 Err(e) => (Found::Failed(e), ""),
