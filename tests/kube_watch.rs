@@ -2,19 +2,19 @@
 //! Kubernetes list/watch protocol for ConfigMaps: initial list, ADDED/MODIFIED/DELETED, BOOKMARK, a watch connection
 //! that drops and is resumed, and a `410 Gone` that forces a relist.
 
+#[path = "kube_watch/api.rs"]
+mod api;
 mod common;
 #[path = "kube_watch/selector.rs"]
 mod selector;
 #[path = "kube_watch/serve_selector.rs"]
 mod serve_selector;
 
-use std::io::{BufRead, BufReader, Write};
-use std::net::{TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::{Receiver, Sender, channel};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use api::{Feed, Served};
 use common::configs::noauth_config;
 use common::service::{RELOADS_ERR, Service, metric, ready};
 use common::temp_dir;
@@ -30,14 +30,19 @@ fn noauth(role: &str) -> String {
 #[derive(Default)]
 struct ApiState {
     object: Option<Value>,
-    rv: u64,
-    watchers: Vec<Sender<Option<String>>>,
-    /// Every event with its resourceVersion: a watch from version N first receives the events after N, as the real
-    /// API server does, so a change made between a list and the next watch is not lost.
-    history: Vec<(u64, String)>,
-    gone_next_watch: bool,
-    lists: usize,
-    watches: usize,
+    feed: Feed,
+}
+
+impl Served for ApiState {
+    fn selects(target: &str) -> bool {
+        target.contains("metadata.name%3D")
+    }
+    fn items(&self) -> Vec<Value> {
+        self.object.iter().cloned().collect()
+    }
+    fn feed(&mut self) -> &mut Feed {
+        &mut self.feed
+    }
 }
 
 /// A fake API server: serves list and watch of one ConfigMap.
@@ -49,30 +54,12 @@ struct FakeApi {
 
 impl FakeApi {
     fn start(initial: Option<&str>) -> Self {
-        let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
-        listener.set_nonblocking(true).expect("nonblocking");
-        let port = listener.local_addr().expect("addr").port();
         let state = Arc::new(Mutex::new(ApiState::default()));
-        let api = FakeApi {
-            port,
-            state: state.clone(),
-            stop: Arc::new(AtomicBool::new(false)),
-        };
+        let (port, stop) = api::listen(state.clone());
+        let api = FakeApi { port, state, stop };
         if let Some(text) = initial {
             api.set(text);
         }
-        let stop = api.stop.clone();
-        std::thread::spawn(move || {
-            while !stop.load(Ordering::Relaxed) {
-                match listener.accept() {
-                    Ok((s, _)) => {
-                        let (st, sp) = (state.clone(), stop.clone());
-                        std::thread::spawn(move || serve(s, &st, &sp));
-                    }
-                    Err(_) => std::thread::sleep(Duration::from_millis(5)),
-                }
-            }
-        });
         api
     }
 
@@ -83,54 +70,45 @@ impl FakeApi {
                "data": {"authconfig.yaml": text}})
     }
 
-    fn broadcast(st: &mut ApiState, event: Value) {
-        let line = event.to_string();
-        st.history.push((st.rv, line.clone()));
-        st.watchers.retain(|w| w.send(Some(line.clone())).is_ok());
-    }
-
     /// Create or modify the object.
     fn set(&self, text: &str) {
         let mut st = self.state.lock().expect("lock");
-        st.rv += 1;
-        let obj = Self::object(st.rv, text);
+        st.feed.rv += 1;
+        let obj = Self::object(st.feed.rv, text);
         let kind = if st.object.is_some() {
             "MODIFIED"
         } else {
             "ADDED"
         };
         st.object = Some(obj.clone());
-        Self::broadcast(&mut st, json!({"type": kind, "object": obj}));
+        st.feed.publish(&json!({"type": kind, "object": obj}));
     }
 
     fn delete(&self) {
         let mut st = self.state.lock().expect("lock");
-        st.rv += 1;
+        st.feed.rv += 1;
         if let Some(mut obj) = st.object.take() {
-            obj["metadata"]["resourceVersion"] = st.rv.to_string().into();
-            Self::broadcast(&mut st, json!({"type": "DELETED", "object": obj}));
+            obj["metadata"]["resourceVersion"] = st.feed.rv.to_string().into();
+            st.feed.publish(&json!({"type": "DELETED", "object": obj}));
         }
     }
 
     fn bookmark(&self) {
         let mut st = self.state.lock().expect("lock");
-        st.rv += 1;
+        st.feed.rv += 1;
         let ev = json!({"type": "BOOKMARK", "object": {"apiVersion": "v1", "kind": "ConfigMap",
-                        "metadata": {"resourceVersion": st.rv.to_string()}}});
-        Self::broadcast(&mut st, ev);
+                        "metadata": {"resourceVersion": st.feed.rv.to_string()}}});
+        st.feed.publish(&ev);
     }
 
     /// Close every open watch connection (the client must resume).
     fn drop_watches(&self) {
-        let mut st = self.state.lock().expect("lock");
-        for w in st.watchers.drain(..) {
-            let _ = w.send(None);
-        }
+        self.state.lock().expect("lock").feed.drop_watches();
     }
 
     fn counts(&self) -> (usize, usize) {
         let st = self.state.lock().expect("lock");
-        (st.lists, st.watches)
+        (st.feed.lists, st.feed.watches)
     }
 
     fn kubeconfig(&self) -> String {
@@ -146,97 +124,6 @@ impl Drop for FakeApi {
         self.stop.store(true, Ordering::Relaxed);
         self.drop_watches();
     }
-}
-
-fn serve(stream: TcpStream, state: &Arc<Mutex<ApiState>>, stop: &Arc<AtomicBool>) {
-    let mut reader = BufReader::new(stream.try_clone().expect("clone"));
-    let mut line = String::new();
-    if reader.read_line(&mut line).is_err() {
-        return;
-    }
-    let target = line
-        .split_whitespace()
-        .nth(1)
-        .unwrap_or_default()
-        .to_owned();
-    loop {
-        let mut h = String::new();
-        if reader.read_line(&mut h).is_err() || h.trim().is_empty() {
-            break;
-        }
-    }
-    let mut out = stream;
-    let path = target.split('?').next().unwrap_or_default();
-    if path != format!("/api/v1/namespaces/{NS}/configmaps") || !target.contains("metadata.name%3D")
-    {
-        let _ = write!(
-            out,
-            "HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
-        );
-        return;
-    }
-    if !target.contains("watch=true") {
-        let body = {
-            let mut st = state.lock().expect("lock");
-            st.lists += 1;
-            let items: Vec<Value> = st.object.iter().cloned().collect();
-            json!({"apiVersion": "v1", "kind": "ConfigMapList",
-                   "metadata": {"resourceVersion": st.rv.to_string()}, "items": items})
-            .to_string()
-        };
-        let _ = write!(
-            out,
-            "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-            body.len()
-        );
-        return;
-    }
-    let (tx, rx): (Sender<Option<String>>, Receiver<Option<String>>) = channel();
-    let gone = {
-        let mut st = state.lock().expect("lock");
-        st.watches += 1;
-        let gone = std::mem::take(&mut st.gone_next_watch);
-        if !gone {
-            let from: u64 = target
-                .split(['?', '&'])
-                .find_map(|p| p.strip_prefix("resourceVersion="))
-                .and_then(|v| v.parse().ok())
-                .unwrap_or(st.rv);
-            for (_, line) in st.history.iter().filter(|(rv, _)| *rv > from) {
-                let _ = tx.send(Some(line.clone()));
-            }
-            st.watchers.push(tx);
-        }
-        gone
-    };
-    let _ = write!(
-        out,
-        "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n"
-    );
-    let chunk = |out: &mut TcpStream, s: &str| {
-        let data = format!("{s}\n");
-        write!(out, "{:x}\r\n{data}\r\n", data.len()).and_then(|()| out.flush())
-    };
-    if gone {
-        let status = json!({"type": "ERROR", "object": {"apiVersion": "v1", "kind": "Status", "status": "Failure",
-                     "message": "too old resource version", "reason": "Expired", "code": 410}});
-        let _ = chunk(&mut out, &status.to_string());
-        let _ = write!(out, "0\r\n\r\n");
-        return;
-    }
-    while !stop.load(Ordering::Relaxed) {
-        match rx.recv_timeout(Duration::from_millis(100)) {
-            Ok(Some(line)) => {
-                if chunk(&mut out, &line).is_err() {
-                    return;
-                }
-            }
-            Ok(None) => break,
-            Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {}
-            Err(_) => break,
-        }
-    }
-    let _ = write!(out, "0\r\n\r\n");
 }
 
 fn role(svc: &Service) -> Option<String> {
@@ -353,7 +240,7 @@ fn configmap_watch_applies_changes_keeps_last_good_and_recovers() {
 
     // 410 Gone on the next watch: the client relists and still follows the object.
     let (lists_before, _) = api.counts();
-    api.state.lock().expect("lock").gone_next_watch = true;
+    api.state.lock().expect("lock").feed.gone_next_watch = true;
     api.drop_watches();
     let deadline = Instant::now() + Duration::from_secs(15);
     while api.counts().0 <= lists_before {

@@ -7,7 +7,8 @@
 //! - [`http`]: clients with timeouts and the [`http::Answer`] a decision gives a test;
 //! - [`raw`]: a hand-written HTTP/1.1 client, for every byte a test must control, and the blocking probes;
 //! - [`probes`]: `/proc` readings of a process and their peaks over a run;
-//! - [`vectors`]: the conformance vectors file.
+//! - [`vectors`]: the conformance vectors file;
+//! - [`sink`]: a config sink that records what a config source reports.
 //!
 //! Each test binary uses part of it, so unused items are allowed here.
 #![allow(dead_code)]
@@ -18,6 +19,7 @@ pub mod mock;
 pub mod probes;
 pub mod raw;
 pub mod service;
+pub mod sink;
 pub mod tokens;
 pub mod vectors;
 

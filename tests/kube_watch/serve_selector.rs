@@ -209,7 +209,7 @@ fn serve_with_a_selector_follows_configmaps_through_the_config_prefix() {
     };
     let churn_before = churn(&svc);
     let lists = api.lists();
-    api.state.lock().expect("lock").gone_next_watch = true;
+    api.state.lock().expect("lock").feed.gone_next_watch = true;
     api.drop_watches();
     assert!(
         eventually(Duration::from_secs(15), || api.lists() > lists),

@@ -5,14 +5,14 @@
 use std::ffi::OsStr;
 use std::path::Path;
 use std::process::{Command, Output};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use authgate::clock::SystemClock;
-use authgate::config::{CompiledConfig, LoadOptions};
-use authgate::reload::ConfigSink;
+use authgate::config::LoadOptions;
 use authgate::reload::files::{Root, watch_files};
 
+use super::common::sink::Recorder;
 use super::common::{self, combined, temp_dir, write_atomic};
 use super::noauth;
 
@@ -191,45 +191,6 @@ fn a_directory_with_one_file_is_multi_config_mode_and_sources_exclude_each_other
         assert!(combined(&out).contains(message), "{}", combined(&out));
     }
     let _ = std::fs::remove_dir_all(&dir);
-}
-
-/// A sink that records `verb name` for every call, in order.
-#[derive(Default)]
-struct Recorder(Mutex<Vec<String>>);
-
-impl Recorder {
-    fn calls(&self) -> Vec<String> {
-        self.0.lock().expect("lock").clone()
-    }
-
-    /// Wait (at most `within`) until `want` has been recorded at least `times` times.
-    fn wait(&self, want: &str, times: usize, within: Duration) -> Vec<String> {
-        let deadline = Instant::now() + within;
-        loop {
-            let calls = self.calls();
-            if calls.iter().filter(|c| c.as_str() == want).count() >= times
-                || Instant::now() >= deadline
-            {
-                return calls;
-            }
-            std::thread::sleep(Duration::from_millis(10));
-        }
-    }
-}
-
-impl ConfigSink for Recorder {
-    fn config_loaded(&self, name: &str, _: Arc<CompiledConfig>) {
-        self.0.lock().expect("lock").push(format!("loaded {name}"));
-    }
-    fn config_failed(&self, name: &str, _: &str) {
-        self.0.lock().expect("lock").push(format!("failed {name}"));
-    }
-    fn config_removal_pending(&self, name: &str) {
-        self.0.lock().expect("lock").push(format!("pending {name}"));
-    }
-    fn config_removed(&self, name: &str) {
-        self.0.lock().expect("lock").push(format!("removed {name}"));
-    }
 }
 
 fn watch(dir: &Path, grace: Duration) -> (Arc<Recorder>, tokio::runtime::Runtime) {
