@@ -99,6 +99,17 @@ fn envoy_shaped_checks_read_as_prost_reads_them() {
     );
 }
 
+/// `http`, the bytes of an `HttpRequest`, inside `attributes.request` of a `CheckRequest`, encoded by hand.
+fn check_of_http(http: &[u8]) -> Vec<u8> {
+    let mut req = Vec::new();
+    prost::encoding::bytes::encode(2, &http.to_vec(), &mut req);
+    let mut attrs = Vec::new();
+    prost::encoding::bytes::encode(4, &req, &mut attrs);
+    let mut check = Vec::new();
+    prost::encoding::bytes::encode(1, &attrs, &mut check);
+    check
+}
+
 #[test]
 fn a_repeated_map_key_keeps_its_last_value_as_prost_does() {
     // Two entries with the same key, written by hand (prost's own encoder never repeats a key).
@@ -116,12 +127,7 @@ fn a_repeated_map_key_keeps_its_last_value_as_prost_does() {
     ] {
         prost::encoding::bytes::encode(3, &entry(k, v), &mut http);
     }
-    let mut req = Vec::new();
-    prost::encoding::bytes::encode(2, &http, &mut req);
-    let mut attrs = Vec::new();
-    prost::encoding::bytes::encode(4, &req, &mut attrs);
-    let mut check = Vec::new();
-    prost::encoding::bytes::encode(1, &attrs, &mut check);
+    let check = check_of_http(&http);
 
     let view = CheckView::decode(&check).expect("read");
     let by_prost = CheckRequest::decode(check.as_slice()).expect("prost reads it");
@@ -157,12 +163,7 @@ fn what_needs_a_merge_or_is_malformed_goes_to_prost() {
     // A method that is not UTF-8: prost refuses the message.
     let mut http = Vec::new();
     prost::encoding::bytes::encode(2, &vec![0xffu8, 0xfe], &mut http);
-    let mut req = Vec::new();
-    prost::encoding::bytes::encode(2, &http, &mut req);
-    let mut attrs = Vec::new();
-    prost::encoding::bytes::encode(4, &req, &mut attrs);
-    let mut check = Vec::new();
-    prost::encoding::bytes::encode(1, &attrs, &mut check);
+    let check = check_of_http(&http);
     assert_eq!(CheckView::decode(&check), Err(Fallback));
     assert!(CheckRequest::decode(check.as_slice()).is_err());
     // More map entries than are deduplicated here.
