@@ -4,7 +4,7 @@
 //! - `one`: one token of one config, repeated, as `decision/cached` does (the per-thread hot set answers it).
 //! - `spread`: 100 tokens, one per config, in turn: more than the hot set's 64 slots, so most decisions hash the
 //!   token and look it up in the shared cache.
-//! - `spread_full_cache`: the same, with the shared cache holding 100,000 entries (99,900 cached denials of
+//! - `spread_full_cache`: the same, with the shared cache filled to its 100,000 entries first (99,900 cached denials of
 //!   malformed tokens spread over the configs, cheap to make, beside the 100 allows).
 //! - `decision/cached_1_config/spread_100_tokens`: 100 tokens of the single-config gate in turn, to tell the cost of
 //!   spreading over the cache from the cost of the configs.

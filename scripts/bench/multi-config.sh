@@ -6,7 +6,7 @@
 # cached) and the hits of the second pass say how many of them the decision cache still held. VmRSS and VmHWM are
 # read from /proc after loading, after each pass; the target is VmHWM under 96 MiB.
 #
-#   scripts/bench/multi-config.sh                 # about 3 minutes (most of it minting tokens); target/bench-multi/
+#   scripts/bench/multi-config.sh                 # about 1 minute (most of it minting keys and tokens); target/bench-multi/
 #   CONFIGS=100 TOKENS=100000 CACHE_SIZE=100000   # the defaults
 #
 # authgate runs as scripts/bench.sh's memory run does (release build, --workers 1, the gRPC listener on), with the
@@ -105,7 +105,8 @@ hits2 = int(p2["cache_hits"]) - int(p1["cache_hits"])
 miss2 = int(p2["cache_misses"]) - int(p1["cache_misses"])
 hwm = float(p2["vm_hwm_mib"])
 print(f"loaded: RSS {l['vm_rss_mib']} MiB")
-print(f"pass 1: {miss1} misses (every token verified and cached); RSS {p1['vm_rss_mib']} MiB")
+verdict = "every token verified and cached" if miss1 == tokens else f"MISSED: expected {tokens}"
+print(f"pass 1: {miss1} misses ({verdict}); RSS {p1['vm_rss_mib']} MiB")
 print(f"pass 2: {hits2} hits, {miss2} misses (cached decisions held: at least {hits2}); RSS {p2['vm_rss_mib']} MiB")
 print(f"peak (VmHWM) {hwm} MiB; limit {limit:.0f} MiB: {'holds' if hwm < limit else 'MISSED'}")
 ok = miss1 == tokens and hwm < limit
