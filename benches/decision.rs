@@ -1,7 +1,11 @@
 //! Micro benchmarks of the hot path: a decision answered from the decision cache, a decision for an uncached RS256
 //! token (signature verified every time), a cached denial rendered as its HTTP answer, and the bare
-//! `jsonwebtoken::decode` of the same token for comparison.
+//! `jsonwebtoken::decode` of the same token for comparison; and (`multi_config`, issue 14) the cached decision of a
+//! gate with 100 named configs loaded.
 //! Run with `cargo bench --bench decision`.
+
+#[path = "decision/multi_config.rs"]
+mod multi_config;
 
 use std::sync::Arc;
 
@@ -22,33 +26,43 @@ const PUBLIC: &str = include_str!("../tests/fixtures/vectors/keys/rsa1.pub.pem")
 const ISSUER: &str = "https://clerk.example.com";
 
 fn config() -> String {
-    let pem: String = PUBLIC
+    config_with(ISSUER, PUBLIC)
+}
+
+/// A v4 JWT AuthConfig with a fixed RS256 key (`public`, PEM) and `issuer`.
+fn config_with(issuer: &str, public: &str) -> String {
+    let pem: String = public
         .lines()
         .map(|l| format!("              {l}\n"))
         .collect();
     format!(
-        "kind: AuthConfig\nversion: v4\ndefinition:\n  mode:\n    jwt:\n      key:\n        fixed:\n          algorithm: RS256\n          key:\n            value: |\n{pem}      issuer: {ISSUER}\n      tokenLocation:\n        type: BearerAuthorization\n      claimsConfig:\n        namespace:\n          claimsFormat: Json\n          location: /claims.jwt.hasura.io\n"
+        "kind: AuthConfig\nversion: v4\ndefinition:\n  mode:\n    jwt:\n      key:\n        fixed:\n          algorithm: RS256\n          key:\n            value: |\n{pem}      issuer: {issuer}\n      tokenLocation:\n        type: BearerAuthorization\n      claimsConfig:\n        namespace:\n          claimsFormat: Json\n          location: /claims.jwt.hasura.io\n"
     )
 }
 
 /// A Clerk-template-shaped RS256 token.
 fn token() -> String {
+    token_with(ISSUER, PRIVATE, "2bench")
+}
+
+/// The same shape of token from `issuer`, signed with `private` (PEM), for user and session `user_<who>`/`sess_<who>`.
+fn token_with(issuer: &str, private: &str, who: &str) -> String {
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs());
     let header = json!({"alg": "RS256", "typ": "JWT", "kid": "ins_2abc"});
     let claims = json!({
-        "azp": "https://app.example.com", "exp": now + 3600, "iat": now, "nbf": now - 5, "iss": ISSUER,
-        "sid": "sess_2bench", "sub": "user_2bench",
+        "azp": "https://app.example.com", "exp": now + 3600, "iat": now, "nbf": now - 5, "iss": issuer,
+        "sid": format!("sess_{who}"), "sub": format!("user_{who}"),
         "claims.jwt.hasura.io": {"x-hasura-default-role": "user", "x-hasura-allowed-roles": ["user", "editor"],
-                                  "x-hasura-user-id": "user_2bench", "x-hasura-org-id": "org_9"}
+                                  "x-hasura-user-id": format!("user_{who}"), "x-hasura-org-id": "org_9"}
     });
     let input = format!(
         "{}.{}",
         URL_SAFE_NO_PAD.encode(header.to_string()),
         URL_SAFE_NO_PAD.encode(claims.to_string())
     );
-    let key = EncodingKey::from_rsa_pem(PRIVATE.as_bytes()).expect("committed key");
+    let key = EncodingKey::from_rsa_pem(private.as_bytes()).expect("committed key");
     let sig = jsonwebtoken::crypto::sign(input.as_bytes(), &key, Algorithm::RS256).expect("sign");
     format!("{input}.{sig}")
 }
@@ -138,6 +152,8 @@ fn bench(c: &mut Criterion) {
             render(&d)
         })
     });
+
+    multi_config::bench(c, &rt);
 
     let uncached = gate(0, &rt);
     c.bench_function("decision/uncached_rs256", |b| {
