@@ -79,59 +79,64 @@ pub fn the_client_path_never_selects_a_config(form: Form) {
     }
 
     // A path that climbs out of /a/ into /b/ (dot segments, plain or escaped, doubled or escaped slashes) is
-    // resolved by the proxy before it routes: a's token is then stopped by b, or reaches the upstream at a path that
-    // is resolved and under /a/. Unresolved, /a/../b/x matches /a/, is judged by a, and a backend that resolves it
-    // serves b's /b/x to a's token.
-    for target in [
-        "/a/../b/v1/graphql",
-        "/a/%2e%2e/b/v1/graphql",
-        "/a/./../b/v1/graphql",
-        "/a//../b/v1/graphql",
-        "/a/..%2fb/v1/graphql",
-        "/a/..%2Fb/v1/graphql",
-        "/a/%2E%2E%2Fb/v1/graphql",
-    ] {
-        let before = s.seen().len();
-        let reply = s.get(target, &A.bearer());
-        let reached: Vec<String> = s.seen()[before..].iter().map(|r| r.path.clone()).collect();
-        // Envoy answers an escaped slash with a redirect to the resolved path: the client asks again, there.
-        let again = (300..400).contains(&reply.status).then(|| {
-            let location = reply.header("location").unwrap_or_default();
-            let path = location
-                .split_once("://")
-                .and_then(|(_, rest)| rest.find('/').map(|i| rest[i..].to_owned()))
-                .unwrap_or_else(|| location.to_owned());
-            assert!(
-                path.starts_with('/') && resolved(&path),
-                "{}: token of a on {target}: redirected to {location:?}, which is not a resolved path",
-                s.name()
-            );
-            path
-        });
-        let ok = match (reached.as_slice(), &again) {
-            ([], None) => (400..500).contains(&reply.status),
-            ([], Some(path)) => {
-                let before = s.seen().len();
-                let second = s.get(path, &A.bearer());
-                let reached: Vec<String> =
-                    s.seen()[before..].iter().map(|r| r.path.clone()).collect();
-                match reached.as_slice() {
-                    [] => (400..500).contains(&second.status),
-                    [p] => p.starts_with("/a/") && resolved(p),
-                    _ => false,
+    // resolved by the proxy before it routes, or refused: a's token is then stopped by b, b's reaches the upstream
+    // only at a resolved path under /b/. Unresolved, /a/../b/x matches /a/, is judged by a, and a backend that
+    // resolves it serves b's /b/x to a's token; routed as /b/ but forwarded raw, a backend that routes on the raw
+    // prefix serves /a/ to b's token.
+    for (t, home) in [(A, "/a/"), (B, "/b/")] {
+        for target in [
+            "/a/../b/v1/graphql",
+            "/a/%2e%2e/b/v1/graphql",
+            "/a/./../b/v1/graphql",
+            "/a//../b/v1/graphql",
+            "/a/..%2fb/v1/graphql",
+            "/a/..%2Fb/v1/graphql",
+            "/a/%2E%2E%2Fb/v1/graphql",
+        ] {
+            let before = s.seen().len();
+            let reply = s.get(target, &t.bearer());
+            let reached: Vec<String> = s.seen()[before..].iter().map(|r| r.path.clone()).collect();
+            // Envoy answers an escaped slash with a redirect to the resolved path: the client asks again, there.
+            let again = (300..400).contains(&reply.status).then(|| {
+                let location = reply.header("location").unwrap_or_default();
+                let path = location
+                    .split_once("://")
+                    .and_then(|(_, rest)| rest.find('/').map(|i| rest[i..].to_owned()))
+                    .unwrap_or_else(|| location.to_owned());
+                assert!(
+                    path.starts_with('/') && resolved(&path),
+                    "{}: token of {} on {target}: redirected to {location:?}, which is not a resolved path",
+                    s.name(),
+                    t.name
+                );
+                path
+            });
+            let ok = match (reached.as_slice(), &again) {
+                ([], None) => (400..500).contains(&reply.status),
+                ([], Some(path)) => {
+                    let before = s.seen().len();
+                    let second = s.get(path, &t.bearer());
+                    let reached: Vec<String> =
+                        s.seen()[before..].iter().map(|r| r.path.clone()).collect();
+                    match reached.as_slice() {
+                        [] => (400..500).contains(&second.status),
+                        [p] => p.starts_with(home) && resolved(p),
+                        _ => false,
+                    }
                 }
-            }
-            ([path], None) => path.starts_with("/a/") && resolved(path),
-            _ => false,
-        };
-        assert!(
-            ok,
-            "{}: token of a on {target}: client got {} (then {again:?}), the upstream got {reached:?} (want a 4xx \
-             and nothing upstream, or one resolved path under /a/){}",
-            s.name(),
-            reply.status,
-            s.logs()
-        );
+                ([path], None) => path.starts_with(home) && resolved(path),
+                _ => false,
+            };
+            assert!(
+                ok,
+                "{}: token of {} on {target}: client got {} (then {again:?}), the upstream got {reached:?} (want a 4xx \
+                 and nothing upstream, or one resolved path under {home}){}",
+                s.name(),
+                t.name,
+                reply.status,
+                s.logs()
+            );
+        }
     }
 }
 
