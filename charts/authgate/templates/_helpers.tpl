@@ -193,3 +193,75 @@ bad keys too; this repeats it so that the message says what a config name is.
 {{- end }}
 {{- end }}
 {{- end }}
+
+{{/*
+The CPU request in whole cores, rounded up as the Downward API rounds `resourceFieldRef` with divisor 1 ("50m" -> 1,
+"1500m" -> 2, 2 -> 2); empty when no CPU request is set.
+*/}}
+{{- define "authgate.cpuRequestCores" -}}
+{{- $cpu := toString (dig "requests" "cpu" "" (default dict .Values.resources)) }}
+{{- if $cpu }}
+{{- if hasSuffix "m" $cpu }}
+{{- div (add (trimSuffix "m" $cpu | int64) 999) 1000 }}
+{{- else }}
+{{- $cpu | float64 | ceil | int64 }}
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{/*
+The AUTHGATE_WORKERS env entry. authgate's default is one worker per CPU it sees, which without a CPU limit is every
+core of the node, so the chart always sets it: the explicit `workers.count`; else the pod's CPU request through the
+Downward API (a VPA that changes the request changes the workers at the next pod start); else, when the request is
+unset or rounds outside [workers.min, workers.max], the clamped number written into the manifest.
+*/}}
+{{- define "authgate.workersEnv" -}}
+{{- $min := int64 .Values.workers.min }}
+{{- $max := int64 .Values.workers.max }}
+{{- $cores := include "authgate.cpuRequestCores" . }}
+- name: AUTHGATE_WORKERS
+{{- if gt (int64 .Values.workers.count) 0 }}
+  value: {{ .Values.workers.count | int64 | toString | quote }}
+{{- else if not $cores }}
+  value: {{ $min | toString | quote }}
+{{- else if lt (int64 $cores) $min }}
+  value: {{ $min | toString | quote }}
+{{- else if gt (int64 $cores) $max }}
+  value: {{ $max | toString | quote }}
+{{- else }}
+  valueFrom:
+    resourceFieldRef:
+      containerName: authgate
+      resource: requests.cpu
+      divisor: "1"
+{{- end }}
+{{- end }}
+
+{{/*
+Capability names of the custom resources the chart may render; an object whose API the cluster (or `helm template
+--api-versions`) does not offer is left out, and NOTES.txt says so.
+*/}}
+{{- define "authgate.hasServiceMonitor" -}}
+{{- if .Capabilities.APIVersions.Has "monitoring.coreos.com/v1/ServiceMonitor" }}true{{ end }}
+{{- end }}
+
+{{- define "authgate.hasCertManager" -}}
+{{- if and (.Capabilities.APIVersions.Has "cert-manager.io/v1/Certificate") (.Capabilities.APIVersions.Has "cert-manager.io/v1/Issuer") }}true{{ end }}
+{{- end }}
+
+{{/*
+Refusals of webhook certificate values that contradict each other.
+*/}}
+{{- define "authgate.validateWebhook" -}}
+{{- if .Values.webhook.enabled }}
+{{- if and .Values.webhook.existingSecret .Values.webhook.certManager.enabled }}
+{{- fail "webhook.existingSecret and webhook.certManager.enabled cannot be used together: pick one source of the serving certificate" }}
+{{- end }}
+{{- if and .Values.webhook.existingSecret (not .Values.webhook.caBundle) }}
+{{- fail "webhook.existingSecret needs webhook.caBundle: the base64 PEM of the CA that signed its certificate (the API server verifies the webhook with it)" }}
+{{- end }}
+{{- if and .Values.webhook.caBundle (not .Values.webhook.existingSecret) }}
+{{- fail "webhook.caBundle is only used with webhook.existingSecret" }}
+{{- end }}
+{{- end }}
+{{- end }}
