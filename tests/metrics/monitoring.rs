@@ -190,6 +190,31 @@ fn chart_alert_rules_pass_promtool_check_and_unit_tests() {
         String::from_utf8_lossy(&out.stderr)
     );
 
+    // The schema refuses values the rules could not use.
+    for bad in [
+        ["--set-json", "prometheusRule.errorRatio=2"],
+        ["--set", "prometheusRule.seriesSelector=authgate"],
+        ["--set", "prometheusRule.keySetMaxAgeSeconds=ten"],
+        ["--set", "grafanaDashboard.folder=Auth"],
+    ] {
+        let out = run_bounded(
+            Command::new("helm")
+                .args(["template", "authgate", "charts/authgate"])
+                .args(["--api-versions", "monitoring.coreos.com/v1"])
+                .args(["--set", "prometheusRule.enabled=true"])
+                .args(bad)
+                .current_dir(root()),
+            Duration::from_secs(60),
+        );
+        assert!(
+            !out.status.success()
+                && String::from_utf8_lossy(&out.stderr)
+                    .contains("values don't meet the specifications"),
+            "{bad:?} not refused by the schema: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
     let rules = rule_file(&render(&[]));
     let names: Vec<&str> = rules["groups"]
         .as_array()
