@@ -2,6 +2,8 @@
 //! on 127.0.0.1, and the promise that an error body's `extensions.code` is the metrics `reason` label (§6, §11).
 
 mod common;
+#[path = "metrics/monitoring.rs"]
+mod monitoring;
 mod multi_config;
 
 use std::time::Duration;
