@@ -1,10 +1,12 @@
 //! The config fixtures (`tests/fixtures/configs/{valid,invalid}`) and the `examples/`, run through the real
 //! `authgate check` binary, plus the command-line edge cases of `check` (missing file, no arguments, JSON output,
-//! a megabyte of junk).
+//! a megabyte of junk). The Clerk examples also decide Clerk-shaped tokens (`config_fixtures/clerk.rs`).
 //!
 //! Every run clears the environment, so "valid" means "loads with no environment variables set" and
 //! `valueFromEnv` fixtures cannot be satisfied by accident.
 
+#[path = "config_fixtures/clerk.rs"]
+mod clerk;
 mod common;
 
 use std::collections::BTreeMap;
@@ -220,6 +222,8 @@ fn examples_load() {
     let files = config_files(&dir);
     for name in [
         "clerk.yaml",
+        "clerk-session-token.yaml",
+        "clerk-ddn-recipe.yaml",
         "fixed-key.yaml",
         "webhook.yaml",
         "alternative-modes.yaml",
