@@ -1,7 +1,7 @@
 //! Interop with real proxies (issues 5 and 13): NGINX (`auth_request`), Caddy (`reverse_proxy` +
 //! `handle_response`, the expanded form of `forward_auth`) and three Envoy recipes (HTTP `ext_authz`; HTTP
 //! `ext_authz` shaped as Envoy Gateway translates a `SecurityPolicy`; gRPC `ext_authz` to authgate's `--grpc-listen`
-//! port), each run from the very configuration file in `deploy/proxies/` that the README shows, in front of an
+//! port), each run from the very configuration file in `deploy/proxies/` that the docs show, in front of an
 //! upstream that records what it receives, with the real `authgate serve` as the auth service and a local JWKS
 //! server. The spoofing scenario runs again on Envoy 1.36 for each Envoy recipe. Everything listens on 127.0.0.1;
 //! every wait has a deadline; every process started here is stopped by a Drop guard.
@@ -10,13 +10,14 @@
 //! it fails them (`.ci/run` installs them all). `AUTHGATE_TEST_NGINX`, `AUTHGATE_TEST_CADDY`,
 //! `AUTHGATE_TEST_ENVOY` and `AUTHGATE_TEST_ENVOY_136` point the tests at another binary.
 //!
-//! `readme::readme_proxy_snippets_are_the_deploy_files` checks that the README's proxy snippets are byte for byte
-//! the files in `deploy/proxies/`.
+//! `readme::readme_proxy_snippets_are_the_deploy_files` checks that the proxy snippets in README.md and docs/ are
+//! byte for byte the files in `deploy/proxies/`; `readme::readme_and_docs_links_resolve` that their relative links
+//! and anchors lead somewhere.
 //!
 //! Modules: [`discovery`] finds the proxy binaries, [`proxy`] runs one from its deploy file, [`stack`] puts
 //! authgate, an upstream and a proxy together, [`scenarios`] holds what every proxy must do,
 //! [`envoy_scenarios`] what the Envoy recipes must do besides, [`multi`] multi-config mode (issue 14) behind NGINX
-//! and Envoy from their `*-multi` files, [`readme`] the README check. The hand-written HTTP
+//! and Envoy from their `*-multi` files, [`readme`] the checks of README.md and docs/. The hand-written HTTP
 //! client the scenarios send with is `common::raw`.
 
 #[path = "../common/mod.rs"]

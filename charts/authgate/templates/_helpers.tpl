@@ -131,7 +131,7 @@ Where the gRPC listener's certificate and, optionally, the CA of its clients are
 {{- end }}
 
 {{/*
-Multi-config mode (README, "Several APIs in one authgate"): "true" when `authConfigs` has an entry, else empty. The
+Multi-config mode (docs/multi-config.md, "Several APIs in one authgate"): "true" when `authConfigs` has an entry, else empty. The
 mode follows the values, never a count: one entry in `authConfigs` is still multi-config mode.
 */}}
 {{- define "authgate.multiConfig" -}}
@@ -175,7 +175,7 @@ bad keys too; this repeats it so that the message says what a config name is.
 {{- define "authgate.validateConfigs" -}}
 {{- if .Values.authConfigs }}
 {{- if .Values.existingConfigMap }}
-{{- fail "authConfigs and existingConfigMap cannot be used together: existingConfigMap is single-config mode (one ConfigMap); in multi-config mode label your own ConfigMaps instead (see README, Several APIs in one authgate)" }}
+{{- fail "authConfigs and existingConfigMap cannot be used together: existingConfigMap is single-config mode (one ConfigMap); in multi-config mode label your own ConfigMaps instead (see docs/multi-config.md, Several APIs in one authgate)" }}
 {{- end }}
 {{- if not (include "authgate.authConfigUnset" .) }}
 {{- fail "authConfigs and authConfig cannot be used together: authConfig is single-config mode, authConfigs multi-config mode (every proxy route then names its config). Move the document into authConfigs under a name, and leave authConfig unset (authConfig: null)" }}
