@@ -24,7 +24,8 @@ use crate::hash::sha256;
 use crate::observe::Outcome;
 
 /// The gate side of multi-config reloads: what a config source reports, one call per change, per config name.
-/// Counting reloads in the metrics is the sink's job (it owns the observer and the `config` label); the sources log.
+/// The sink logs and counts each change (it owns the observer and the `config` label, and knows whether a last good
+/// version is held); a source logs only what the sink never sees: a load's warnings, with the file or ConfigMap.
 pub trait ConfigSink: Send + Sync {
     /// A version of `name` loaded: it replaces that config. Also sent, with the same `Arc` as before, when a name
     /// whose removal was pending comes back unchanged: that cancels the removal.

@@ -98,17 +98,13 @@ impl Reconciler {
             match self.known.get_mut(&name) {
                 Some(k) if k.digest == digest => {
                     if k.removal_at.take().is_some() {
-                        tracing::info!(config = %name, "config is back; its removal is cancelled");
                         match &k.told {
                             Told::Loaded(c) => self.sink.config_loaded(&name, c.clone()),
                             Told::Failed(e) => self.sink.config_failed(&name, e),
                         }
                     }
                 }
-                other => {
-                    if other.is_some_and(|k| k.removal_at.is_some()) {
-                        tracing::info!(config = %name, "config is back; its removal is cancelled");
-                    }
+                _ => {
                     let told = self.load(&name, origin, found);
                     self.known.insert(
                         name.clone(),
@@ -132,11 +128,6 @@ impl Reconciler {
                 gone_now.push(name.clone());
             } else {
                 k.removal_at = Some(now + self.grace);
-                tracing::warn!(
-                    config = %name,
-                    grace_secs = self.grace.as_secs_f64(),
-                    "config is gone from its source; it keeps serving until the removal grace ends"
-                );
                 self.sink.config_removal_pending(name);
             }
         }
@@ -172,7 +163,6 @@ impl Reconciler {
 
     fn remove(&mut self, name: &str) {
         self.known.remove(name);
-        tracing::warn!(config = %name, "config removed; requests naming it are now unknown_config");
         self.sink.config_removed(name);
     }
 
@@ -180,7 +170,6 @@ impl Reconciler {
         let text = match found {
             Found::Text(t) => t,
             Found::Failed(e) => {
-                tracing::error!(config = %name, source = origin, error = %e, "config not loaded; its last good version (if any) keeps serving");
                 self.sink.config_failed(name, &e);
                 return Told::Failed(e);
             }
@@ -190,13 +179,11 @@ impl Reconciler {
                 for w in &loaded.warnings {
                     tracing::warn!(config = %name, source = origin, warning = %w, "AuthConfig warning");
                 }
-                tracing::info!(config = %name, source = origin, "AuthConfig loaded");
                 self.sink.config_loaded(name, loaded.config.clone());
                 Told::Loaded(loaded.config)
             }
             Err(e) => {
                 let e = e.to_string();
-                tracing::error!(config = %name, source = origin, error = %e, "AuthConfig rejected; its last good version (if any) keeps serving");
                 self.sink.config_failed(name, &e);
                 Told::Failed(e)
             }

@@ -201,7 +201,7 @@ fn serve_with_a_selector_follows_configmaps_through_the_config_prefix() {
     let churn = |svc: &Service| {
         let log = svc.log();
         (
-            log.matches("gone from its source").count(),
+            log.matches("AuthConfig removed from its source").count(),
             log.lines()
                 .filter(|l| l.contains("\"AuthConfig loaded\"") && l.contains("\"config\":\"one\""))
                 .count(),
