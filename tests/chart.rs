@@ -60,13 +60,22 @@ fn helm_chart(verb: &[&str], sets: &[&str]) -> std::process::Output {
 /// `helm template authgate charts/authgate --namespace authgate --set S...`: the rendered objects.
 fn render(sets: &[&str]) -> Vec<Value> {
     let out = helm_chart(&["template", "authgate"], sets);
+    rendered(out, &format!("helm template {sets:?}"))
+}
+
+/// The objects of a successful `helm template` (`what` names it in the failure).
+fn rendered(out: std::process::Output, what: &str) -> Vec<Value> {
     assert!(
         out.status.success(),
-        "helm template {sets:?} failed: {}",
+        "{what} failed: {}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let text = String::from_utf8(out.stdout).expect("UTF-8 render");
-    serde_saphyr::from_multiple::<Value>(&text)
+    parse(&String::from_utf8(out.stdout).expect("UTF-8 render"))
+}
+
+/// The objects of a multi-document YAML render (empty documents left out).
+fn parse(text: &str) -> Vec<Value> {
+    serde_saphyr::from_multiple::<Value>(text)
         .expect("the render is YAML")
         .into_iter()
         .filter(|d| !d.is_null())
@@ -843,17 +852,7 @@ fn helm_values(verb: &[&str], values: &Value, sets: &[&str]) -> std::process::Ou
 
 fn render_values(values: &Value, sets: &[&str]) -> Vec<Value> {
     let out = helm_values(&["template", "authgate"], values, sets);
-    assert!(
-        out.status.success(),
-        "helm template -f {values} {sets:?} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let text = String::from_utf8(out.stdout).expect("UTF-8 render");
-    serde_saphyr::from_multiple::<Value>(&text)
-        .expect("the render is YAML")
-        .into_iter()
-        .filter(|d| !d.is_null())
-        .collect()
+    rendered(out, &format!("helm template -f {values} {sets:?}"))
 }
 
 fn render_values_err(values: &Value, sets: &[&str]) -> String {

@@ -34,22 +34,9 @@ fn template_with_crds() -> Vec<&'static str> {
     verb
 }
 
-fn parse(text: &str) -> Vec<Value> {
-    serde_saphyr::from_multiple::<Value>(text)
-        .expect("the render is YAML")
-        .into_iter()
-        .filter(|d| !d.is_null())
-        .collect()
-}
-
 fn render_crds(values: &Value) -> Vec<Value> {
     let out = helm_values(&template_with_crds(), values, &[]);
-    assert!(
-        out.status.success(),
-        "helm template -f {values} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    parse(&String::from_utf8(out.stdout).expect("UTF-8 render"))
+    rendered(out, &format!("helm template -f {values}"))
 }
 
 /// Drops nulls (k8s-openapi omits an absent optional field), so that only real differences remain.
