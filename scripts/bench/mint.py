@@ -36,14 +36,15 @@ def _init(pem: bytes) -> None:
     _KEY = serialization.load_pem_private_key(pem, password=None)
 
 
-def _token(i: int) -> str:
+def signed(key, kid: str, iss: str, azp: str, i: int) -> str:
+    """Token i of a Clerk-shaped RS256 series: signed by `key` under `kid`, issued by `iss` for the page `azp`."""
     now = int(time.time())
-    header = {"alg": "RS256", "kid": KID, "typ": "JWT"}
+    header = {"alg": "RS256", "kid": kid, "typ": "JWT"}
     claims = {
-        "azp": "https://app.bench.local",
+        "azp": azp,
         "exp": now + 4 * 3600,
         "iat": now - 5,
-        "iss": ISSUER,
+        "iss": iss,
         "nbf": now - 10,
         "sid": f"sess_{i:08d}",
         "sub": f"user_{i:08d}",
@@ -59,8 +60,12 @@ def _token(i: int) -> str:
         + "."
         + b64(json.dumps(claims, separators=(",", ":")).encode())
     )
-    sig = _KEY.sign(signing_input.encode(), padding.PKCS1v15(), hashes.SHA256())
+    sig = key.sign(signing_input.encode(), padding.PKCS1v15(), hashes.SHA256())
     return signing_input + "." + b64(sig)
+
+
+def _token(i: int) -> str:
+    return signed(_KEY, KID, ISSUER, "https://app.bench.local", i)
 
 
 def mint(pem: bytes, start: int, count: int) -> list:

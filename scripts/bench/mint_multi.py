@@ -13,13 +13,12 @@ import json
 import multiprocessing
 import os
 import sys
-import time
 
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import padding, rsa
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from mint import b64, uint  # noqa: E402
+from mint import signed, uint  # noqa: E402
 
 CONFIG = """kind: AuthConfig
 version: v4
@@ -56,30 +55,7 @@ def _init(pems: list) -> None:
 
 def _line(i: int) -> str:
     c = i % len(_KEYS)
-    now = int(time.time())
-    header = {"alg": "RS256", "kid": f"{name(c)}-1", "typ": "JWT"}
-    claims = {
-        "azp": f"https://app-{c:03d}.bench.local",
-        "exp": now + 4 * 3600,
-        "iat": now - 5,
-        "iss": issuer(c),
-        "nbf": now - 10,
-        "sid": f"sess_{i:08d}",
-        "sub": f"user_{i:08d}",
-        "claims.jwt.hasura.io": {
-            "x-hasura-user-id": f"user_{i:08d}",
-            "x-hasura-default-role": "user",
-            "x-hasura-allowed-roles": ["user", "viewer"],
-            "x-hasura-org-id": f"org_{i % 97:04d}",
-        },
-    }
-    signing_input = (
-        b64(json.dumps(header, separators=(",", ":")).encode())
-        + "."
-        + b64(json.dumps(claims, separators=(",", ":")).encode())
-    )
-    sig = _KEYS[c].sign(signing_input.encode(), padding.PKCS1v15(), hashes.SHA256())
-    return f"{name(c)} {signing_input}.{b64(sig)}"
+    return f"{name(c)} {signed(_KEYS[c], f'{name(c)}-1', issuer(c), f'https://app-{c:03d}.bench.local', i)}"
 
 
 def main() -> None:
