@@ -186,6 +186,10 @@ pub struct ServeArgs {
     /// `*.hml`, each named by its file stem). Given more than once: several configs, each file named by its stem.
     #[arg(long, env = "AUTHGATE_CONFIG")]
     pub config: Vec<PathBuf>,
+    /// OTLP collector endpoint for traces (wins over OTEL_EXPORTER_OTLP_ENDPOINT and its _TRACES_ variant; the
+    /// protocol is OTEL_EXPORTER_OTLP_PROTOCOL's, http/protobuf by default). Unset with no OTEL endpoint: no tracing.
+    #[arg(long, value_name = "URL", env = "AUTHGATE_OTLP_ENDPOINT")]
+    pub otlp_endpoint: Option<String>,
     /// AuthConfig from a Kubernetes ConfigMap, `NAMESPACE/NAME`, watched with kube-rs.
     #[arg(long, env = "AUTHGATE_CONFIGMAP", value_parser = parse_configmap)]
     pub configmap: Option<(String, String)>,

@@ -28,8 +28,9 @@
 //! - `strict_json`: a JSON value that refuses duplicate keys, for tokens, webhook answers and configs.
 //! - `cache_control`: the `Cache-Control` directives read from JWKS endpoints and webhooks.
 //! - `net`: the size-limited HTTP response reading shared by the JWKS fetch and the webhook client.
-//! - `observe`: the typed outcomes the domain reports (`Observer`), for metrics now and traces later, and the
-//!   `Transport` a decision came through.
+//! - `observe`: the typed outcomes the domain reports (`Observer`), and the `Transport` a decision came through.
+//! - `telemetry`: the `tracing` subscriber (logs) and the OpenTelemetry layer and OTLP exporter (traces, feature
+//!   `otel`); the decision span the adapters open and the gate fills, the JWKS and webhook child spans.
 //!
 //! The domain: plain data in and out, no HTTP framework, Kubernetes client or prometheus type in its interface:
 //! - `config`: AuthConfig text → validated, compiled config (model, loader, schema, reading a file, the rules of
@@ -93,4 +94,5 @@ pub mod net;
 pub mod observe;
 pub mod reload;
 pub mod strict_json;
+pub mod telemetry;
 pub mod tls;

@@ -13,12 +13,22 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let code = match cli.command {
         Command::Serve(args) => {
-            let _flush_on_exit = init_tracing(args.common.log_format);
-            run_async(authgate::cmd::serve::serve(args))
+            match init_tracing(args.common.log_format, args.otlp_endpoint.as_deref()) {
+                Ok(_flush_on_exit) => run_async(authgate::cmd::serve::serve(args)),
+                Err(e) => {
+                    eprintln!("authgate: {e}");
+                    2
+                }
+            }
         }
         Command::Dev(args) => {
-            let _flush_on_exit = init_tracing(args.common.log_format.or(Some(LogFormat::Text)));
-            run_async(authgate::cmd::dev::dev(args))
+            match init_tracing(args.common.log_format.or(Some(LogFormat::Text)), None) {
+                Ok(_flush_on_exit) => run_async(authgate::cmd::dev::dev(args)),
+                Err(e) => {
+                    eprintln!("authgate: {e}");
+                    2
+                }
+            }
         }
         Command::Check(args) => {
             let mut out = std::io::stdout().lock();
@@ -49,30 +59,12 @@ fn run_async(fut: impl std::future::Future<Output = anyhow::Result<()>>) -> i32 
     }
 }
 
-/// Log lines are written to stderr by a background thread, never by a request's worker: a slow log reader (a full
-/// pipe to the container runtime) must not stall decisions. Up to 64k lines wait in memory; past that, lines are
-/// dropped rather than blocking (every decision is still counted in the metrics). The returned guard flushes the
-/// remaining lines when dropped at exit.
-fn init_tracing(format: Option<LogFormat>) -> tracing_appender::non_blocking::WorkerGuard {
-    use std::io::IsTerminal;
-    let (writer, guard) = tracing_appender::non_blocking::NonBlockingBuilder::default()
-        .lossy(true)
-        .buffered_lines_limit(65_536)
-        .thread_name("authgate-log")
-        .finish(std::io::stderr());
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let json = match format {
-        Some(f) => f == LogFormat::Json,
-        None => !std::io::stderr().is_terminal(),
-    };
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(writer);
-    if json {
-        builder.json().flatten_event(true).init();
-    } else {
-        builder.init();
-    }
-    guard
+/// The log (and, when an OTLP endpoint is configured, the trace exporter); the returned guard flushes both at exit.
+/// Unreadable tracing settings end the process before it serves anything.
+fn init_tracing(
+    format: Option<LogFormat>,
+    otlp_endpoint: Option<&str>,
+) -> Result<authgate::telemetry::Flush, String> {
+    let otel = authgate::telemetry::from_env(otlp_endpoint, |k| std::env::var(k).ok())?;
+    authgate::telemetry::init(format.map(|f| f == LogFormat::Json), otel.as_ref())
 }

@@ -36,6 +36,8 @@ pub struct Metrics {
     admission_reviews: IntCounterVec,
     /// `authgate_internal_errors_total{site}`.
     internal_errors: IntCounterVec,
+    /// `authgate_trace_spans_dropped_total`, copied from the exporter's process-wide count at each scrape.
+    spans_dropped: prometheus::IntCounter,
 }
 
 /// Decision label of `requests_total`.
@@ -176,6 +178,17 @@ impl Metrics {
                 "Internal errors (faults of authgate itself) by site.",
                 &["site"],
             ),
+            spans_dropped: {
+                let c = prometheus::IntCounter::new(
+                    "trace_spans_dropped_total",
+                    "Finished trace spans dropped before reaching the OTLP collector (queue full or export failed).",
+                )
+                .expect("static metric definition");
+                registry
+                    .register(Box::new(c.clone()))
+                    .expect("metric registered once");
+                c
+            },
             registry,
         };
         // `authgate_build_info{version}`: always 1; the version is the label.
@@ -212,6 +225,9 @@ impl Metrics {
     /// The Prometheus text exposition, or why it could not be encoded.
     pub fn render(&self) -> Result<String, String> {
         let mut buf = Vec::new();
+        let dropped = crate::observe::trace_spans_dropped();
+        self.spans_dropped
+            .inc_by(dropped.saturating_sub(self.spans_dropped.get()));
         let families = self.registry.gather();
         TextEncoder::new()
             .encode(&families, &mut buf)

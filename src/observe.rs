@@ -208,3 +208,16 @@ impl Observer for Ignore {
         std::sync::Arc::new(Ignore)
     }
 }
+
+static TRACE_SPANS_DROPPED: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+/// `n` finished spans were dropped before reaching the collector (a full export queue, a failed export). Process-wide:
+/// the exporter starts before any `Observer` exists.
+pub fn count_trace_spans_dropped(n: u64) {
+    TRACE_SPANS_DROPPED.fetch_add(n, std::sync::atomic::Ordering::Relaxed);
+}
+
+/// Spans dropped so far (`authgate_trace_spans_dropped_total`).
+pub fn trace_spans_dropped() -> u64 {
+    TRACE_SPANS_DROPPED.load(std::sync::atomic::Ordering::Relaxed)
+}

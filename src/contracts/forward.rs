@@ -15,6 +15,16 @@ use crate::authn::reason::Deny;
 use crate::authn::request::{AuthRequest, visible_ascii};
 use crate::gate::{Decision, Gate};
 use crate::observe::Transport;
+use crate::telemetry::{self, HeaderSource};
+
+/// The proxy's request headers carry its trace context (`traceparent`, or B3 when configured).
+struct ProxyHeaders<'a>(&'a actix_web::http::header::HeaderMap);
+
+impl HeaderSource for ProxyHeaders<'_> {
+    fn header(&self, name: &str) -> Option<&str> {
+        self.0.get(name).and_then(|v| v.to_str().ok())
+    }
+}
 
 /// The original method and URL for logs, from the headers of the proxy in use, else the request line.
 /// `Forwarded` and `_`/`.` spellings are never consulted (actix keeps them under their own names).
@@ -61,7 +71,11 @@ pub async fn decide(req: HttpRequest, gate: web::Data<Gate>) -> HttpResponse {
     } else {
         None
     };
-    let decision = gate.decide_named(name, &areq, Transport::Http).await;
+    let span = telemetry::decision_span(Transport::Http);
+    telemetry::adopt_parent(&span, &ProxyHeaders(req.headers()));
+    let decision =
+        tracing::Instrument::instrument(gate.decide_named(name, &areq, Transport::Http), span)
+            .await;
     let mut resp = render(&decision);
     if gate.is_draining() {
         // Shutting down: close each keep-alive connection after its answer, so the peer (a proxy's upstream pool,

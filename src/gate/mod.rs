@@ -24,6 +24,7 @@ mod named;
 mod readiness;
 #[cfg(test)]
 mod tests;
+mod traced;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -326,6 +327,9 @@ impl Gate {
             .saturating_duration_since(started)
             .as_secs_f64();
         series.decision(transport, d.status(), reason, seconds);
+        if crate::telemetry::enabled() {
+            self.record_span(&target, req, &d);
+        }
         if let Err(e) = &d.result
             && let Some(suppressed) = self
                 .deny_log
@@ -344,6 +348,7 @@ impl Gate {
                 method = req.method,
                 uri = req.uri,
                 suppressed,
+                trace_id = crate::telemetry::current_trace_id(),
                 "denied"
             );
         }

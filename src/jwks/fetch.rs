@@ -8,7 +8,7 @@ use url::Url;
 
 use super::JwksSettings;
 use super::parse::{JwkEntry, parse_jwks};
-use crate::net;
+use crate::{net, telemetry};
 
 /// The JWKS HTTP client could not be built.
 #[derive(Debug, thiserror::Error)]
@@ -56,8 +56,26 @@ impl JwksClient {
         Ok(Self { http })
     }
 
-    /// Fetch, parse and filter the set at `url`. Returns it and the `max-age` the endpoint asked for, if any.
+    /// Fetch, parse and filter the set at `url`. Returns it and the `max-age` the endpoint asked for, if any. Traced
+    /// as a client span: a child of the decision that forced the refresh, else a trace of its own.
     pub(super) async fn fetch(
+        &self,
+        url: &Url,
+        settings: &JwksSettings,
+    ) -> Result<(HashMap<String, JwkEntry>, Option<Duration>), FetchError> {
+        let span = telemetry::client_span("authgate.jwks_fetch");
+        let res =
+            tracing::Instrument::instrument(self.fetch_untraced(url, settings), span.clone()).await;
+        let status = match &res {
+            Ok(_) => Some(200),
+            Err(FetchError::Status(s)) => Some(*s),
+            Err(_) => None,
+        };
+        telemetry::record_client(&span, status, res.is_err());
+        res
+    }
+
+    async fn fetch_untraced(
         &self,
         url: &Url,
         settings: &JwksSettings,

@@ -168,10 +168,11 @@ impl JwksSource {
         let Some(me) = self.me.upgrade() else {
             return self.lookup(kid);
         };
-        let job = tokio::spawn(async move {
+        // In the decision's span: the fetch it forces is traced as the decision's child.
+        let job = tokio::spawn(tracing::Instrument::in_current_span(async move {
             let _guard = me.fetch_lock.lock().await;
             me.fetch_and_store().await
-        });
+        }));
         // The fetch goes on in the background if the budget runs out; this request answers with what is held.
         // A fetch error is logged and counted by `fetch_and_store`; a panic of the job is logged here.
         if let Ok(Err(e)) = tokio::time::timeout(self.settings.forced_budget, job).await {

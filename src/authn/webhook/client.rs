@@ -15,6 +15,7 @@ use crate::clock::Clock;
 use crate::config::compiled::{HookMethod, WebhookMode};
 use crate::net::{self, BodyError};
 use crate::observe::{HookResult, Observer};
+use crate::telemetry;
 
 /// Largest hook answer read.
 pub const MAX_BODY: usize = 1024 * 1024;
@@ -81,7 +82,12 @@ impl WebhookClient {
         emulation_by: Option<&str>,
     ) -> Result<HookAnswer, Deny> {
         let started = self.clock.instant();
-        let res = tokio::time::timeout(self.timeout, self.call_inner(mode, hook, emulation_by)).await.unwrap_or_else(|_| {
+        let span = telemetry::client_span("authgate.webhook");
+        let inner = tracing::Instrument::instrument(
+            self.call_inner(mode, hook, emulation_by),
+            span.clone(),
+        );
+        let res = tokio::time::timeout(self.timeout, inner).await.unwrap_or_else(|_| {
             Err(unavailable(format!(
                 "Error while making the authentication HTTP request to the webhook - timed out after {:?}",
                 self.timeout
@@ -92,6 +98,10 @@ impl WebhookClient {
             Err(d) if d.reason == Reason::WebhookDenied => HookResult::Deny,
             Err(_) => HookResult::Error,
         };
+        if !span.is_disabled() {
+            span.record("authgate.result", result.as_str());
+            telemetry::record_client(&span, None, result == HookResult::Error);
+        }
         self.observer.webhook_call(
             result,
             self.clock
@@ -145,8 +155,17 @@ impl WebhookClient {
             HookMethod::Post => reqwest::Method::POST,
         };
         let mut rb = self.http.request(method, mode.url.clone());
+        // Traced: the hook gets authgate's own trace context (of the webhook span, current here), never the
+        // client's. Untraced, the configured forwarding is left as it is.
+        let traced = telemetry::enabled();
         for (n, v) in &hook.headers {
+            if traced && telemetry::is_trace_header(n.as_str()) {
+                continue;
+            }
             rb = rb.header(n.as_str(), v.as_bytes());
+        }
+        for (n, v) in telemetry::inject_current() {
+            rb = rb.header(n, v);
         }
         if let Some(b) = &hook.body {
             rb = rb.body(b.clone());

@@ -109,14 +109,16 @@ fn pick<'a>(
     apply_ignore_list: bool,
 ) -> Vec<(String, &'a [u8])> {
     match forward {
+        // A client's `baggage` is its own (it may carry user data) and never goes to the hook.
         Forward::All => client
             .iter()
+            .filter(|(n, _)| n != "baggage")
             .filter(|(n, _)| !apply_ignore_list || !IGNORED.contains(&n.as_str()))
             .cloned()
             .collect(),
         Forward::List(names) => client
             .iter()
-            .filter(|(n, _)| names.iter().any(|h| h.as_str() == n))
+            .filter(|(n, _)| n != "baggage" && names.iter().any(|h| h.as_str() == n))
             .cloned()
             .collect(),
     }
