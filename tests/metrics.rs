@@ -5,6 +5,8 @@ mod common;
 #[path = "metrics/monitoring.rs"]
 mod monitoring;
 mod multi_config;
+#[path = "metrics/traces.rs"]
+mod traces;
 
 use std::time::Duration;
 

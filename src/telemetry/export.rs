@@ -117,7 +117,9 @@ fn export_loop(
             }
         }
         let n = batch.len() as u64;
-        let result = handle.block_on(tokio::time::timeout(EXPORT_LIMIT, exporter.export(batch)));
+        // The timer is made inside `block_on`: it needs the runtime's context, which this thread only has there.
+        let result = handle
+            .block_on(async { tokio::time::timeout(EXPORT_LIMIT, exporter.export(batch)).await });
         let error = match result {
             Ok(Ok(())) => continue,
             Ok(Err(e)) => e.to_string(),

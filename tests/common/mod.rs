@@ -8,7 +8,8 @@
 //! - [`raw`]: a hand-written HTTP/1.1 client, for every byte a test must control, and the blocking probes;
 //! - [`probes`]: `/proc` readings of a process and their peaks over a run;
 //! - [`vectors`]: the conformance vectors file;
-//! - [`sink`]: a config sink that records what a config source reports.
+//! - [`sink`]: a config sink that records what a config source reports;
+//! - [`otlp`]: an OTLP trace receiver (gRPC, and the decoding of OTLP/HTTP bodies).
 //!
 //! Each test binary uses part of it, so unused items are allowed here.
 #![allow(dead_code)]
@@ -16,6 +17,7 @@
 pub mod configs;
 pub mod http;
 pub mod mock;
+pub mod otlp;
 pub mod probes;
 pub mod raw;
 pub mod service;
