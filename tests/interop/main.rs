@@ -17,7 +17,8 @@
 //! Modules: [`discovery`] finds the proxy binaries, [`proxy`] runs one from its deploy file, [`stack`] puts
 //! authgate, an upstream and a proxy together, [`scenarios`] holds what every proxy must do,
 //! [`envoy_scenarios`] what the Envoy recipes must do besides, [`multi`] multi-config mode (issue 14) behind NGINX
-//! and Envoy from their `*-multi` files, [`readme`] the checks of README.md and docs/. The hand-written HTTP
+//! and Envoy from their `*-multi` files, [`traces`] one trace across Envoy's OpenTelemetry tracer and authgate
+//! (issue 16), [`readme`] the checks of README.md and docs/. The hand-written HTTP
 //! client the scenarios send with is `common::raw`.
 
 #[path = "../common/mod.rs"]
@@ -29,6 +30,7 @@ mod proxy;
 mod readme;
 mod scenarios;
 mod stack;
+mod traces;
 
 const ROOT: &str = env!("CARGO_MANIFEST_DIR");
 
