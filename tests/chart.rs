@@ -1255,3 +1255,5 @@ fn i14_envoy_gateway_policy_names_its_config() {
 
 #[path = "chart/i15.rs"]
 mod i15;
+#[path = "chart/traces.rs"]
+mod traces;
