@@ -186,10 +186,6 @@ pub struct ServeArgs {
     /// `*.hml`, each named by its file stem). Given more than once: several configs, each file named by its stem.
     #[arg(long, env = "AUTHGATE_CONFIG")]
     pub config: Vec<PathBuf>,
-    /// OTLP collector endpoint for traces (wins over OTEL_EXPORTER_OTLP_ENDPOINT and its _TRACES_ variant; the
-    /// protocol is OTEL_EXPORTER_OTLP_PROTOCOL's, http/protobuf by default). Unset with no OTEL endpoint: no tracing.
-    #[arg(long, value_name = "URL", env = "AUTHGATE_OTLP_ENDPOINT")]
-    pub otlp_endpoint: Option<String>,
     /// AuthConfig from a Kubernetes ConfigMap, `NAMESPACE/NAME`, watched with kube-rs.
     #[arg(long, env = "AUTHGATE_CONFIGMAP", value_parser = parse_configmap)]
     pub configmap: Option<(String, String)>,
@@ -258,6 +254,10 @@ pub struct ServeArgs {
     /// How often the config files are checked for changes, in milliseconds.
     #[arg(long, default_value_t = 250, env = "AUTHGATE_RELOAD_INTERVAL_MS")]
     pub reload_interval_ms: u64,
+    /// OTLP collector endpoint for traces (wins over OTEL_EXPORTER_OTLP_ENDPOINT and its _TRACES_ variant; the
+    /// protocol is OTEL_EXPORTER_OTLP_PROTOCOL's, http/protobuf by default). Unset with no OTEL endpoint: no tracing.
+    #[arg(long, value_name = "URL", env = "AUTHGATE_OTLP_ENDPOINT")]
+    pub otlp_endpoint: Option<String>,
     /// Flags shared with `dev`.
     #[command(flatten)]
     pub common: CommonArgs,

@@ -10,7 +10,7 @@ use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, TrySendError};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use opentelemetry_otlp::{WithExportConfig, WithHttpConfig};
+use opentelemetry_otlp::{WithExportConfig, WithHttpConfig, WithTonicConfig};
 use opentelemetry_sdk::Resource;
 use opentelemetry_sdk::error::{OTelSdkError, OTelSdkResult};
 use opentelemetry_sdk::trace::{Span, SpanData, SpanExporter, SpanProcessor};
@@ -53,11 +53,17 @@ pub fn start(s: &OtelSettings, resource: &Resource) -> Result<(Queue, Exporting)
     // tonic's channel spawns its connection task on the runtime it is built in.
     let _entered = runtime.enter();
     let mut exporter = match s.protocol {
-        Protocol::Grpc => opentelemetry_otlp::SpanExporter::builder()
-            .with_tonic()
-            .with_endpoint(s.endpoint.clone())
-            .with_timeout(Duration::from_secs(5))
-            .build(),
+        Protocol::Grpc => {
+            let mut b = opentelemetry_otlp::SpanExporter::builder()
+                .with_tonic()
+                .with_endpoint(s.endpoint.clone())
+                .with_timeout(Duration::from_secs(5));
+            // tonic's default TLS configuration trusts no root at all: use the system's.
+            if s.endpoint.starts_with("https://") {
+                b = b.with_tls_config(tonic::transport::ClientTlsConfig::new().with_native_roots());
+            }
+            b.build()
+        }
         Protocol::HttpProtobuf => {
             let http = reqwest::Client::builder()
                 .timeout(Duration::from_secs(5))
