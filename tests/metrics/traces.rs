@@ -66,6 +66,24 @@ fn assert_bounded(s: &Got, forbidden: &[&str]) {
     assert!(s.events.is_empty(), "span events (log lines) on {s:#?}");
 }
 
+/// One decision over HTTP with `authorization` and a `traceparent`.
+async fn ask_traced(
+    client: &reqwest::Client,
+    url: &str,
+    authorization: &str,
+    traceparent: &str,
+) -> crate::common::http::Answer {
+    ask(
+        client,
+        url,
+        &[
+            ("authorization", authorization),
+            ("traceparent", traceparent),
+        ],
+    )
+    .await
+}
+
 /// A `CheckRequest` carrying `authorization`, sent with `traceparent` in the call's own metadata (where Envoy puts
 /// its ext_authz span's context).
 async fn grpc_check(svc: &Service, authorization: &str, traceparent: &str) -> i32 {
@@ -135,13 +153,11 @@ async fn decision_spans_join_the_callers_trace_over_otlp_grpc() {
     let (t1, p1) = ("4bf92f3577b34da6a3ce929d0e0e4736", "00f067aa0ba902b7");
     let token = rs256("rsa1", "k1", "user-4242");
     let bearer = format!("Bearer {token}");
-    let a = ask(
+    let a = ask_traced(
         &client,
         &svc.url("/secret/path"),
-        &[
-            ("authorization", &bearer),
-            ("traceparent", &traceparent(t1, p1, true)),
-        ],
+        &bearer,
+        &traceparent(t1, p1, true),
     )
     .await;
     assert_eq!(a.status, 200, "{}", a.body);
@@ -150,26 +166,16 @@ async fn decision_spans_join_the_callers_trace_over_otlp_grpc() {
     serve_jwks(&jwks, &[json!({"key": "rsa2", "kid": "k2"})], None);
     let (t2, p2) = ("0af7651916cd43dd8448eb211c80319c", "b7ad6b7169203331");
     let rotated = format!("Bearer {}", rs256("rsa2", "k2", "user-4242"));
-    let a = ask(
-        &client,
-        &svc.url("/"),
-        &[
-            ("authorization", &rotated),
-            ("traceparent", &traceparent(t2, p2, true)),
-        ],
-    )
-    .await;
+    let a = ask_traced(&client, &svc.url("/"), &rotated, &traceparent(t2, p2, true)).await;
     assert_eq!(a.status, 200, "{}", a.body);
 
     // Unsampled by the caller: parent-based sampling exports nothing of that trace.
     let (t3, p3) = ("11111111111111111111111111111111", "2222222222222222");
-    let a = ask(
+    let a = ask_traced(
         &client,
         &svc.url("/"),
-        &[
-            ("authorization", &rotated),
-            ("traceparent", &traceparent(t3, p3, false)),
-        ],
+        &rotated,
+        &traceparent(t3, p3, false),
     )
     .await;
     assert_eq!(a.status, 200, "{}", a.body);
@@ -372,12 +378,7 @@ async fn a_dead_collector_changes_no_decision() {
     let started = Instant::now();
     for i in 0..40 {
         let tp = traceparent(&format!("{:032x}", i + 1), "00f067aa0ba902b7", true);
-        let a = ask(
-            &client,
-            &svc.url("/"),
-            &[("authorization", &bearer), ("traceparent", &tp)],
-        )
-        .await;
+        let a = ask_traced(&client, &svc.url("/"), &bearer, &tp).await;
         assert_eq!(a.status, 200, "decision {i}: {}", a.body);
         let a = ask(&client, &svc.url("/"), &[("authorization", "Bearer x")]).await;
         assert_eq!(a.status, 401, "denial {i}: {}", a.body);
