@@ -66,6 +66,8 @@
 //!   defaults.
 //! - `cmd`: one module per subcommand (`serve`, `dev`, `check`, `schema`): flags → settings, then start the parts;
 //!   may import any module.
+//! - `explain`: `authgate explain`, the gate's decision for one request narrated step by step; builds a `Gate` as
+//!   `serve` does and renders with `contracts::forward`; may import any module.
 //! - `dev`: the embedded issuers of `authgate dev` (throw-away keys, their JWKS, tokens, two AuthConfigs); imports
 //!   only leaves.
 #![forbid(unsafe_code)]
@@ -82,6 +84,7 @@ pub mod cmd;
 pub mod config;
 pub mod contracts;
 pub mod dev;
+pub mod explain;
 pub mod gate;
 pub mod grpc;
 pub mod hash;
