@@ -33,6 +33,7 @@ pub fn input(args: &ExplainArgs) -> Result<Input, crate::explain::UsageError> {
         load: LoadOptions {
             insecure_jwks_http: args.insecure_jwks_http,
         },
+        env: Vec::new(),
     })
 }
 

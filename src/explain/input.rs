@@ -9,7 +9,7 @@ use crate::authn::request::{AuthRequest, visible_ascii};
 use crate::config::compiled::{Mode, TokenLocation};
 use crate::config::file::read_config_file;
 use crate::config::name::reported;
-use crate::config::{CompiledConfig, LoadOptions, load_str};
+use crate::config::{CompiledConfig, LoadOptions, load_str_with_env};
 use crate::reload::files::{Root, scan_all};
 use crate::reload::{Found, assign_sources};
 
@@ -26,14 +26,15 @@ pub struct Chosen {
     pub warnings: Vec<String>,
 }
 
-/// Load the config `paths` and `name` designate, exactly as `serve` would load it.
+/// Load the config `paths` and `name` designate, exactly as `serve` would load it (`env` resolves `valueFromEnv`).
 pub fn choose_config(
     paths: &[PathBuf],
     name: Option<&str>,
     opts: &LoadOptions,
+    env: &dyn Fn(&str) -> Option<String>,
 ) -> Result<Chosen, UsageError> {
     let load = |text: &str, label: String| {
-        load_str(text, opts)
+        load_str_with_env(text, opts, env)
             .map(|l| Chosen {
                 config: l.config,
                 label: label.clone(),

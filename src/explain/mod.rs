@@ -53,6 +53,9 @@ pub struct Input {
     /// The gate settings `serve`'s flags would give (the decision cache is turned off whatever they say).
     pub settings: GateSettings,
     pub load: LoadOptions,
+    /// Values for `valueFromEnv` that take precedence over the process environment (tests; the command passes
+    /// none).
+    pub env: Vec<(String, String)>,
 }
 
 /// How a step ended.
@@ -127,7 +130,20 @@ impl Report {
 
 /// Explain one request. Must run inside a tokio runtime.
 pub async fn explain(input: &Input) -> Result<Report, UsageError> {
-    let chosen = input::choose_config(&input.config, input.config_name.as_deref(), &input.load)?;
+    let env = |name: &str| {
+        input
+            .env
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.clone())
+            .or_else(|| std::env::var(name).ok())
+    };
+    let chosen = input::choose_config(
+        &input.config,
+        input.config_name.as_deref(),
+        &input.load,
+        &env,
+    )?;
     let now = input.at.unwrap_or_else(unix_now);
     let clock: Arc<dyn Clock> = Arc::new(ManualClock::at(now));
     let mut settings = input.settings.clone();
