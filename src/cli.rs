@@ -323,14 +323,14 @@ pub struct ExplainArgs {
     #[arg(long, value_name = "FILE|URL")]
     pub jwks: Option<String>,
     /// Judge exp / nbf / iat at this instant: RFC 3339 (`2026-01-31T12:00:00Z`) or Unix seconds (default: now).
-    #[arg(long, value_name = "TIME", value_parser = parse_instant)]
+    #[arg(long, value_name = "TIME", value_parser = crate::explain::input::parse_instant)]
     pub at: Option<u64>,
     /// Request this role (sent as the `x-hasura-role` header).
     #[arg(long, value_name = "ROLE")]
     pub role: Option<String>,
     /// A request header as the proxy would send it, `Name: value` (repeatable): cookies, the auth-mode header, a
     /// token somewhere else than the config reads it.
-    #[arg(long = "header", short = 'H', value_name = "NAME: VALUE", value_parser = parse_header_line)]
+    #[arg(long = "header", short = 'H', value_name = "NAME: VALUE", value_parser = crate::explain::input::parse_header_line)]
     pub headers: Vec<(String, String)>,
     /// Never use the network: a webhook is not called (that step is not judged, exit 2) and a JWKS URL is not
     /// fetched (give --jwks FILE).
@@ -364,32 +364,6 @@ pub struct ExplainArgs {
     /// As `serve --insecure-jwks-http`.
     #[arg(long, env = "AUTHGATE_INSECURE_JWKS_HTTP")]
     pub insecure_jwks_http: bool,
-}
-
-/// An instant: Unix seconds, or an RFC 3339 date-time (any offset).
-pub fn parse_instant(s: &str) -> Result<u64, String> {
-    let s = s.trim();
-    if let Ok(n) = s.parse::<u64>() {
-        return Ok(n);
-    }
-    crate::explain::time::parse_rfc3339(s).ok_or_else(|| {
-        format!("expected Unix seconds or an RFC 3339 time such as 2026-01-31T12:00:00Z, got {s:?}")
-    })
-}
-
-/// `Name: value`, as curl's `-H` takes it.
-fn parse_header_line(s: &str) -> Result<(String, String), String> {
-    match s.split_once(':') {
-        Some((n, v))
-            if !n.trim().is_empty() && n.trim().bytes().all(crate::contracts::answer::is_tchar) =>
-        {
-            Ok((
-                n.trim().to_ascii_lowercase(),
-                v.trim_matches([' ', '\t']).to_owned(),
-            ))
-        }
-        _ => Err(format!("expected `Name: value`, got {s:?}")),
-    }
 }
 
 /// `NAMESPACE/NAME`.

@@ -178,3 +178,29 @@ pub fn read_token(
     }
     Ok(Some(t.to_owned()))
 }
+
+/// An instant: Unix seconds, or an RFC 3339 date-time (any offset).
+pub fn parse_instant(s: &str) -> Result<u64, String> {
+    let s = s.trim();
+    if let Ok(n) = s.parse::<u64>() {
+        return Ok(n);
+    }
+    super::time::parse_rfc3339(s).ok_or_else(|| {
+        format!("expected Unix seconds or an RFC 3339 time such as 2026-01-31T12:00:00Z, got {s:?}")
+    })
+}
+
+/// `Name: value`, as curl's `-H` takes it.
+pub fn parse_header_line(s: &str) -> Result<(String, String), String> {
+    match s.split_once(':') {
+        Some((n, v))
+            if !n.trim().is_empty() && n.trim().bytes().all(crate::contracts::answer::is_tchar) =>
+        {
+            Ok((
+                n.trim().to_ascii_lowercase(),
+                v.trim_matches([' ', '\t']).to_owned(),
+            ))
+        }
+        _ => Err(format!("expected `Name: value`, got {s:?}")),
+    }
+}

@@ -1,18 +1,25 @@
 //! The keys `explain` hands the gate in place of the JWKS registry: for every JWKS URL of the config, a key set from
 //! `--jwks FILE` (parsed as a fetched body is), from `--jwks URL` or the config's own URL (a real [`JwksSource`],
-//! fetched once before the decision), or none under `--offline`. Each is described for the `key` step.
+//! fetched once before the decision), or none under `--offline`; and the `key` step, which asks the same sources.
 
 use std::collections::HashMap;
 use std::sync::Arc;
 
 use url::Url;
 
+use super::Mark;
+use super::Step;
+use super::narrate::{Ctx, alg_name, failed, shown, step};
+use crate::authn::reason::{Deny, Reason};
 use crate::clock::Clock;
+use crate::config::compiled::{JwtKeySource, JwtMode};
+use crate::jwks::{FixedKey, VerifyingKey};
 use crate::jwks::{
     JwkEntry, JwksClient, JwksSettings, JwksSource, KeyFuture, KeyLookup, KeyProvider, KeySource,
     parse_jwks,
 };
 use crate::observe::Ignore;
+use serde_json::{Value, json};
 
 /// Where `--jwks` points.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -217,4 +224,97 @@ async fn live(
 /// A URL without its query, fragment or credentials: what the output may show of a config's URL.
 pub fn shown_url(u: &Url) -> String {
     format!("{}{}", u.origin().ascii_serialization(), u.path())
+}
+
+/// The key step: the key the gate's source gives for `kid`.
+pub(super) async fn key_step(
+    ctx: &Ctx<'_>,
+    mode: &JwtMode,
+    kid: Option<&str>,
+    steps: &mut Vec<Step>,
+) -> Option<std::sync::Arc<VerifyingKey>> {
+    let (lookup, origin, held) = match &mode.key {
+        JwtKeySource::Fixed { algorithm, key } => {
+            let fixed = FixedKey::new(*algorithm, key.clone());
+            (
+                fixed.key(kid).await,
+                format!(
+                    "the config's fixed {} key (not shown)",
+                    alg_name(*algorithm)
+                ),
+                None,
+            )
+        }
+        JwtKeySource::JwksUrl(u) => match ctx.keys.by_url.get(u) {
+            Some(k) => (
+                k.source.key(kid).await,
+                k.origin.clone(),
+                Some(k.kids_now()),
+            ),
+            None => (
+                KeyLookup::Unavailable,
+                format!("JWKS {}", shown_url(u)),
+                None,
+            ),
+        },
+    };
+    let held_json = match &held {
+        Some(Ok(kids)) => json!(kids),
+        Some(Err(e)) => json!(e),
+        None => Value::Null,
+    };
+    let details = json!({"source": origin, "kid": kid, "held": held_json});
+    match lookup {
+        KeyLookup::Found(k, _) => {
+            let algs: Vec<&str> = k.algs.iter().map(|a| alg_name(*a)).collect();
+            steps.push(step(
+                "key",
+                Mark::Pass,
+                format!(
+                    "kid {} from {origin}, accepts {}",
+                    shown(kid),
+                    algs.join(", ")
+                ),
+                details,
+            ));
+            Some(k)
+        }
+        KeyLookup::UnknownKid => {
+            let d = Deny::new(
+                Reason::UnknownKid,
+                format!(
+                    "No matching JWK found for the given kid: {}",
+                    kid.unwrap_or_default()
+                ),
+            );
+            let kids = match &held {
+                Some(Ok(k)) => k.join(", "),
+                _ => String::new(),
+            };
+            steps.push(failed(
+                "key",
+                &d,
+                format!("kid {} is not in {origin} (it holds: {kids})", shown(kid)),
+                details,
+            ));
+            None
+        }
+        KeyLookup::Unavailable => {
+            let why = match &held {
+                Some(Err(e)) => e.clone(),
+                _ => "no key set is held".into(),
+            };
+            let d = Deny::new(
+                Reason::JwksUnavailable,
+                "Error while fetching the JWKSet: no key set is available",
+            );
+            let mark_fail = !ctx.offline;
+            let mut s = failed("key", &d, format!("no keys from {origin}: {why}"), details);
+            if !mark_fail {
+                s.result = Mark::NotJudged;
+            }
+            steps.push(s);
+            None
+        }
+    }
 }

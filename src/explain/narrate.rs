@@ -6,7 +6,7 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde_json::{Map, Value, json};
 
-use super::keys::{ExplainKeys, shown_url};
+use super::keys::ExplainKeys;
 use super::{Answer, Mark, Step};
 use crate::authn::jwt::{self, Verifier};
 use crate::authn::reason::{Deny, Reason};
@@ -16,7 +16,6 @@ use crate::config::CompiledConfig;
 use crate::config::compiled::{JwtKeySource, JwtMode, Mode, TokenLocation};
 use crate::config::load::MAX_ALLOWED_SKEW_SECS;
 use crate::gate::GateSettings;
-use crate::jwks::{FixedKey, KeyLookup, KeySource, VerifyingKey};
 
 /// What the narration is judged with.
 pub(super) struct Ctx<'a> {
@@ -234,7 +233,7 @@ async fn jwt_steps(
         format!("alg {alg}, kid {}, typ {}", shown(kid), typ),
         header_details,
     ));
-    let key = key_step(ctx, mode, kid, steps).await?;
+    let key = super::keys::key_step(ctx, mode, kid, steps).await?;
     let key_algs: Vec<&str> = key.algs.iter().map(|a| alg_name(*a)).collect();
     let verified = Verifier::new(mode).verify(token, &header, &key.key, &key.algs, ctx.now);
     let payload = facts.payload.clone().unwrap_or(Value::Null);
@@ -272,99 +271,6 @@ async fn jwt_steps(
         }
     }
     verified.ok()
-}
-
-/// The key step: the key the gate's source gives for `kid`.
-async fn key_step(
-    ctx: &Ctx<'_>,
-    mode: &JwtMode,
-    kid: Option<&str>,
-    steps: &mut Vec<Step>,
-) -> Option<std::sync::Arc<VerifyingKey>> {
-    let (lookup, origin, held) = match &mode.key {
-        JwtKeySource::Fixed { algorithm, key } => {
-            let fixed = FixedKey::new(*algorithm, key.clone());
-            (
-                fixed.key(kid).await,
-                format!(
-                    "the config's fixed {} key (not shown)",
-                    alg_name(*algorithm)
-                ),
-                None,
-            )
-        }
-        JwtKeySource::JwksUrl(u) => match ctx.keys.by_url.get(u) {
-            Some(k) => (
-                k.source.key(kid).await,
-                k.origin.clone(),
-                Some(k.kids_now()),
-            ),
-            None => (
-                KeyLookup::Unavailable,
-                format!("JWKS {}", shown_url(u)),
-                None,
-            ),
-        },
-    };
-    let held_json = match &held {
-        Some(Ok(kids)) => json!(kids),
-        Some(Err(e)) => json!(e),
-        None => Value::Null,
-    };
-    let details = json!({"source": origin, "kid": kid, "held": held_json});
-    match lookup {
-        KeyLookup::Found(k, _) => {
-            let algs: Vec<&str> = k.algs.iter().map(|a| alg_name(*a)).collect();
-            steps.push(step(
-                "key",
-                Mark::Pass,
-                format!(
-                    "kid {} from {origin}, accepts {}",
-                    shown(kid),
-                    algs.join(", ")
-                ),
-                details,
-            ));
-            Some(k)
-        }
-        KeyLookup::UnknownKid => {
-            let d = Deny::new(
-                Reason::UnknownKid,
-                format!(
-                    "No matching JWK found for the given kid: {}",
-                    kid.unwrap_or_default()
-                ),
-            );
-            let kids = match &held {
-                Some(Ok(k)) => k.join(", "),
-                _ => String::new(),
-            };
-            steps.push(failed(
-                "key",
-                &d,
-                format!("kid {} is not in {origin} (it holds: {kids})", shown(kid)),
-                details,
-            ));
-            None
-        }
-        KeyLookup::Unavailable => {
-            let why = match &held {
-                Some(Err(e)) => e.clone(),
-                _ => "no key set is held".into(),
-            };
-            let d = Deny::new(
-                Reason::JwksUnavailable,
-                "Error while fetching the JWKSet: no key set is available",
-            );
-            let mark_fail = !ctx.offline;
-            let mut s = failed("key", &d, format!("no keys from {origin}: {why}"), details);
-            if !mark_fail {
-                s.result = Mark::NotJudged;
-            }
-            steps.push(s);
-            None
-        }
-    }
 }
 
 /// The step a verifier denial belongs to (see `Verifier::verify`: the signature and the payload's shape, then the
@@ -452,7 +358,7 @@ fn times(now: u64, skew: u64, payload: &Value) -> (String, Value) {
     )
 }
 
-fn shown(kid: Option<&str>) -> String {
+pub(super) fn shown(kid: Option<&str>) -> String {
     kid.map_or_else(|| "(none)".into(), |k| format!("{k:?}"))
 }
 
@@ -466,6 +372,6 @@ fn display_payload(token: &str) -> Option<Value> {
     segment_json(token.split('.').nth(1)?)
 }
 
-fn alg_name(a: jsonwebtoken::Algorithm) -> &'static str {
+pub(super) fn alg_name(a: jsonwebtoken::Algorithm) -> &'static str {
     crate::alg::name(a).unwrap_or("?")
 }

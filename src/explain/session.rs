@@ -134,13 +134,20 @@ pub(super) fn webhook_steps(
     let names = ["webhook", "session", "role"];
     let hook = crate::authn::webhook::build_request(mode, ctx.req);
     let sent: Vec<&str> = hook.headers.iter().map(|(n, _)| n.as_str()).collect();
-    let url = super::keys::shown_url(&mode.url);
-    let details = json!({"method": format!("{:?}", mode.method).to_uppercase(), "url": url, "headers_sent": sent});
+    let method = format!("{:?}", mode.method).to_uppercase();
+    let url = format!("{method} {}", super::keys::shown_url(&mode.url));
+    let sent_text = if sent.is_empty() {
+        "no client headers".to_owned()
+    } else {
+        format!("headers {}", sent.join(", "))
+    };
+    let details =
+        json!({"method": method, "url": super::keys::shown_url(&mode.url), "headers_sent": sent});
     let Some(a) = answer else {
         let mut s = step(
             "webhook",
             Mark::NotJudged,
-            format!("{url} not called: --offline"),
+            format!("{url} not called: --offline (it would be sent {sent_text})"),
             details,
         );
         s.result = Mark::NotJudged;
@@ -153,7 +160,7 @@ pub(super) fn webhook_steps(
             let mut s = step(
                 "webhook",
                 Mark::Fail,
-                format!("{url} answered: {}", message_of(a)),
+                format!("{url}, sent {sent_text}, answered: {}", message_of(a)),
                 details,
             );
             s.reason = Some(static_code(code));
@@ -162,7 +169,7 @@ pub(super) fn webhook_steps(
         _ => steps.push(step(
             "webhook",
             Mark::Pass,
-            format!("{url} accepted the request"),
+            format!("{url}, sent {sent_text}, accepted the request"),
             details,
         )),
     }
@@ -198,7 +205,7 @@ fn answer_steps(a: &Answer, steps: &mut Vec<Step>) {
         steps.push(step(
             "session",
             Mark::Pass,
-            format!("{} session variables", vars.len()),
+            variables_text(&vars),
             json!({"variables": vars}),
         ));
         steps.push(step(
