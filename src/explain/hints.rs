@@ -118,7 +118,7 @@ fn elsewhere(ctx: &Ctx<'_>, reads: &TokenLocation) -> Option<String> {
             && !found.eq_ignore_ascii_case(&want)
         {
             return Some(format!(
-                "the token sits in {found} but the config reads {want} (its tokenLocation)"
+                "the token sits in {found} but the config reads {want}: move the token or change tokenLocation"
             ));
         }
     }
