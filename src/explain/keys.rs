@@ -9,8 +9,8 @@ use url::Url;
 
 use super::Mark;
 use super::Step;
-use super::narrate::{Ctx, alg_name, failed, shown, step};
-use crate::authn::reason::{Deny, Reason};
+use super::narrate::{Ctx, alg_name, failed_for, shown, step};
+use crate::authn::reason::Reason;
 use crate::clock::Clock;
 use crate::config::compiled::{JwtKeySource, JwtMode};
 use crate::jwks::{FixedKey, VerifyingKey};
@@ -280,20 +280,13 @@ pub(super) async fn key_step(
             Some(k)
         }
         KeyLookup::UnknownKid => {
-            let d = Deny::new(
-                Reason::UnknownKid,
-                format!(
-                    "No matching JWK found for the given kid: {}",
-                    kid.unwrap_or_default()
-                ),
-            );
             let kids = match &held {
                 Some(Ok(k)) => k.join(", "),
                 _ => String::new(),
             };
-            steps.push(failed(
+            steps.push(failed_for(
                 "key",
-                &d,
+                Reason::UnknownKid,
                 format!("kid {} is not in {origin} (it holds: {kids})", shown(kid)),
                 details,
             ));
@@ -304,13 +297,13 @@ pub(super) async fn key_step(
                 Some(Err(e)) => e.clone(),
                 _ => "no key set is held".into(),
             };
-            let d = Deny::new(
+            let mut s = failed_for(
+                "key",
                 Reason::JwksUnavailable,
-                "Error while fetching the JWKSet: no key set is available",
+                format!("no keys from {origin}: {why}"),
+                details,
             );
-            let mark_fail = !ctx.offline;
-            let mut s = failed("key", &d, format!("no keys from {origin}: {why}"), details);
-            if !mark_fail {
+            if ctx.offline {
                 s.result = Mark::NotJudged;
             }
             steps.push(s);

@@ -67,10 +67,21 @@ pub(super) fn step(name: &'static str, result: Mark, summary: String, details: V
 }
 
 pub(super) fn failed(name: &'static str, d: &Deny, summary: String, details: Value) -> Step {
-    let mut s = step(name, Mark::Fail, summary, details);
-    s.reason = Some(d.reason.code());
+    let mut s = failed_for(name, d.reason, summary, details);
     s.details
         .insert("message".into(), Value::String(d.message.to_string()));
+    s
+}
+
+/// A failed step the narration found without a denial in hand (the gate's own message is in the answer).
+pub(super) fn failed_for(
+    name: &'static str,
+    reason: Reason,
+    summary: String,
+    details: Value,
+) -> Step {
+    let mut s = step(name, Mark::Fail, summary, details);
+    s.reason = Some(reason.code());
     s
 }
 
@@ -106,13 +117,9 @@ pub(super) async fn narrate(
     let (mode, alt) = match super::input::selected_mode(ctx.config, ctx.req, mode_header) {
         Ok(m) => m,
         Err(_) => {
-            let d = Deny::new(
-                Reason::InvalidHeader,
-                "the auth-mode header is not visible ASCII",
-            );
-            steps.push(failed(
+            steps.push(failed_for(
                 "mode",
-                &d,
+                Reason::InvalidHeader,
                 format!("the {mode_header} header is not visible ASCII"),
                 json!({"header": mode_header}),
             ));
@@ -215,13 +222,9 @@ async fn jwt_steps(
     let kid = header.kid.as_deref();
     let header_details = json!({"alg": alg, "kid": kid, "typ": typ});
     if by_kid && kid.is_none() {
-        let d = Deny::new(
-            Reason::MalformedToken,
-            "`kid` (Key ID) header claim not found in the header",
-        );
-        steps.push(failed(
+        steps.push(failed_for(
             "header",
-            &d,
+            Reason::MalformedToken,
             format!("alg {alg}, no kid: a JWKS key is chosen by kid"),
             header_details,
         ));

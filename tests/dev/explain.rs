@@ -263,61 +263,47 @@ fn explain_hints_at_a_token_in_the_wrong_place() {
     }
 }
 
+/// A denial (exit 1) whose first failed step is `step`, with `hint` in its output.
+fn assert_refused(r: &Run, step: &str, hint: &str) {
+    assert_eq!(r.code, 1, "{}{}", r.out, r.err);
+    assert!(r.out.contains(&format!("FAIL {step}")), "{}", r.out);
+    assert!(r.out.contains(hint), "no {hint:?} in:\n{}", r.out);
+}
+
 #[test]
 fn explain_hints_at_a_session_token_a_dev_issuer_and_a_wrong_audience() {
     let dir = temp_dir("explain-claims");
-    // A default Clerk session token: no namespace.
-    let config = write(&dir, "auth.yaml", &hs_config(BEARER, ""));
-    let session = hs_token(
-        json!({"sub": "user_1", "sid": "sess_1", "azp": "http://localhost:3000"}),
-        600,
-    );
-    let r = explain(&["--config", &config, "-"], &session);
-    assert_eq!(r.code, 1, "{}{}", r.out, r.err);
-    assert!(r.out.contains("FAIL claims"), "{}", r.out);
-    assert!(
-        r.out
-            .contains("looks like a default Clerk session token, not one from the JWT template"),
-        "{}",
-        r.out
-    );
-    // A development instance's issuer against a production config.
-    let config = write(
-        &dir,
-        "iss.yaml",
-        &hs_config(BEARER, "      issuer: https://clerk.example.com\n"),
-    );
-    let dev = hs_token(
-        with(
-            claims(),
-            json!({"iss": "https://happy-cat-12.clerk.accounts.dev"}),
+    let cases = [
+        // A default Clerk session token: no namespace.
+        (
+            "",
+            json!({"sub": "user_1", "sid": "sess_1", "azp": "http://localhost:3000"}),
+            "claims",
+            "looks like a default Clerk session token, not one from the JWT template",
         ),
-        600,
-    );
-    let r = explain(&["--config", &config, "-"], &dev);
-    assert_eq!(r.code, 1, "{}{}", r.out, r.err);
-    assert!(r.out.contains("FAIL issuer"), "{}", r.out);
-    assert!(
-        r.out.contains("is a Clerk development instance's domain"),
-        "{}",
-        r.out
-    );
-    // The wrong audience.
-    let config = write(
-        &dir,
-        "aud.yaml",
-        &hs_config(BEARER, "      audience: [\"api.example.com\"]\n"),
-    );
-    let other = hs_token(with(claims(), json!({"aud": "other.example.com"})), 600);
-    let r = explain(&["--config", &config, "-"], &other);
-    assert_eq!(r.code, 1, "{}{}", r.out, r.err);
-    assert!(r.out.contains("FAIL audience"), "{}", r.out);
-    assert!(
-        r.out
-            .contains("hint: wrong audience: the token is for \"other.example.com\""),
-        "{}",
-        r.out
-    );
+        // A development instance's issuer against a production config.
+        (
+            "      issuer: https://clerk.example.com\n",
+            with(
+                claims(),
+                json!({"iss": "https://happy-cat-12.clerk.accounts.dev"}),
+            ),
+            "issuer",
+            "is a Clerk development instance's domain",
+        ),
+        // The wrong audience.
+        (
+            "      audience: [\"api.example.com\"]\n",
+            with(claims(), json!({"aud": "other.example.com"})),
+            "audience",
+            "hint: wrong audience: the token is for \"other.example.com\"",
+        ),
+    ];
+    for (i, (extra, token_claims, step, hint)) in cases.into_iter().enumerate() {
+        let config = write(&dir, &format!("auth{i}.yaml"), &hs_config(BEARER, extra));
+        let r = explain(&["--config", &config, "-"], &hs_token(token_claims, 600));
+        assert_refused(&r, step, hint);
+    }
 }
 
 fn rs_token(kid: &str) -> String {
