@@ -15,7 +15,7 @@ pub(super) fn hint(r: &Report, facts: &Facts, ctx: &Ctx<'_>) -> Option<String> {
     let payload = facts.payload.as_ref().unwrap_or(&Value::Null);
     match failed.reason? {
         "missing_token" => elsewhere(ctx, &mode.token_location).or_else(|| {
-            (!ctx.token_given).then(|| {
+            (!ctx.token_given && ctx.req.headers.is_empty()).then(|| {
                 "no token was given: pass it as an argument, as `-` (standard input) or with --token-file".to_owned()
             })
         }),

@@ -45,6 +45,11 @@ pub fn choose_config(
     if let [one] = paths
         && !one.is_dir()
     {
+        if name.is_some() {
+            return Err(UsageError(
+                "--config-name chooses among several configs: give a directory or several --config files".into(),
+            ));
+        }
         let label = one.display().to_string();
         let text = read_config_file(one).map_err(|e| UsageError(e.to_string()))?;
         return load(&text, label);

@@ -108,6 +108,8 @@ pub struct Report {
     /// Said when the narration and the gate disagree (the gate's answer stands) or the run was incomplete.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub note: Option<String>,
+    /// The loader's warnings about the config (deprecations, weak secrets), as `check` prints them.
+    pub warnings: Vec<String>,
 }
 
 impl Report {
@@ -214,12 +216,10 @@ pub async fn explain(input: &Input) -> Result<Report, UsageError> {
         answer,
         hint: None,
         note: None,
+        warnings: chosen.warnings,
     };
     report.note = agreement(&report);
     report.hint = hints::hint(&report, &facts, &ctx);
-    if !chosen.warnings.is_empty() && report.note.is_none() && report.answer.is_none() {
-        report.note = Some(format!("config warnings: {}", chosen.warnings.join("; ")));
-    }
     Ok(report)
 }
 

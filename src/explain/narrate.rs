@@ -191,11 +191,22 @@ async fn jwt_steps(
         }
     };
     let head = token.split('.').next().unwrap_or_default();
-    let prefix: String = head.chars().take(10).collect();
+    // At most the first characters of the JOSE header segment (which is no secret), and only of a token that has
+    // segments and is longer than the prefix: an opaque or short value is never echoed.
+    let prefix: String = if token.contains('.') && head.len() > 16 {
+        head.chars().take(10).collect()
+    } else {
+        String::new()
+    };
+    let shown_prefix = if prefix.is_empty() {
+        String::new()
+    } else {
+        format!("{prefix}… ")
+    };
     steps.push(step(
         "token",
         Mark::Pass,
-        format!("found in {loc}: {prefix}… ({} bytes)", token.len()),
+        format!("found in {loc}: {shown_prefix}({} bytes)", token.len()),
         json!({"location": loc, "bytes": token.len(), "prefix": prefix}),
     ));
     facts.payload = display_payload(token);

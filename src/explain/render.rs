@@ -61,6 +61,9 @@ pub fn text(r: &Report) -> String {
     if let Some(h) = &r.hint {
         let _ = writeln!(out, "hint: {h}");
     }
+    for w in &r.warnings {
+        let _ = writeln!(out, "config warning: {w}");
+    }
     if let Some(n) = &r.note {
         let _ = writeln!(out, "note: {n}");
     }
@@ -68,7 +71,7 @@ pub fn text(r: &Report) -> String {
 }
 
 /// The JSON form: `{config, at, steps: [{name, result, summary, reason?, details}], answer: {status, reason,
-/// headers, body} | null, hint, note?}`.
+/// headers, body} | null, hint, note?, warnings}`.
 pub fn json(r: &Report) -> String {
     let mut v = serde_json::to_value(r).unwrap_or_else(|e| json!({"error": e.to_string()}));
     if let (Some(a), Some(slot)) = (&r.answer, v.get_mut("answer")) {

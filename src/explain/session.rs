@@ -13,31 +13,35 @@ use crate::config::model::JwtClaimsMappingEntry;
 
 /// The claims, session and role steps of a JWT mode, from the verified `payload`.
 pub(super) fn claims_steps(ctx: &Ctx<'_>, mode: &JwtMode, payload: &Value, steps: &mut Vec<Step>) {
-    let (where_, found) = match &mode.claims {
+    let (where_, found, text) = match &mode.claims {
         ClaimsSpec::Namespace { format, location } => {
             let at = location.as_str();
             let found = location.resolve(payload).cloned();
+            let text = found
+                .as_ref()
+                .map_or_else(|| "absent".to_owned(), Value::to_string);
             (
                 format!("namespace {at} ({format:?})"),
                 json!({"namespace": at, "found": found}),
+                text,
             )
         }
         ClaimsSpec::Locations(map) => {
             let mut entries = serde_json::Map::new();
-            entries.insert(
-                "x-hasura-default-role".into(),
-                entry(&map.default_role, payload),
-            );
-            entries.insert(
-                "x-hasura-allowed-roles".into(),
-                entry(&map.allowed_roles, payload),
-            );
+            let mut texts = Vec::new();
+            let mut add = |name: &str, (v, t): (Value, String)| {
+                texts.push(format!("{name} {t}"));
+                entries.insert(name.to_owned(), v);
+            };
+            add("x-hasura-default-role", entry(&map.default_role, payload));
+            add("x-hasura-allowed-roles", entry(&map.allowed_roles, payload));
             for (name, e) in &map.custom {
-                entries.insert(name.clone(), entry(e, payload));
+                add(name, entry(e, payload));
             }
             (
                 "each `locations` entry".into(),
                 json!({"locations": entries}),
+                texts.join("; "),
             )
         }
     };
@@ -51,7 +55,7 @@ pub(super) fn claims_steps(ctx: &Ctx<'_>, mode: &JwtMode, payload: &Value, steps
             steps.push(failed(
                 "claims",
                 &d,
-                format!("{where_}: {}", d.message),
+                format!("{where_}: {} (found: {})", d.message, cut(&text)),
                 found,
             ));
             return;
@@ -60,21 +64,34 @@ pub(super) fn claims_steps(ctx: &Ctx<'_>, mode: &JwtMode, payload: &Value, steps
     steps.push(step(
         "claims",
         Mark::Pass,
-        format!("{where_} resolved"),
+        format!("{where_} resolved: {}", cut(&text)),
         found,
     ));
     identity_steps(ctx, &identity, steps);
 }
 
-/// One `locations` entry as resolved: its pointer and what was found there, or its literal value.
-fn entry<T: serde::Serialize>(e: &JwtClaimsMappingEntry<T>, payload: &Value) -> Value {
+/// One `locations` entry as resolved: its pointer and what was found there (or its default), or its literal value;
+/// as JSON and as text.
+fn entry<T: serde::Serialize>(e: &JwtClaimsMappingEntry<T>, payload: &Value) -> (Value, String) {
     match e {
-        JwtClaimsMappingEntry::Literal(v) => json!({"literal": v}),
-        JwtClaimsMappingEntry::Path(p) => json!({
-            "path": p.path.as_str(),
-            "found": p.path.resolve(payload),
-            "default": p.default,
-        }),
+        JwtClaimsMappingEntry::Literal(v) => {
+            let v = json!(v);
+            let text = format!("= {v} (literal)");
+            (json!({"literal": v}), text)
+        }
+        JwtClaimsMappingEntry::Path(p) => {
+            let found = p.path.resolve(payload);
+            let default = json!(p.default);
+            let text = match found {
+                Some(v) => format!("<- {} = {v}", p.path.as_str()),
+                None if default.is_null() => format!("<- {}: absent", p.path.as_str()),
+                None => format!("<- {}: absent, default {default}", p.path.as_str()),
+            };
+            (
+                json!({"path": p.path.as_str(), "found": found, "default": default}),
+                text,
+            )
+        }
     }
 }
 
@@ -258,4 +275,12 @@ fn variables_text(vars: &serde_json::Map<String, Value>) -> String {
     }
     let all: Vec<String> = vars.iter().map(|(n, v)| format!("{n} = {v}")).collect();
     format!("session variables: {}", all.join(", "))
+}
+
+/// `text` cut to about 240 characters, for one line of output.
+fn cut(text: &str) -> String {
+    match text.char_indices().nth(240) {
+        Some((i, _)) => format!("{}…", &text[..i]),
+        None => text.to_owned(),
+    }
 }
