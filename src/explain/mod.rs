@@ -283,3 +283,57 @@ fn agreement(r: &Report) -> Option<String> {
         )),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn report(status: u16, reason: Option<&str>, failed: Option<&'static str>) -> Report {
+        let step = |name: &'static str, result: Mark, reason: Option<&'static str>| Step {
+            name,
+            result,
+            summary: String::new(),
+            reason,
+            details: Map::new(),
+        };
+        let mut steps = vec![step("token", Mark::Pass, None)];
+        if let Some(code) = failed {
+            steps.push(step("claims", Mark::Fail, Some(code)));
+        }
+        Report {
+            config: "c".into(),
+            at: 0,
+            steps,
+            answer: Some(Answer {
+                status,
+                reason: reason.map(str::to_owned),
+                headers: Vec::new(),
+                body: String::new(),
+            }),
+            hint: None,
+            note: None,
+            warnings: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn the_gate_wins_when_the_narration_disagrees() {
+        assert_eq!(agreement(&report(200, None, None)), None);
+        let agreed = report(401, Some("invalid_claims"), Some("invalid_claims"));
+        assert_eq!(agreement(&agreed), None);
+        assert_eq!(agreed.exit_code(), 1);
+        for r in [
+            report(401, Some("expired"), None),
+            report(401, Some("expired"), Some("invalid_claims")),
+            report(200, None, Some("invalid_claims")),
+        ] {
+            let note = agreement(&r).expect("a disagreement is said");
+            assert!(note.contains("the gate's answer stands"), "{note}");
+        }
+        assert_eq!(report(503, Some("jwks_unavailable"), None).exit_code(), 3);
+        assert_eq!(report(403, Some("role_not_allowed"), None).exit_code(), 1);
+        let mut not_judged = report(200, None, None);
+        not_judged.answer = None;
+        assert_eq!(not_judged.exit_code(), 2);
+    }
+}

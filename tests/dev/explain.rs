@@ -157,6 +157,19 @@ fn explain_allows_from_stdin_and_token_file_and_never_prints_the_token() {
         r.out
     );
     assert_discreet(&r, &token);
+    // An opaque value where a JWT is expected: judged, never echoed.
+    let r = explain(
+        &[
+            "--config",
+            &config,
+            "--header",
+            "Authorization: Bearer opaque-xyz",
+        ],
+        "",
+    );
+    assert_eq!(r.code, 1, "{}{}", r.out, r.err);
+    assert!(r.out.contains("FAIL header"), "{}", r.out);
+    assert!(!r.out.contains("opaque-xyz"), "{}", r.out);
     // No config that loads: a usage error, with the loader's message.
     let bad = write(&dir, "bad.yaml", "kind: AuthConfig\nversion: v9\n");
     let r = explain(&["--config", &bad, "-"], &token);
