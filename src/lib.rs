@@ -64,7 +64,7 @@
 //! The entry, which nothing above imports:
 //! - `cli`: clap subcommands and flags, and nothing else; reads `gate`'s and `jwks`' settings only for their
 //!   defaults.
-//! - `cmd`: one module per subcommand (`serve`, `dev`, `check`, `schema`): flags → settings, then start the parts;
+//! - `cmd`: one module per subcommand (`serve`, `dev`, `check`, `schema`, `explain`): flags → settings, then start the parts;
 //!   may import any module.
 //! - `explain`: `authgate explain`, the gate's decision for one request narrated step by step; builds a `Gate` as
 //!   `serve` does and renders with `contracts::forward`; may import any module.

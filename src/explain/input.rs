@@ -159,21 +159,28 @@ pub fn selected_mode<'c>(
         .map_or((&config.mode, None), |(id, m)| (m, Some(id.as_str()))))
 }
 
+/// The most bytes read from standard input or a token file (well above any `--max-token-bytes` in use).
+const MAX_TOKEN_INPUT: u64 = 1024 * 1024;
+
+/// At most [`MAX_TOKEN_INPUT`] bytes of `r`: a token is kilobytes, and a mistaken pipe (a log, a binary) must not
+/// be read whole.
+fn read_bounded(r: impl std::io::Read) -> std::io::Result<String> {
+    let mut s = String::new();
+    std::io::Read::read_to_string(&mut r.take(MAX_TOKEN_INPUT), &mut s)?;
+    Ok(s)
+}
+
 /// The token: the argument (`-` reads standard input) or the file, trimmed. `None` when none is given.
 pub fn read_token(
     arg: Option<&str>,
     file: Option<&std::path::Path>,
 ) -> Result<Option<String>, UsageError> {
     let text = match (arg, file) {
-        (Some("-"), _) => {
-            let mut s = String::new();
-            std::io::Read::read_to_string(&mut std::io::stdin().lock(), &mut s).map_err(|e| {
-                UsageError(format!("cannot read the token from standard input: {e}"))
-            })?;
-            s
-        }
+        (Some("-"), _) => read_bounded(std::io::stdin().lock())
+            .map_err(|e| UsageError(format!("cannot read the token from standard input: {e}")))?,
         (Some(t), _) => t.to_owned(),
-        (None, Some(p)) => std::fs::read_to_string(p)
+        (None, Some(p)) => std::fs::File::open(p)
+            .and_then(read_bounded)
             .map_err(|e| UsageError(format!("--token-file {}: {e}", p.display())))?,
         (None, None) => return Ok(None),
     };
