@@ -156,16 +156,6 @@ pub async fn explain(input: &Input) -> Result<Report, UsageError> {
             "--offline cannot fetch the --jwks URL; give a file".into(),
         ));
     }
-    let keys = keys::build(
-        &chosen.config.jwks_urls(),
-        over.as_ref(),
-        input.offline,
-        &settings.jwks,
-        clock.clone(),
-    )
-    .await
-    .map_err(|e| UsageError(e.to_string()))?;
-    let keys = Arc::new(keys);
 
     // The request: the flags' headers, then the token where the selected mode reads it.
     let mut headers = input::Headers::from_flags(&input.headers, input.role.as_deref());
@@ -185,6 +175,25 @@ pub async fn explain(input: &Input) -> Result<Report, UsageError> {
             Mode::NoAuth(_) => {}
         }
     }
+    // Keys only for the mode judged: the other modes' key sets play no part in this decision, and fetching them
+    // would only add waits (the gate gets no source for them and would answer `jwks_unavailable` if asked).
+    let urls: Vec<url::Url> = match mode {
+        Mode::Jwt(j) => match &j.key {
+            crate::config::compiled::JwtKeySource::JwksUrl(u) => vec![u.clone()],
+            crate::config::compiled::JwtKeySource::Fixed { .. } => Vec::new(),
+        },
+        _ => Vec::new(),
+    };
+    let keys = keys::build(
+        &urls,
+        over.as_ref(),
+        input.offline,
+        &settings.jwks,
+        clock.clone(),
+    )
+    .await
+    .map_err(|e| UsageError(e.to_string()))?;
+    let keys = Arc::new(keys);
     let pairs = headers.pairs();
     let req = input::request(&pairs);
 
