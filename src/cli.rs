@@ -32,6 +32,8 @@ pub enum Command {
     Serve(ServeArgs),
     /// Try authgate on a laptop: an embedded issuer, a Clerk-shaped config, tokens and curl lines (loopback only).
     Dev(DevArgs),
+    /// Why is this token refused? The decision `serve` would make for one request, narrated step by step.
+    Explain(ExplainArgs),
 }
 
 /// Log format.
@@ -300,6 +302,70 @@ pub struct CheckArgs {
     #[arg(long, value_enum, default_value_t = Format::Text, env = "AUTHGATE_FORMAT")]
     pub format: Format,
     /// Allow `http://` JWKS URLs on non-loopback hosts.
+    #[arg(long, env = "AUTHGATE_INSECURE_JWKS_HTTP")]
+    pub insecure_jwks_http: bool,
+}
+
+/// `authgate explain`. Exit status: 0 allowed, 1 denied (401/403), 2 usage or config error (and a webhook config
+/// with `--offline`), 3 a dependency was unavailable (the `503` of `serve`).
+#[derive(Debug, Args)]
+pub struct ExplainArgs {
+    /// AuthConfig file, as `serve --config` takes it; a directory or several files need --config-name.
+    #[arg(long, required = true)]
+    pub config: Vec<PathBuf>,
+    /// The config to use when --config is a directory or given more than once (its file stem, as `check` names it).
+    #[arg(long, value_name = "NAME")]
+    pub config_name: Option<String>,
+    /// The token, or `-` to read it from standard input (an argument shows in `ps`: prefer `-` or --token-file).
+    /// It is placed where the config reads it (Authorization bearer, its header or its cookie).
+    #[arg(value_name = "TOKEN", conflicts_with = "token_file")]
+    pub token: Option<String>,
+    /// Read the token from this file (surrounding whitespace is ignored).
+    #[arg(long, value_name = "FILE")]
+    pub token_file: Option<PathBuf>,
+    /// Keys for JWKS-URL modes: a JWKS file (offline) or an http(s) URL, instead of the config's own URL.
+    #[arg(long, value_name = "FILE|URL")]
+    pub jwks: Option<String>,
+    /// Judge exp / nbf / iat at this instant: RFC 3339 (`2026-01-31T12:00:00Z`) or Unix seconds (default: now).
+    #[arg(long, value_name = "TIME", value_parser = crate::explain::input::parse_instant)]
+    pub at: Option<u64>,
+    /// Request this role (sent as the `x-hasura-role` header).
+    #[arg(long, value_name = "ROLE")]
+    pub role: Option<String>,
+    /// A request header as the proxy would send it, `Name: value` (repeatable): cookies, the auth-mode header, a
+    /// token somewhere else than the config reads it.
+    #[arg(long = "header", short = 'H', value_name = "NAME: VALUE", value_parser = crate::explain::input::parse_header_line)]
+    pub headers: Vec<(String, String)>,
+    /// Never use the network: a webhook is not called (that step is not judged, exit 2) and a JWKS URL is not
+    /// fetched (give --jwks FILE).
+    #[arg(long)]
+    pub offline: bool,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
+    /// As `serve --auth-mode-header`.
+    #[arg(
+        long,
+        default_value_t = header_case(&GateSettings::default().auth_mode_header),
+        env = "AUTHGATE_AUTH_MODE_HEADER"
+    )]
+    pub auth_mode_header: String,
+    /// As `serve --max-token-bytes`.
+    #[arg(
+        long,
+        default_value_t = GateSettings::default().max_token_bytes,
+        env = "AUTHGATE_MAX_TOKEN_BYTES"
+    )]
+    pub max_token_bytes: usize,
+    /// As `serve --webhook-timeout`, in seconds.
+    #[arg(
+        long,
+        default_value_t = GateSettings::default().webhook_timeout.as_secs_f64(),
+        value_parser = not_nan,
+        env = "AUTHGATE_WEBHOOK_TIMEOUT"
+    )]
+    pub webhook_timeout: f64,
+    /// As `serve --insecure-jwks-http`.
     #[arg(long, env = "AUTHGATE_INSECURE_JWKS_HTTP")]
     pub insecure_jwks_http: bool,
 }

@@ -65,8 +65,10 @@
 //! The entry, which nothing above imports:
 //! - `cli`: clap subcommands and flags, and nothing else; reads `gate`'s and `jwks`' settings only for their
 //!   defaults.
-//! - `cmd`: one module per subcommand (`serve`, `dev`, `check`, `schema`): flags → settings, then start the parts;
+//! - `cmd`: one module per subcommand (`serve`, `dev`, `check`, `schema`, `explain`): flags → settings, then start the parts;
 //!   may import any module.
+//! - `explain`: `authgate explain`, the gate's decision for one request narrated step by step; builds a `Gate` as
+//!   `serve` does and renders with `contracts::forward`; may import any module.
 //! - `dev`: the embedded issuers of `authgate dev` (throw-away keys, their JWKS, tokens, two AuthConfigs); imports
 //!   only leaves.
 #![forbid(unsafe_code)]
@@ -83,6 +85,7 @@ pub mod cmd;
 pub mod config;
 pub mod contracts;
 pub mod dev;
+pub mod explain;
 pub mod gate;
 pub mod grpc;
 pub mod hash;

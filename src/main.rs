@@ -40,6 +40,11 @@ fn main() -> ExitCode {
                 }
             }
         }
+        Command::Explain(args) => authgate::cmd::explain::run(
+            &args,
+            &mut std::io::stdout().lock(),
+            &mut std::io::stderr().lock(),
+        ),
         Command::Schema => authgate::cmd::schema::schema(
             authgate::config::schema::authconfig_schema_text(),
             &mut std::io::stdout().lock(),

@@ -5,6 +5,8 @@
 //! curl lines sent through Envoy are run in the gRPC dev test, against a real Envoy.
 
 mod common;
+#[path = "dev/explain.rs"]
+mod explain;
 #[path = "dev/lines.rs"]
 mod lines;
 

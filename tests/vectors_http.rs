@@ -4,6 +4,8 @@
 //! requests counted from the file, so a case the runner skips fails the test instead of shrinking it.
 
 mod common;
+#[path = "vectors_http/explain.rs"]
+mod explain;
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
@@ -128,9 +130,8 @@ impl Mocks {
     }
 }
 
-/// Send one vectors request; returns the answer (an unreadable body taken as empty: `check` judges it) and the
-/// token's `exp`.
-async fn send(svc: &Service, mocks: &Mocks, req: &Value) -> (Answer, Option<i64>) {
+/// The token a vectors request names, minted, with its `exp`.
+fn token_of(mocks: &Mocks, req: &Value) -> (Option<String>, Option<i64>) {
     let token = req
         .get("token")
         .map(|t| mint(&serde_json::from_str(&mocks.fill(&t.to_string())).expect("json")));
@@ -139,9 +140,12 @@ async fn send(svc: &Service, mocks: &Mocks, req: &Value) -> (Answer, Option<i64>
         .and_then(|t| t.get("exp_in"))
         .and_then(Value::as_i64)
         .map(|d| now() + d);
-    let method = req.get("method").and_then(Value::as_str).unwrap_or("GET");
-    let path = req.get("path").and_then(Value::as_str).unwrap_or("/");
-    let mut rb = common::http::client().request(method.parse().expect("method"), svc.url(path));
+    (token, exp)
+}
+
+/// The headers of a vectors request, in order, `{{token}}` replaced (a list value gives one header per item).
+fn headers_of(req: &Value, token: Option<&str>) -> Vec<(String, String)> {
+    let mut out = Vec::new();
     for (name, v) in req
         .get("headers")
         .and_then(Value::as_object)
@@ -154,16 +158,29 @@ async fn send(svc: &Service, mocks: &Mocks, req: &Value) -> (Answer, Option<i64>
         };
         for v in values {
             let text = v.as_str().map_or_else(|| v.to_string(), str::to_owned);
-            let text = text.replace("{{token}}", token.as_deref().unwrap_or_default());
-            let value =
-                reqwest::header::HeaderValue::from_bytes(text.as_bytes()).expect("header value");
-            rb = rb.header(name.as_str(), value);
+            out.push((
+                name.clone(),
+                text.replace("{{token}}", token.unwrap_or_default()),
+            ));
         }
+    }
+    out
+}
+
+/// Send one vectors request with `token`; returns the answer (an unreadable body taken as empty: `check` judges it).
+async fn send(svc: &Service, req: &Value, token: Option<&str>) -> Answer {
+    let method = req.get("method").and_then(Value::as_str).unwrap_or("GET");
+    let path = req.get("path").and_then(Value::as_str).unwrap_or("/");
+    let mut rb = common::http::client().request(method.parse().expect("method"), svc.url(path));
+    for (name, text) in headers_of(req, token) {
+        let value =
+            reqwest::header::HeaderValue::from_bytes(text.as_bytes()).expect("header value");
+        rb = rb.header(name.as_str(), value);
     }
     if let Some(b) = req.get("body").and_then(Value::as_str) {
         rb = rb.body(b.to_owned());
     }
-    (send_tolerant(rb).await, exp)
+    send_tolerant(rb).await
 }
 
 fn strings(v: Option<&Value>) -> Vec<String> {
@@ -344,6 +361,18 @@ async fn run_case(case: &Value) -> (Vec<String>, usize) {
         Some(s) => s.clone(),
         None => vec![serde_json::json!({"request": case["request"], "expect": case["expect"]})],
     };
+    // Every request is replayed through `explain` after the run (once the mocks' counts are checked), against
+    // the mocks as they are then: a case whose mocks change after its first request has no such state.
+    let mut replays = Vec::new();
+    if steps.iter().skip(1).any(|s| {
+        ["jwks_set", "webhook_set", "sleep_s"]
+            .iter()
+            .any(|k| s.get(*k).is_some())
+    }) {
+        problems.push(format!(
+            "{id}: its mocks change between steps, which the explain replay cannot judge yet"
+        ));
+    }
     for (i, step) in steps.iter().enumerate() {
         if let Some(j) = step.get("jwks_set") {
             mocks.set_jwks(j);
@@ -357,7 +386,9 @@ async fn run_case(case: &Value) -> (Vec<String>, usize) {
         let Some(req) = step.get("request") else {
             continue;
         };
-        let answer = send(&svc, &mocks, req).await;
+        let minted_at = now();
+        let (token, exp) = token_of(&mocks, req);
+        let answer = (send(&svc, req, token.as_deref()).await, exp);
         sent += 1;
         let method = req.get("method").and_then(Value::as_str).unwrap_or("GET");
         problems.extend(check(
@@ -365,6 +396,13 @@ async fn run_case(case: &Value) -> (Vec<String>, usize) {
             method,
             &step["expect"],
             &answer,
+        ));
+        replays.push((
+            format!("{id}[{i}]"),
+            req.clone(),
+            token,
+            minted_at,
+            answer.0,
         ));
     }
     if let Some(f) = case.get("expect_jwks_fetches") {
@@ -391,6 +429,19 @@ async fn run_case(case: &Value) -> (Vec<String>, usize) {
     }
     if let Some(w) = case.get("webhook") {
         problems.extend(check_webhook(id, w, &mocks));
+    }
+    let replayed = replays.len();
+    for (label, req, token, at, served) in replays {
+        let asked = explain::Asked {
+            config: &config,
+            headers: headers_of(&req, token.as_deref()),
+            at,
+            env: env.clone(),
+        };
+        problems.extend(explain::replay(&label, asked, &req, &served).await);
+    }
+    if replayed == 0 {
+        problems.push(format!("{id}: no request replayed through explain"));
     }
     if !problems.is_empty() {
         problems.push(format!(

@@ -4,6 +4,7 @@
 
 pub mod check;
 pub mod dev;
+pub mod explain;
 pub mod schema;
 pub mod serve;
 

@@ -141,6 +141,11 @@ impl JwksSource {
         self.current.load_full().filter(|s| self.is_fresh(s))
     }
 
+    /// The usable set held now, if any (`explain` lists its `kid`s).
+    pub fn held(&self) -> Option<Arc<KeySet>> {
+        self.fresh_set()
+    }
+
     /// Look up `kid` in the held set (no network).
     pub fn lookup(&self, kid: &str) -> KeyLookup {
         match self.fresh_set() {
