@@ -30,6 +30,7 @@ use prost::Message;
 
 use super::answer::{self, header_name_ok, is_tchar};
 use super::check_view::{CheckView, Fallback};
+use super::ext_authz_wire;
 use crate::authn::reason::Deny;
 use crate::authn::request::AuthRequest;
 use crate::authn::session::ROLE_HEADER;
@@ -214,6 +215,66 @@ pub async fn check_view(
     view: &CheckView<'_>,
     settings: &ExtAuthzSettings,
 ) -> Result<CheckResponse, tonic::Status> {
+    Ok(match decide_view(gate, view, settings).await? {
+        Checked::Decided(d, config) => respond(&d, settings, config),
+        Checked::Answered(r) => r,
+    })
+}
+
+/// Decide one check given as encoded bytes, and answer it as one gRPC message (the 5-byte prefix and the encoded
+/// `CheckResponse`). An allow is written straight to bytes ([`super::ext_authz_wire`]); anything else is the
+/// `CheckResponse` [`check_encoded`] gives, encoded.
+pub async fn check_framed(
+    gate: &Gate,
+    bytes: &[u8],
+    settings: &ExtAuthzSettings,
+) -> Result<Vec<u8>, tonic::Status> {
+    let mut out = Vec::with_capacity(256);
+    out.extend_from_slice(&[0; 5]);
+    let checked = match CheckView::decode(bytes) {
+        Ok(view) => decide_view(gate, &view, settings).await?,
+        Err(Fallback) => match CheckRequest::decode(bytes) {
+            Ok(req) => Checked::Answered(check(gate, &req, settings).await?),
+            Err(e) => {
+                return Err(tonic::Status::internal(format!(
+                    "cannot decode the CheckRequest: {e}"
+                )));
+            }
+        },
+    };
+    let other = match checked {
+        Checked::Decided(d, config) => match &d.result {
+            Ok(allowed) => ext_authz_wire::encode_allowed(&d, allowed, settings, config, &mut out)
+                .err()
+                .map(|e| deny(&e)),
+            Err(e) => Some(deny(e)),
+        },
+        Checked::Answered(r) => Some(r),
+    };
+    if let Some(resp) = other {
+        // Nothing of an allow that could not be written stays before its denial.
+        out.truncate(5);
+        resp.encode(&mut out)
+            .map_err(|_| tonic::Status::internal("cannot encode the answer"))?;
+    }
+    let len =
+        u32::try_from(out.len() - 5).map_err(|_| tonic::Status::internal("answer too large"))?;
+    out[1..5].copy_from_slice(&len.to_be_bytes());
+    Ok(out)
+}
+
+/// What a check came to: the gate's decision and the config to name in the metadata, or an answer made without
+/// the gate (a request too large to judge).
+enum Checked<'a> {
+    Decided(Decision, &'a str),
+    Answered(CheckResponse),
+}
+
+async fn decide_view<'a>(
+    gate: &Gate,
+    view: &CheckView<'a>,
+    settings: &ExtAuthzSettings,
+) -> Result<Checked<'a>, tonic::Status> {
     let client = match client_request_of(view, &settings.auth_mode_header) {
         Ok(c) => c,
         Err(Refusal::NoHttpRequest) => {
@@ -221,7 +282,7 @@ pub async fn check_view(
                 "the check carries no attributes.request.http",
             ));
         }
-        Err(Refusal::TooLarge) => return Ok(too_large()),
+        Err(Refusal::TooLarge) => return Ok(Checked::Answered(too_large())),
     };
     let headers = client.header_refs();
     let areq = AuthRequest {
@@ -237,7 +298,7 @@ pub async fn check_view(
     let config = named
         .filter(|_| gate.is_multi_config())
         .unwrap_or(CONFIG_NAME);
-    Ok(respond(&decision, settings, config))
+    Ok(Checked::Decided(decision, config))
 }
 
 /// The config a check names: `attributes.context_extensions["authgate-config"]` only (read by the gate in
@@ -303,7 +364,7 @@ fn metadata(allowed: &Allowed, settings: &ExtAuthzSettings, config: &str) -> Str
 }
 
 /// `s` cut to at most `max` bytes, at a character boundary.
-fn cap(s: &str, max: usize) -> &str {
+pub(crate) fn cap(s: &str, max: usize) -> &str {
     if s.len() <= max {
         return s;
     }
@@ -316,7 +377,7 @@ fn cap(s: &str, max: usize) -> &str {
 
 /// A denial: the HTTP answer's status, headers and body, under `PERMISSION_DENIED`, or `UNAVAILABLE` when a
 /// dependency failed (503).
-fn deny(e: &Deny) -> CheckResponse {
+pub(crate) fn deny(e: &Deny) -> CheckResponse {
     let code = match e.status {
         503 => tonic::Code::Unavailable,
         s if s >= 500 => tonic::Code::Internal,

@@ -5,6 +5,7 @@
 pub mod answer;
 pub mod check_view;
 pub mod ext_authz;
+mod ext_authz_wire;
 pub mod forward;
 #[cfg(test)]
 mod selection_tests;

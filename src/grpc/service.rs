@@ -14,12 +14,11 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use bytes::{Buf, BufMut, Bytes, BytesMut};
+use bytes::{Buf, Bytes, BytesMut};
 use http::{HeaderMap, HeaderValue, Request, Response};
 use http_body::{Body, Frame, SizeHint};
 use http_body_util::BodyExt;
 use hyper::body::Incoming;
-use prost::Message;
 use tonic::codegen::Service;
 use tonic_health::pb::health_server::HealthServer;
 
@@ -84,18 +83,8 @@ impl Calls {
     /// The encoded `CheckResponse` of the call's request body, or the gRPC error to answer.
     async fn check(&self, body: Incoming) -> Result<Bytes, Failure> {
         let message = read_message(body, self.max_message).await?;
-        match ext_authz::check_encoded(&self.gate, &message, &self.settings).await {
-            Ok(resp) => {
-                let mut out = BytesMut::with_capacity(5 + resp.encoded_len());
-                out.put_u8(0);
-                out.put_u32(
-                    u32::try_from(resp.encoded_len())
-                        .map_err(|_| (INTERNAL, Cow::Borrowed("answer too large")))?,
-                );
-                resp.encode(&mut out)
-                    .map_err(|_| (INTERNAL, Cow::Borrowed("cannot encode the answer")))?;
-                Ok(out.freeze())
-            }
+        match ext_authz::check_framed(&self.gate, &message, &self.settings).await {
+            Ok(framed) => Ok(Bytes::from(framed)),
             Err(status) => Err((
                 status_code(status.code()),
                 Cow::Owned(status.message().to_owned()),
