@@ -47,6 +47,8 @@ fn same_as_respond(d: &Decision, settings: &ExtAuthzSettings, config: &str) {
     }
 }
 
+type Case<'a> = (&'a str, Vec<(String, String)>, Vec<&'a str>, &'a str);
+
 #[test]
 fn an_allow_is_written_as_respond_builds_it() {
     let settings = ExtAuthzSettings {
@@ -55,7 +57,8 @@ fn an_allow_is_written_as_respond_builds_it() {
     };
     let long = "é".repeat(200);
     let long_role = "r".repeat(300);
-    let cases: Vec<(&str, Vec<(String, String)>, Vec<&str>, &str)> = vec![
+    // (role, session variables, headers to remove, config name)
+    let cases: Vec<Case> = vec![
         ("user", vec![], vec![], CONFIG_NAME),
         (
             "admin",
