@@ -102,10 +102,7 @@ impl JwtAuthenticator {
                 return deny(d, 0);
             }
         };
-        let payload = match self
-            .verifier
-            .verify(token, &header, &key.key, &key.algs, now)
-        {
+        let payload = match self.verifier.verify_prepared(token, &header, &key, now) {
             Ok(p) => p,
             Err(e) => return deny(e, epoch),
         };

@@ -16,6 +16,7 @@ use serde_json::Value;
 use super::reason::{Deny, Reason};
 use crate::config::compiled::JwtMode;
 use crate::config::load::MAX_ALLOWED_SKEW_SECS;
+use crate::jwks::VerifyingKey;
 use crate::strict_json::StrictValue;
 
 /// Largest encoded JOSE header accepted (a Clerk header is under 100 bytes).
@@ -49,6 +50,32 @@ struct RawHeader {
 /// included, means present.
 fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<bool, D::Error> {
     IgnoredAny::deserialize(d).map(|_| true)
+}
+
+/// A header of the usual shape: `alg`, and `kid` and `typ` strings or null, nothing else, no escapes, no member
+/// twice. jsonwebtoken's `Header` reads every such header, so its `decode_header` (a third of the cost of the
+/// claims) need not run to learn that.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PlainHeader<'a> {
+    alg: &'a str,
+    // Read only to be checked for shape.
+    #[serde(default, borrow, rename = "kid")]
+    _kid: Option<&'a str>,
+    #[serde(default, borrow, rename = "typ")]
+    _typ: Option<&'a str>,
+}
+
+/// Whether `token`'s header is a [`PlainHeader`] naming `alg`.
+fn plain_header(token: &str, alg: Algorithm) -> bool {
+    let Some((h, _)) = token.split_once('.') else {
+        return false;
+    };
+    let Ok(bytes) = URL_SAFE_NO_PAD.decode(h) else {
+        return false;
+    };
+    serde_json::from_slice::<PlainHeader>(&bytes)
+        .is_ok_and(|p| Some(p.alg) == crate::alg::name(alg))
 }
 
 /// A decoded, checked token header.
@@ -203,6 +230,75 @@ impl Verifier {
                 "Error while decoding the JWT: the payload is not an object",
             ));
         }
+        self.check_claims(claims, now)
+    }
+
+    /// [`Self::verify`] with the aws-lc-rs key `key` built when it was loaded: the same checks in jsonwebtoken's
+    /// order (the header as jsonwebtoken reads it, the signature's base64, the signature, the payload's base64 and
+    /// JSON, the required claims), each failing with jsonwebtoken's error, then ours. A token this path cannot
+    /// judge exactly as jsonwebtoken does (no prepared check for its algorithm, a payload that is not a JSON object)
+    /// takes [`Self::verify`].
+    pub fn verify_prepared(
+        &self,
+        token: &str,
+        header: &TokenHeader,
+        key: &VerifyingKey,
+        now: u64,
+    ) -> Result<Value, Deny> {
+        let slow = || self.verify(token, header, &key.key, &key.algs, now);
+        if !key.algs.contains(&header.alg) {
+            return slow();
+        }
+        let (Some((message, signature)), Some((_, payload))) = (
+            token.rsplit_once('.'),
+            token.rsplit_once('.').and_then(|(m, _)| m.rsplit_once('.')),
+        ) else {
+            return slow();
+        };
+        if !plain_header(token, header.alg) {
+            let theirs = jsonwebtoken::decode_header(token).map_err(|e| map_error(e.kind()))?;
+            if theirs.alg != header.alg {
+                return slow();
+            }
+        }
+        let signature = URL_SAFE_NO_PAD
+            .decode(signature)
+            .map_err(|e| map_error(&ErrorKind::Base64(e)))?;
+        match key.check(header.alg, message.as_bytes(), &signature) {
+            None => return slow(),
+            Some(false) => return Err(map_error(&ErrorKind::InvalidSignature)),
+            Some(true) => {}
+        }
+        let payload = URL_SAFE_NO_PAD
+            .decode(payload)
+            .map_err(|e| map_error(&ErrorKind::Base64(e)))?;
+        let StrictValue(claims) = serde_json::from_slice(&payload)
+            .map_err(|e| map_error(&ErrorKind::Json(std::sync::Arc::new(e))))?;
+        // jsonwebtoken reads an array as its claims struct, field by field, and gives up inside an array or object
+        // under `exp`, `nbf` or `sub` without skipping it, failing on the JSON text after it: its own errors.
+        let nested = |c: &str| claims.get(c).is_some_and(|v| v.is_array() || v.is_object());
+        if !claims.is_object() || nested("exp") || nested("nbf") || nested("sub") {
+            return slow();
+        }
+        // jsonwebtoken's required claims: present and readable (`exp` a number it reads, `iss`/`aud` a string or
+        // an array of strings).
+        let missing = if !matches!(numeric_date(claims.get("exp")), NumericDate::Secs(_)) {
+            Some("exp")
+        } else if self.issuer.is_some() && any_string(claims.get("iss"), |_| true).is_none() {
+            Some("iss")
+        } else if self.audience.is_some() && any_string(claims.get("aud"), |_| true).is_none() {
+            Some("aud")
+        } else {
+            None
+        };
+        if let Some(c) = missing {
+            return Err(map_error(&ErrorKind::MissingRequiredClaim(c.to_owned())));
+        }
+        self.check_claims(claims, now)
+    }
+
+    /// The checks after jsonwebtoken's: times, `iss`, `aud`, `iat`.
+    fn check_claims(&self, claims: Value, now: u64) -> Result<Value, Deny> {
         self.check_times(&claims, now)?;
         self.check_registered_iss_and_aud(&claims)?;
         self.check_iss_and_aud(&claims)?;
