@@ -66,11 +66,8 @@ struct PlainHeader<'a> {
     _typ: Option<&'a str>,
 }
 
-/// Whether `token`'s header is a [`PlainHeader`] naming `alg`.
-fn plain_header(token: &str, alg: Algorithm) -> bool {
-    let Some((h, _)) = token.split_once('.') else {
-        return false;
-    };
+/// Whether the encoded header `h` is a [`PlainHeader`] naming `alg`.
+fn plain_header(h: &str, alg: Algorithm) -> bool {
     let Ok(bytes) = URL_SAFE_NO_PAD.decode(h) else {
         return false;
     };
@@ -249,13 +246,16 @@ impl Verifier {
         if !key.algs.contains(&header.alg) {
             return slow();
         }
-        let (Some((message, signature)), Some((_, payload))) = (
-            token.rsplit_once('.'),
-            token.rsplit_once('.').and_then(|(m, _)| m.rsplit_once('.')),
-        ) else {
+        // `parse_header` saw exactly three parts.
+        let (Some(first), Some(last)) = (token.find('.'), token.rfind('.')) else {
             return slow();
         };
-        if !plain_header(token, header.alg) {
+        if first >= last {
+            return slow();
+        }
+        let (message, signature) = (&token[..last], &token[last + 1..]);
+        let payload = token.get(first + 1..last).unwrap_or_default();
+        if !plain_header(&token[..first], header.alg) {
             let theirs = jsonwebtoken::decode_header(token).map_err(|e| map_error(e.kind()))?;
             if theirs.alg != header.alg {
                 return slow();

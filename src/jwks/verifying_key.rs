@@ -59,7 +59,9 @@ impl SigCheck {
                 .ok(),
         };
         let hmac = |h: hmac::Algorithm| match key.kind() {
-            DecodingKeyKind::SecretOrDer(secret) => Some(Self::Hmac(Box::new(hmac::Key::new(h, secret)))),
+            DecodingKeyKind::SecretOrDer(secret) => {
+                Some(Self::Hmac(Box::new(hmac::Key::new(h, secret))))
+            }
             DecodingKeyKind::RsaModulusExponent { .. } => None,
         };
         match alg {
