@@ -1,7 +1,8 @@
-//! JWT verification: jsonwebtoken for the signature and the presence of the required claims; the registered
-//! claims checked here against the caller's `now`, plus stricter checks (header features refused, `nbf` and `iat`
-//! enforced, `iss`/`aud` required when configured, duplicate JSON keys rejected). Pure and synchronous: the key has
-//! already been chosen by the caller.
+//! JWT verification: the signature with the key's aws-lc-rs key built at load (jsonwebtoken's path for what that
+//! cannot judge exactly as jsonwebtoken would) and the presence of the required claims; the registered claims
+//! checked here against the caller's `now`, plus stricter checks (header features refused, in `header`; `nbf` and
+//! `iat` enforced, `iss`/`aud` required when configured, duplicate JSON keys rejected). Pure and synchronous: the key
+//! has already been chosen by the caller.
 
 use std::collections::HashMap;
 
@@ -9,8 +10,6 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use jsonwebtoken::errors::ErrorKind;
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
-use serde::Deserialize;
-use serde::de::IgnoredAny;
 use serde_json::Value;
 
 use super::reason::{Deny, Reason};
@@ -19,146 +18,10 @@ use crate::config::load::MAX_ALLOWED_SKEW_SECS;
 use crate::jwks::VerifyingKey;
 use crate::strict_json::StrictValue;
 
-/// Largest encoded JOSE header accepted (a Clerk header is under 100 bytes).
-const MAX_HEADER_B64: usize = 2048;
-/// Longest `kid` accepted; it is only ever a map key.
-const MAX_KID: usize = 256;
+#[path = "jwt_header.rs"]
+mod header;
 
-/// The parts of a token header we act on. Unknown members are ignored; duplicate members are an error.
-#[derive(Debug, Deserialize)]
-struct RawHeader {
-    alg: String,
-    #[serde(default)]
-    kid: Option<String>,
-    #[serde(default)]
-    cty: Option<Value>,
-    // Presence decides, whatever the value: `"crit": null` names `crit` as much as `"crit": ["exp"]` does (an
-    // `Option` would read null as absent).
-    #[serde(default, deserialize_with = "present")]
-    crit: bool,
-    #[serde(default, deserialize_with = "present")]
-    jku: bool,
-    #[serde(default, deserialize_with = "present")]
-    x5u: bool,
-    #[serde(default, deserialize_with = "present")]
-    jwk: bool,
-    #[serde(default, deserialize_with = "present")]
-    x5c: bool,
-}
-
-/// Called only for a member that is in the header (an absent one takes the `false` default): any value, `null`
-/// included, means present.
-fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<bool, D::Error> {
-    IgnoredAny::deserialize(d).map(|_| true)
-}
-
-/// A header of the usual shape: `alg`, and `kid` and `typ` strings or null, nothing else, no escapes, no member
-/// twice. jsonwebtoken's `Header` reads every such header, so its `decode_header` (a third of the cost of the
-/// claims) need not run to learn that.
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct PlainHeader<'a> {
-    alg: &'a str,
-    // Read only to be checked for shape.
-    #[serde(default, borrow, rename = "kid")]
-    _kid: Option<&'a str>,
-    #[serde(default, borrow, rename = "typ")]
-    _typ: Option<&'a str>,
-}
-
-/// Whether the encoded header `h` is a [`PlainHeader`] naming `alg`.
-fn plain_header(h: &str, alg: Algorithm) -> bool {
-    let Ok(bytes) = URL_SAFE_NO_PAD.decode(h) else {
-        return false;
-    };
-    serde_json::from_slice::<PlainHeader>(&bytes)
-        .is_ok_and(|p| Some(p.alg) == crate::alg::name(alg))
-}
-
-/// A decoded, checked token header.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct TokenHeader {
-    /// The algorithm named by the token (to be matched against the key's, never trusted alone).
-    pub alg: Algorithm,
-    pub kid: Option<String>,
-}
-
-/// Decode and check the header. `jwks` selects the Hasura engine's message family for undecodable headers.
-pub fn parse_header(token: &str, jwks: bool) -> Result<TokenHeader, Deny> {
-    let mut parts = token.split('.');
-    let (Some(h), Some(_), Some(_), None) =
-        (parts.next(), parts.next(), parts.next(), parts.next())
-    else {
-        return Err(Deny::new(
-            Reason::MalformedToken,
-            "JWT validation error: InvalidToken",
-        ));
-    };
-    let undecodable = |e: String| {
-        let msg = if jwks {
-            format!("Error decoding the `Authorization` header - {e}")
-        } else {
-            format!("Error while decoding the JWT: {e}")
-        };
-        Deny::new(Reason::MalformedToken, msg)
-    };
-    if h.len() > MAX_HEADER_B64 {
-        return Err(undecodable(format!(
-            "the token header is longer than {MAX_HEADER_B64} bytes"
-        )));
-    }
-    let bytes = URL_SAFE_NO_PAD
-        .decode(h)
-        .map_err(|e| undecodable(format!("Base64 error: {e}")))?;
-    let raw: RawHeader =
-        serde_json::from_slice(&bytes).map_err(|e| undecodable(format!("JSON error: {e}")))?;
-    if raw.crit {
-        return Err(Deny::new(
-            Reason::UnsupportedHeader,
-            "the token header carries `crit`, which is not supported",
-        ));
-    }
-    for (present, name) in [
-        (raw.jku, "jku"),
-        (raw.x5u, "x5u"),
-        (raw.jwk, "jwk"),
-        (raw.x5c, "x5c"),
-    ] {
-        if present {
-            return Err(Deny::new(
-                Reason::UnsupportedHeader,
-                format!(
-                    "the token header carries `{name}`; embedded or remote keys are never used"
-                ),
-            ));
-        }
-    }
-    if let Some(cty) = &raw.cty
-        && cty.as_str().is_some_and(|c| c.eq_ignore_ascii_case("JWT"))
-    {
-        return Err(Deny::new(
-            Reason::UnsupportedHeader,
-            "nested tokens (`cty: JWT`) are not supported",
-        ));
-    }
-    // Exact, case-sensitive names: `none`, `None`, `NONE`, `nOnE` are all unknown.
-    let alg = crate::alg::by_name(&raw.alg).ok_or_else(|| {
-        Deny::new(
-            Reason::InvalidAlgorithm,
-            format!(
-                "Error while decoding the JWT: unsupported algorithm {:?}",
-                raw.alg
-            ),
-        )
-    })?;
-    if raw.kid.as_ref().is_some_and(|k| k.len() > MAX_KID) {
-        return Err(Deny::new(
-            Reason::MalformedToken,
-            format!("the token's `kid` is longer than {MAX_KID} bytes"),
-        ));
-    }
-    Ok(TokenHeader { alg, kid: raw.kid })
-}
+pub use header::{ParsedHeader, TokenHeader, parse_header, parse_header_full};
 
 /// Per-mode verification settings, built once per config load (never per request).
 pub struct Verifier {
@@ -238,10 +101,11 @@ impl Verifier {
     pub fn verify_prepared(
         &self,
         token: &str,
-        header: &TokenHeader,
+        parsed: &ParsedHeader,
         key: &VerifyingKey,
         now: u64,
     ) -> Result<Value, Deny> {
+        let header = &parsed.header;
         let slow = || self.verify(token, header, &key.key, &key.algs, now);
         if !key.algs.contains(&header.alg) {
             return slow();
@@ -255,7 +119,7 @@ impl Verifier {
         }
         let (message, signature) = (&token[..last], &token[last + 1..]);
         let payload = token.get(first + 1..last).unwrap_or_default();
-        if !plain_header(&token[..first], header.alg) {
+        if !parsed.plain {
             let theirs = jsonwebtoken::decode_header(token).map_err(|e| map_error(e.kind()))?;
             if theirs.alg != header.alg {
                 return slow();

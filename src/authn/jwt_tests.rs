@@ -104,11 +104,12 @@ fn both_paths(
     alg: Algorithm,
     at: u64,
 ) -> Result<Value, Deny> {
-    let header = parse_header(token, false)?;
+    let parsed = parse_header_full(token, false)?;
+    assert_eq!(parsed.header, parse_header(token, false)?);
     let v = Verifier::new(mode);
-    let slow = v.verify(token, &header, key, &[alg], at);
+    let slow = v.verify(token, &parsed.header, key, &[alg], at);
     let prepared = VerifyingKey::new(key.clone(), vec![alg]);
-    let fast = v.verify_prepared(token, &header, &prepared, at);
+    let fast = v.verify_prepared(token, &parsed, &prepared, at);
     assert_eq!(fast, slow, "{token}");
     fast
 }
@@ -206,12 +207,12 @@ fn prepared_key_path_answers_as_jsonwebtoken_path() {
             )),
             b64(&format!(r#"{{"exp":{exp}}}"#))
         );
-        let header = parse_header(&format!("{input}.sig"), false).expect("header");
+        let parsed = parse_header_full(&format!("{input}.sig"), false).expect("header");
         let v = Verifier::new(&mode(None, None, 0));
         let prepared = VerifyingKey::new(dec.clone(), vec![*alg]);
         assert_eq!(
-            v.verify_prepared(&format!("{input}.sig"), &header, &prepared, now()),
-            v.verify(&format!("{input}.sig"), &header, dec, &[*alg], now())
+            v.verify_prepared(&format!("{input}.sig"), &parsed, &prepared, now()),
+            v.verify(&format!("{input}.sig"), &parsed.header, dec, &[*alg], now())
         );
     }
 }
