@@ -4,6 +4,8 @@
 //! gate with 100 named configs loaded.
 //! Run with `cargo bench --bench decision`.
 
+#[path = "decision/ipd.rs"]
+mod ipd;
 #[path = "decision/multi_config.rs"]
 mod multi_config;
 
@@ -109,6 +111,7 @@ fn bench(c: &mut Criterion) {
         uri: "/",
         headers: &headers,
     };
+    ipd::run_if_asked(&rt, &tok, &req, |size| gate(size, &rt));
 
     // The cache key's cost on its own: SHA-256 over the token.
     c.bench_function("parts/sha256_token", |b| {

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# The load benchmark (issues 7, 13): authgate against the HTTP floor of this machine (NGINX `return 200`) and
-# against Envoy's jwt_authn filter verifying the same tokens, all on 127.0.0.1 in one run, driven by wrk.
+# The load benchmark (issues 7, 13, 18): authgate against the HTTP floor of this machine (NGINX `return 200`), against
+# HAProxy's `jwt_verify` and Envoy's jwt_authn filter verifying the same tokens, all on 127.0.0.1 in one run, driven by
+# wrk.
 #
 #   scripts/bench.sh                 # about 7 minutes; results in target/bench/
 #   DURATION=30 scripts/bench.sh     # longer runs
@@ -8,7 +9,9 @@
 #
 # Scenarios: (a) one token reused (decision-cache hit), (b) 10,000 distinct valid tokens with authgate's decision
 # cache off and Envoy's JWT cache off (a signature check on every request), (c) 10,000 tokens with bad signatures,
-# (c1) one bad-signature token reused, (d) through NGINX auth_request to an upstream, against the same NGINX proxying without auth. For (a)-(c) a second
+# (c1) one bad-signature token reused, (h) HAProxy `jwt_verify` (alg, iss, exp checked in its config, then the RS256
+# signature with the PEM of the same key) on (b1k) 1,000 distinct valid tokens, against authgate with its decision
+# cache off on the same 1,000, and on (c)'s 10,000 bad signatures, (d) through NGINX auth_request to an upstream, against the same NGINX proxying without auth. For (a)-(c) a second
 # run offers half of the measured maximum rate and reports its p99. Last, authgate's memory with 100,000 cached
 # decisions. Servers are pinned to one core and wrk to the other (2 cores shared); each server runs one worker.
 # Half-rate runs pace every connection with a 1 ms gap, the number of connections calibrated to offer half of the
@@ -45,6 +48,7 @@ need_apt=()
 command -v wrk >/dev/null || need_apt+=(wrk)
 command -v nginx >/dev/null || need_apt+=(nginx)
 command -v taskset >/dev/null || need_apt+=(util-linux)
+command -v haproxy >/dev/null || need_apt+=(haproxy)
 if [ ${#need_apt[@]} -gt 0 ]; then
     log "installing ${need_apt[*]} (apt)"
     export DEBIAN_FRONTEND=noninteractive
@@ -66,11 +70,11 @@ python3 scripts/bench/mint.py "$WORK/keys" "${RSS_TOKENS:-100000}"
 head -n "$E_TOKENS" "$WORK/keys/b.txt" >"$WORK/keys/e.txt"
 
 source scripts/bench/lib.sh
-ports=($(free_ports 15))
+ports=($(free_ports 16))
 P_JWKS=${ports[0]} P_AG=${ports[1]} P_AG_ADMIN=${ports[2]} P_FLOOR=${ports[3]} P_NOAUTH=${ports[4]} P_AUTH=${ports[5]}
 P_ENVOY=${ports[6]} P_ENVOY_ADMIN=${ports[7]} P_AG_GRPC=${ports[8]}
 P_E_DIRECT=${ports[9]} P_E_GRPC=${ports[10]} P_E_HTTP=${ports[11]} P_E_JWT=${ports[12]} P_E_JWT_CACHE=${ports[13]}
-P_E_ADMIN=${ports[14]}
+P_E_ADMIN=${ports[14]} P_HAPROXY=${ports[15]}
 
 # The JWKS endpoint (fetched once at start and on refresh): a static file server on loopback, and the AuthConfig.
 start_jwks "$P_JWKS"
@@ -281,6 +285,32 @@ start_envoy() { # cache_size
     wait_http "http://127.0.0.1:$P_ENVOY_ADMIN/ready" envoy
 }
 
+# --- HAProxy jwt_verify: one thread, logs off, keep-alive; 200 when the token verifies, 401 otherwise ----------------
+# The checks authgate makes that HAProxy can express: the algorithm (from the config, never the token), the issuer,
+# expiry, then the signature. HAProxy reads the PEM once, at start.
+cat >"$WORK/haproxy.cfg" <<HAPROXY
+global
+    nbthread 1
+    maxconn 4096
+defaults
+    mode http
+    option http-keep-alive
+    timeout connect 5s
+    timeout client 30s
+    timeout server 30s
+    timeout http-keep-alive 30s
+frontend jwt
+    bind 127.0.0.1:$P_HAPROXY
+    http-request set-var(txn.bearer) http_auth_bearer
+    http-request set-var(txn.now) date()
+    http-request deny deny_status 401 unless { var(txn.bearer) -m found }
+    http-request deny deny_status 401 unless { var(txn.bearer),jwt_header_query('\$.alg') -m str RS256 }
+    http-request deny deny_status 401 unless { var(txn.bearer),jwt_payload_query('\$.iss') -m str $ISSUER }
+    http-request deny deny_status 401 if { var(txn.bearer),jwt_payload_query('\$.exp','int'),sub(txn.now) -m int lt 0 }
+    http-request deny deny_status 401 unless { var(txn.bearer),jwt_verify("RS256","$WORK/keys/pub.pem") -m int 1 }
+    http-request return status 200
+HAPROXY
+
 A="$WORK/keys/a.txt" B="$WORK/keys/b.txt" C="$WORK/keys/c.txt"
 
 bench_http() {
@@ -305,6 +335,12 @@ bench_http() {
     run_half b_half authgate "http://127.0.0.1:$P_AG/graphql" "$B" "$AG_PID" "$(last_rps b)"
     stop_pid "$AG_PID"
 
+    log "(b1k) 1,000 distinct tokens, decision cache off (the tokens of HAProxy's row)"
+    start_authgate --decision-cache-size 0
+    run_wrk b1k authgate "http://127.0.0.1:$P_AG/graphql" "$WORK/keys/e.txt" "$AG_PID"
+    run_half b1k_half authgate "http://127.0.0.1:$P_AG/graphql" "$WORK/keys/e.txt" "$AG_PID" "$(last_rps b1k)"
+    stop_pid "$AG_PID"
+
     log "(c) bad signatures"
     start_authgate
     run_wrk c authgate "http://127.0.0.1:$P_AG/graphql" "$C" "$AG_PID"
@@ -312,6 +348,31 @@ bench_http() {
     head -1 "$C" >"$WORK/keys/c1.txt"
     run_wrk c1 authgate "http://127.0.0.1:$P_AG/graphql" "$WORK/keys/c1.txt" "$AG_PID"
     stop_pid "$AG_PID"
+
+    log "HAProxy jwt_verify: (b1k) tokens, (c) tokens"
+    taskset -c "$SERVER_CPU" haproxy -f "$WORK/haproxy.cfg" -db >>"$WORK/logs/haproxy.log" 2>&1 &
+    HAPROXY_PID=$!
+    pids+=("$HAPROXY_PID")
+    for _ in $(seq 1 200); do
+        [ "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$P_HAPROXY/")" = 401 ] && break
+        sleep 0.05
+    done
+    # HAProxy must refuse a bad signature and pass a good token, or its rows mean nothing.
+    local ok no
+    ok=$(curl -s -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $(head -1 "$WORK/keys/e.txt")" \
+        "http://127.0.0.1:$P_HAPROXY/graphql")
+    no=$(curl -s -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $(head -1 "$C")" \
+        "http://127.0.0.1:$P_HAPROXY/graphql")
+    if [ "$ok" != 200 ] || [ "$no" != 401 ]; then
+        log "HAProxy answered $ok to a valid token and $no to a bad signature (want 200 and 401)"
+        return 1
+    fi
+    run_wrk h_b1k haproxy "http://127.0.0.1:$P_HAPROXY/graphql" "$WORK/keys/e.txt" "$HAPROXY_PID"
+    run_half h_b1k_half haproxy "http://127.0.0.1:$P_HAPROXY/graphql" "$WORK/keys/e.txt" "$HAPROXY_PID" \
+        "$(last_rps h_b1k)"
+    run_wrk h_c haproxy "http://127.0.0.1:$P_HAPROXY/graphql" "$C" "$HAPROXY_PID"
+    run_half h_c_half haproxy "http://127.0.0.1:$P_HAPROXY/graphql" "$C" "$HAPROXY_PID" "$(last_rps h_c)"
+    stop_pid "$HAPROXY_PID"
 
     log "Envoy jwt_authn: (b) tokens without its JWT cache, (a) token with it"
     start_envoy 0
@@ -415,7 +476,7 @@ fi
     echo "placement: servers on CPU $SERVER_CPU (one worker each), wrk on CPU $LOAD_CPU (one thread);" \
         "$CONNS connections, ${WARMUP}s warm-up then ${DURATION}s per run; half-rate runs pace each connection with ${HALF_DELAY_MS} ms gaps, connections calibrated to half the maximum;" \
         "(e): Envoy --concurrency 1 and authgate --workers 1 share CPU $SERVER_CPU, ${E_TOKENS} tokens, ${E_ROUNDS} interleaved rounds"
-    echo "versions: $("$AUTHGATE" --version), $(nginx -v 2>&1), envoy $("$ENVOY" --version | grep -o 'version: [^ ]*' | cut -d' ' -f2), $(wrk -v 2>&1 | head -1 | cut -d' ' -f1-2)"
+    echo "versions: $("$AUTHGATE" --version), $(nginx -v 2>&1), $(haproxy -v | head -1 | cut -d' ' -f1-3), envoy $("$ENVOY" --version | grep -o 'version: [^ ]*' | cut -d' ' -f2), $(wrk -v 2>&1 | head -1 | cut -d' ' -f1-2)"
 } >"$WORK/machine.txt"
 
 python3 scripts/bench/report.py "$WORK"

@@ -5,6 +5,7 @@
 use std::fmt;
 
 use serde::de::{self, Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
+use serde_json::map::Entry;
 use serde_json::{Map, Number, Value};
 
 /// A JSON value without duplicate keys.
@@ -63,8 +64,17 @@ impl<'de> Visitor<'de> for StrictVisitor {
         let mut out = Map::new();
         while let Some(key) = map.next_key::<String>()? {
             let StrictValue(v) = map.next_value()?;
-            if out.insert(key.clone(), v).is_some() {
-                return Err(de::Error::custom(format_args!("duplicate key `{key}`")));
+            // The entry API: no copy of every key kept only for the error message.
+            match out.entry(key) {
+                Entry::Vacant(e) => {
+                    e.insert(v);
+                }
+                Entry::Occupied(e) => {
+                    return Err(de::Error::custom(format_args!(
+                        "duplicate key `{}`",
+                        e.key()
+                    )));
+                }
             }
         }
         Ok(Value::Object(out))

@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Key, JWKS and token files for scripts/bench.sh.
 
-Writes into OUT_DIR: jwks.json (the public key, kid "bench-1"), a.txt (one valid token), b.txt (10,000 distinct valid
+Writes into OUT_DIR: jwks.json (the public key, kid "bench-1"), pub.pem (the same key as PEM, for HAProxy's
+jwt_verify), a.txt (one valid token), b.txt (10,000 distinct valid
 tokens), c.txt (10,000 tokens with the right kid signed by another key: bad signatures) and rss.txt (100,000 distinct
 valid tokens). Tokens are Clerk-shaped RS256 session/template tokens: iss, sub, azp, sid, iat, nbf, exp and the Hasura
 claims under "claims.jwt.hasura.io".
@@ -89,6 +90,12 @@ def main() -> None:
     jwks = {"keys": [{"kty": "RSA", "use": "sig", "alg": "RS256", "kid": KID, "n": uint(pub.n), "e": uint(pub.e)}]}
     with open(os.path.join(out, "jwks.json"), "w") as f:
         json.dump(jwks, f)
+    with open(os.path.join(out, "pub.pem"), "wb") as f:
+        f.write(
+            good.public_key().public_bytes(
+                serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+            )
+        )
 
     def write(name: str, tokens: list) -> None:
         with open(os.path.join(out, name), "w") as f:

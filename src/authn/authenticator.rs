@@ -70,11 +70,11 @@ impl JwtAuthenticator {
             exp: None,
             epoch,
         };
-        let header = match jwt::parse_header(token, self.by_kid) {
+        let parsed = match jwt::parse_header_full(token, self.by_kid) {
             Ok(h) => h,
             Err(e) => return deny(e, epoch_now),
         };
-        let kid = header.kid.as_deref();
+        let kid = parsed.header.kid.as_deref();
         if self.by_kid && kid.is_none() {
             let d = Deny::new(
                 Reason::MalformedToken,
@@ -102,10 +102,7 @@ impl JwtAuthenticator {
                 return deny(d, 0);
             }
         };
-        let payload = match self
-            .verifier
-            .verify(token, &header, &key.key, &key.algs, now)
-        {
+        let payload = match self.verifier.verify_prepared(token, &parsed, &key, now) {
             Ok(p) => p,
             Err(e) => return deny(e, epoch),
         };

@@ -35,6 +35,32 @@ struct NamespaceClaims {
     custom: BTreeMap<String, Value>,
 }
 
+/// The namespace object of the usual shape (the default role a string, the allowed roles an array of strings) read
+/// without serde's `flatten`, which copies the whole object into an intermediate form first; the result is the one
+/// `NamespaceClaims::deserialize` gives. `None` for any other shape: serde then reads it, with its own errors.
+fn plain_namespace(found: &Value) -> Option<NamespaceClaims> {
+    const DEFAULT: &str = "x-hasura-default-role";
+    const ALLOWED: &str = "x-hasura-allowed-roles";
+    let obj = found.as_object()?;
+    let default_role = obj.get(DEFAULT)?.as_str()?.to_owned();
+    let allowed_roles = obj
+        .get(ALLOWED)?
+        .as_array()?
+        .iter()
+        .map(|r| r.as_str().map(str::to_owned))
+        .collect::<Option<Vec<_>>>()?;
+    let custom = obj
+        .iter()
+        .filter(|(k, _)| *k != DEFAULT && *k != ALLOWED)
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    Some(NamespaceClaims {
+        default_role,
+        allowed_roles,
+        custom,
+    })
+}
+
 fn invalid(msg: impl Into<Arc<str>>) -> Deny {
     Deny::new(Reason::InvalidClaims, msg)
 }
@@ -47,7 +73,10 @@ pub fn extract(spec: &ClaimsSpec, payload: &Value) -> Result<HasuraClaims, Deny>
                 invalid(format!("Hasura claims not found in the JWT at {location}"))
             })?;
             let parsed = match format {
-                JwtClaimsFormat::Json => NamespaceClaims::deserialize(found),
+                JwtClaimsFormat::Json => match plain_namespace(found) {
+                    Some(c) => Ok(c),
+                    None => NamespaceClaims::deserialize(found),
+                },
                 JwtClaimsFormat::StringifiedJson => {
                     let text = found.as_str().ok_or_else(|| {
                         invalid("Expected the Hasura claims to be a String when `claimsFormat` is `stringifiedJson`")
@@ -153,6 +182,31 @@ mod tests {
     use super::*;
     use crate::config::pointer::JsonPointer;
     use serde_json::json;
+
+    #[test]
+    fn plain_namespace_reads_as_serde_does() {
+        let shapes = [
+            json!({"x-hasura-default-role": "u", "x-hasura-allowed-roles": ["u", "e"], "x-hasura-user-id": "1",
+                   "b": 2.5, "a": {"n": [1, null]}}),
+            json!({"x-hasura-default-role": "u", "x-hasura-allowed-roles": []}),
+            json!({"x-hasura-default-role": "u", "x-hasura-allowed-roles": ["u", 5]}),
+            json!({"x-hasura-default-role": 1, "x-hasura-allowed-roles": ["u"]}),
+            json!({"x-hasura-allowed-roles": ["u"]}),
+            json!(["u"]),
+        ];
+        for v in shapes {
+            let serde = NamespaceClaims::deserialize(&v).ok();
+            let plain = plain_namespace(&v);
+            assert_eq!(plain.is_some(), serde.is_some(), "{v}");
+            if let (Some(p), Some(s)) = (plain, serde) {
+                assert_eq!(
+                    (p.default_role, p.allowed_roles, p.custom),
+                    (s.default_role, s.allowed_roles, s.custom),
+                    "{v}"
+                );
+            }
+        }
+    }
 
     fn stringified() -> ClaimsSpec {
         ClaimsSpec::Namespace {

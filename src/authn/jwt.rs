@@ -1,7 +1,8 @@
-//! JWT verification: jsonwebtoken for the signature and the presence of the required claims; the registered
-//! claims checked here against the caller's `now`, plus stricter checks (header features refused, `nbf` and `iat`
-//! enforced, `iss`/`aud` required when configured, duplicate JSON keys rejected). Pure and synchronous: the key has
-//! already been chosen by the caller.
+//! JWT verification: the signature with the key's aws-lc-rs key built at load (jsonwebtoken's path for what that
+//! cannot judge exactly as jsonwebtoken would) and the presence of the required claims; the registered claims
+//! checked here against the caller's `now`, plus stricter checks (header features refused, in `header`; `nbf` and
+//! `iat` enforced, `iss`/`aud` required when configured, duplicate JSON keys rejected). Pure and synchronous: the key
+//! has already been chosen by the caller.
 
 use std::collections::HashMap;
 
@@ -9,132 +10,18 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use jsonwebtoken::errors::ErrorKind;
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
-use serde::Deserialize;
-use serde::de::IgnoredAny;
 use serde_json::Value;
 
 use super::reason::{Deny, Reason};
 use crate::config::compiled::JwtMode;
 use crate::config::load::MAX_ALLOWED_SKEW_SECS;
+use crate::jwks::VerifyingKey;
 use crate::strict_json::StrictValue;
 
-/// Largest encoded JOSE header accepted (a Clerk header is under 100 bytes).
-const MAX_HEADER_B64: usize = 2048;
-/// Longest `kid` accepted; it is only ever a map key.
-const MAX_KID: usize = 256;
+#[path = "jwt_header.rs"]
+mod header;
 
-/// The parts of a token header we act on. Unknown members are ignored; duplicate members are an error.
-#[derive(Debug, Deserialize)]
-struct RawHeader {
-    alg: String,
-    #[serde(default)]
-    kid: Option<String>,
-    #[serde(default)]
-    cty: Option<Value>,
-    // Presence decides, whatever the value: `"crit": null` names `crit` as much as `"crit": ["exp"]` does (an
-    // `Option` would read null as absent).
-    #[serde(default, deserialize_with = "present")]
-    crit: bool,
-    #[serde(default, deserialize_with = "present")]
-    jku: bool,
-    #[serde(default, deserialize_with = "present")]
-    x5u: bool,
-    #[serde(default, deserialize_with = "present")]
-    jwk: bool,
-    #[serde(default, deserialize_with = "present")]
-    x5c: bool,
-}
-
-/// Called only for a member that is in the header (an absent one takes the `false` default): any value, `null`
-/// included, means present.
-fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<bool, D::Error> {
-    IgnoredAny::deserialize(d).map(|_| true)
-}
-
-/// A decoded, checked token header.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct TokenHeader {
-    /// The algorithm named by the token (to be matched against the key's, never trusted alone).
-    pub alg: Algorithm,
-    pub kid: Option<String>,
-}
-
-/// Decode and check the header. `jwks` selects the Hasura engine's message family for undecodable headers.
-pub fn parse_header(token: &str, jwks: bool) -> Result<TokenHeader, Deny> {
-    let mut parts = token.split('.');
-    let (Some(h), Some(_), Some(_), None) =
-        (parts.next(), parts.next(), parts.next(), parts.next())
-    else {
-        return Err(Deny::new(
-            Reason::MalformedToken,
-            "JWT validation error: InvalidToken",
-        ));
-    };
-    let undecodable = |e: String| {
-        let msg = if jwks {
-            format!("Error decoding the `Authorization` header - {e}")
-        } else {
-            format!("Error while decoding the JWT: {e}")
-        };
-        Deny::new(Reason::MalformedToken, msg)
-    };
-    if h.len() > MAX_HEADER_B64 {
-        return Err(undecodable(format!(
-            "the token header is longer than {MAX_HEADER_B64} bytes"
-        )));
-    }
-    let bytes = URL_SAFE_NO_PAD
-        .decode(h)
-        .map_err(|e| undecodable(format!("Base64 error: {e}")))?;
-    let raw: RawHeader =
-        serde_json::from_slice(&bytes).map_err(|e| undecodable(format!("JSON error: {e}")))?;
-    if raw.crit {
-        return Err(Deny::new(
-            Reason::UnsupportedHeader,
-            "the token header carries `crit`, which is not supported",
-        ));
-    }
-    for (present, name) in [
-        (raw.jku, "jku"),
-        (raw.x5u, "x5u"),
-        (raw.jwk, "jwk"),
-        (raw.x5c, "x5c"),
-    ] {
-        if present {
-            return Err(Deny::new(
-                Reason::UnsupportedHeader,
-                format!(
-                    "the token header carries `{name}`; embedded or remote keys are never used"
-                ),
-            ));
-        }
-    }
-    if let Some(cty) = &raw.cty
-        && cty.as_str().is_some_and(|c| c.eq_ignore_ascii_case("JWT"))
-    {
-        return Err(Deny::new(
-            Reason::UnsupportedHeader,
-            "nested tokens (`cty: JWT`) are not supported",
-        ));
-    }
-    // Exact, case-sensitive names: `none`, `None`, `NONE`, `nOnE` are all unknown.
-    let alg = crate::alg::by_name(&raw.alg).ok_or_else(|| {
-        Deny::new(
-            Reason::InvalidAlgorithm,
-            format!(
-                "Error while decoding the JWT: unsupported algorithm {:?}",
-                raw.alg
-            ),
-        )
-    })?;
-    if raw.kid.as_ref().is_some_and(|k| k.len() > MAX_KID) {
-        return Err(Deny::new(
-            Reason::MalformedToken,
-            format!("the token's `kid` is longer than {MAX_KID} bytes"),
-        ));
-    }
-    Ok(TokenHeader { alg, kid: raw.kid })
-}
+pub use header::{ParsedHeader, TokenHeader, parse_header, parse_header_full};
 
 /// Per-mode verification settings, built once per config load (never per request).
 pub struct Verifier {
@@ -203,6 +90,79 @@ impl Verifier {
                 "Error while decoding the JWT: the payload is not an object",
             ));
         }
+        self.check_claims(claims, now)
+    }
+
+    /// [`Self::verify`] with the aws-lc-rs key `key` built when it was loaded: the same checks in jsonwebtoken's
+    /// order (the header as jsonwebtoken reads it, the signature's base64, the signature, the payload's base64 and
+    /// JSON, the required claims), each failing with jsonwebtoken's error, then ours. A token this path cannot
+    /// judge exactly as jsonwebtoken does (no prepared check for its algorithm, a payload that is not a JSON object)
+    /// takes [`Self::verify`].
+    pub fn verify_prepared(
+        &self,
+        token: &str,
+        parsed: &ParsedHeader,
+        key: &VerifyingKey,
+        now: u64,
+    ) -> Result<Value, Deny> {
+        let header = &parsed.header;
+        let slow = || self.verify(token, header, &key.key, &key.algs, now);
+        if !key.algs.contains(&header.alg) {
+            return slow();
+        }
+        // `parse_header` saw exactly three parts.
+        let (Some(first), Some(last)) = (token.find('.'), token.rfind('.')) else {
+            return slow();
+        };
+        if first >= last {
+            return slow();
+        }
+        let (message, signature) = (&token[..last], &token[last + 1..]);
+        let payload = token.get(first + 1..last).unwrap_or_default();
+        if !parsed.plain {
+            let theirs = jsonwebtoken::decode_header(token).map_err(|e| map_error(e.kind()))?;
+            if theirs.alg != header.alg {
+                return slow();
+            }
+        }
+        let signature = URL_SAFE_NO_PAD
+            .decode(signature)
+            .map_err(|e| map_error(&ErrorKind::Base64(e)))?;
+        match key.check(header.alg, message.as_bytes(), &signature) {
+            None => return slow(),
+            Some(false) => return Err(map_error(&ErrorKind::InvalidSignature)),
+            Some(true) => {}
+        }
+        let payload = URL_SAFE_NO_PAD
+            .decode(payload)
+            .map_err(|e| map_error(&ErrorKind::Base64(e)))?;
+        let StrictValue(claims) = serde_json::from_slice(&payload)
+            .map_err(|e| map_error(&ErrorKind::Json(std::sync::Arc::new(e))))?;
+        // jsonwebtoken reads an array as its claims struct, field by field, and gives up inside an array or object
+        // under `exp`, `nbf` or `sub` without skipping it, failing on the JSON text after it: its own errors.
+        let nested = |c: &str| claims.get(c).is_some_and(|v| v.is_array() || v.is_object());
+        if !claims.is_object() || nested("exp") || nested("nbf") || nested("sub") {
+            return slow();
+        }
+        // jsonwebtoken's required claims: present and readable (`exp` a number it reads, `iss`/`aud` a string or
+        // an array of strings).
+        let missing = if !matches!(numeric_date(claims.get("exp")), NumericDate::Secs(_)) {
+            Some("exp")
+        } else if self.issuer.is_some() && any_string(claims.get("iss"), |_| true).is_none() {
+            Some("iss")
+        } else if self.audience.is_some() && any_string(claims.get("aud"), |_| true).is_none() {
+            Some("aud")
+        } else {
+            None
+        };
+        if let Some(c) = missing {
+            return Err(map_error(&ErrorKind::MissingRequiredClaim(c.to_owned())));
+        }
+        self.check_claims(claims, now)
+    }
+
+    /// The checks after jsonwebtoken's: times, `iss`, `aud`, `iat`.
+    fn check_claims(&self, claims: Value, now: u64) -> Result<Value, Deny> {
         self.check_times(&claims, now)?;
         self.check_registered_iss_and_aud(&claims)?;
         self.check_iss_and_aud(&claims)?;

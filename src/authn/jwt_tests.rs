@@ -86,14 +86,135 @@ fn verify_claims_at(mode: &JwtMode, claims: &Value, at: u64) -> Result<Value, De
         &jsonwebtoken::EncodingKey::from_secret(SECRET),
     )
     .expect("sign");
-    let header = parse_header(&token, false).expect("header");
-    Verifier::new(mode).verify(
+    both_paths(
+        mode,
         &token,
-        &header,
         &DecodingKey::from_secret(SECRET),
-        &[Algorithm::HS256],
+        Algorithm::HS256,
         at,
     )
+}
+
+/// Verify `token` with jsonwebtoken's path and with the prepared aws-lc-rs key; they must give the same answer,
+/// which is returned.
+fn both_paths(
+    mode: &JwtMode,
+    token: &str,
+    key: &DecodingKey,
+    alg: Algorithm,
+    at: u64,
+) -> Result<Value, Deny> {
+    let parsed = parse_header_full(token, false)?;
+    assert_eq!(parsed.header, parse_header(token, false)?);
+    let v = Verifier::new(mode);
+    let slow = v.verify(token, &parsed.header, key, &[alg], at);
+    let prepared = VerifyingKey::new(key.clone(), vec![alg]);
+    let fast = v.verify_prepared(token, &parsed, &prepared, at);
+    assert_eq!(fast, slow, "{token}");
+    fast
+}
+
+/// Tokens over raw header and payload text, signed or not, through both paths: every error jsonwebtoken's path
+/// gives (and in its order) the prepared path gives word for word.
+#[test]
+fn prepared_key_path_answers_as_jsonwebtoken_path() {
+    let rsa_pem = include_bytes!("../../tests/fixtures/vectors/keys/rsa1.pem");
+    let rsa_pub = include_bytes!("../../tests/fixtures/vectors/keys/rsa1.pub.pem");
+    let keys = [
+        (
+            Algorithm::HS256,
+            jsonwebtoken::EncodingKey::from_secret(SECRET),
+            DecodingKey::from_secret(SECRET),
+        ),
+        (
+            Algorithm::RS256,
+            jsonwebtoken::EncodingKey::from_rsa_pem(rsa_pem).expect("rsa1"),
+            DecodingKey::from_rsa_pem(rsa_pub).expect("rsa1 pub"),
+        ),
+    ];
+    let exp = now() + 600;
+    let payloads = [
+        format!(r#"{{"exp":{exp},"iss":"i","aud":"a"}}"#),
+        format!(r#"{{"exp":{exp}.4,"iss":["i"],"aud":["a","b"]}}"#),
+        r#"{"iss":"i","aud":"a"}"#.to_owned(),
+        r#"{"exp":null,"iss":"i","aud":"a"}"#.to_owned(),
+        r#"{"exp":-5,"iss":"i","aud":"a"}"#.to_owned(),
+        r#"{"exp":"soon","iss":"i","aud":"a"}"#.to_owned(),
+        format!(r#"{{"exp":{exp},"aud":"a"}}"#),
+        format!(r#"{{"exp":{exp},"iss":5,"aud":"a"}}"#),
+        format!(r#"{{"exp":{exp},"iss":null,"aud":"a"}}"#),
+        format!(r#"{{"exp":{exp},"iss":"i"}}"#),
+        format!(r#"{{"exp":{exp},"iss":"i","aud":[1]}}"#),
+        format!(r#"{{"exp":{exp},"iss":"i","aud":"a","exp":1}}"#),
+        format!(r#"[{exp}]"#),
+        format!(r#"[{exp},null,"s","i","a"]"#),
+        r#""a string""#.to_owned(),
+        "5".to_owned(),
+        "not json".to_owned(),
+        format!(r#"{{"exp":{exp},"iss":"i","aud":"a","iat":"x"}}"#),
+        // Values jsonwebtoken's claim reader stops inside of (its error is then about the JSON text).
+        format!(r#"{{"exp":[{exp}],"iss":"i","aud":"a"}}"#),
+        format!(r#"{{"exp":{exp},"nbf":{{"a":1}},"iss":"i","aud":"a"}}"#),
+        format!(r#"{{"exp":{exp},"sub":[1],"iss":"i","aud":"a"}}"#),
+        format!(r#"{{"exp":{exp},"sub":5,"iss":{{"x":1}},"aud":"a"}}"#),
+        format!(r#"{{"exp":{exp},"sub":true,"nbf":null,"iss":"i","aud":"a"}}"#),
+        r#"{"exp":true,"nbf":"x","iss":"i","aud":"a"}"#.to_owned(),
+    ];
+    let headers = [
+        r#"{"alg":"ALG","typ":"JWT"}"#,
+        r#"{"alg":"ALG","typ":5}"#,
+        r#"{"alg":"ALG","x5t":[]}"#,
+        r#"{"alg":"ALG","kid":"k","typ":"JWT"}"#,
+        r#"{"alg":"ALG","kid":null,"typ":null}"#,
+        r#"{"alg":"ALG","typ":"JWT","typ":"x"}"#,
+        r#"{"alg":"ALG","typ":"J\u0057T"}"#,
+        r#"{"alg":"ALG","foo":5}"#,
+        r#"{"alg":"ALG","foo":"bar"}"#,
+    ];
+    for (alg, enc, dec) in &keys {
+        let name = crate::alg::name(*alg).expect("named");
+        for m in [mode(Some("i"), Some(&["a"]), 0), mode(None, None, 0)] {
+            for (i, h) in headers.iter().enumerate() {
+                let h = b64(&h.replace("ALG", name));
+                for p in &payloads {
+                    let input = format!("{h}.{}", b64(p));
+                    let sig =
+                        jsonwebtoken::crypto::sign(input.as_bytes(), enc, *alg).expect("sign");
+                    let _ = both_paths(&m, &format!("{input}.{sig}"), dec, *alg, now());
+                    // A bad signature, a signature that is not base64url, a payload that is not base64url.
+                    let bad = format!("{input}.{}", b64("not the signature"));
+                    let bad = both_paths(&m, &bad, dec, *alg, now()).map_err(|d| d.reason);
+                    // Behind a header jsonwebtoken refuses, the header's error comes first.
+                    if i == 0 {
+                        assert_eq!(bad, Err(Reason::InvalidSignature));
+                    }
+                    let _ = both_paths(&m, &format!("{input}.@@"), dec, *alg, now());
+                    let _ = both_paths(&m, &format!("{h}.@@.{sig}"), dec, *alg, now());
+                }
+            }
+        }
+        // The key's algorithms decide: a token naming another is refused the same way by both.
+        let other = if *alg == Algorithm::HS256 {
+            Algorithm::HS384
+        } else {
+            Algorithm::PS256
+        };
+        let input = format!(
+            "{}.{}",
+            b64(&format!(
+                r#"{{"alg":"{}"}}"#,
+                crate::alg::name(other).expect("named")
+            )),
+            b64(&format!(r#"{{"exp":{exp}}}"#))
+        );
+        let parsed = parse_header_full(&format!("{input}.sig"), false).expect("header");
+        let v = Verifier::new(&mode(None, None, 0));
+        let prepared = VerifyingKey::new(dec.clone(), vec![*alg]);
+        assert_eq!(
+            v.verify_prepared(&format!("{input}.sig"), &parsed, &prepared, now()),
+            v.verify(&format!("{input}.sig"), &parsed.header, dec, &[*alg], now())
+        );
+    }
 }
 
 fn now() -> u64 {

@@ -6,6 +6,9 @@
 //! `?` or its end; the name is compared as raw bytes (no percent-decoding, no normalisation: `%61` is not `a`), and
 //! what follows is the client's own path (Envoy appends it to its `path_prefix`), never read for selection.
 
+use std::cell::RefCell;
+use std::collections::HashMap;
+
 use actix_web::http::header::{CACHE_CONTROL, HeaderName, HeaderValue};
 use actix_web::http::{ConnectionType, StatusCode};
 use actix_web::{HttpRequest, HttpResponse, web};
@@ -105,29 +108,65 @@ pub fn render(d: &Decision) -> HttpResponse {
                 Ok(h) => h,
                 Err(e) => return render_denial(&e),
             };
-            let mut r = HttpResponse::Ok();
-            r.insert_header((
-                CACHE_CONTROL,
-                format!("private, max-age={}", allowed.max_age),
-            ));
+            // Straight into the response's map: the builder re-checks every pair and carries an error slot.
+            let mut r = HttpResponse::new(StatusCode::OK);
+            let map = r.headers_mut();
+            map.insert(CACHE_CONTROL, cache_control(allowed.max_age));
             for (n, v) in headers {
-                if let (Ok(n), Ok(v)) = (
-                    HeaderName::try_from(n),
-                    HeaderValue::from_bytes(v.as_bytes()),
-                ) {
-                    r.insert_header((n, v));
+                if let (Some(n), Ok(v)) = (header_name(n), HeaderValue::from_bytes(v.as_bytes())) {
+                    map.insert(n, v);
                 }
             }
-            if !d.headers_to_remove.is_empty() {
-                r.insert_header((
-                    "x-envoy-auth-headers-to-remove",
-                    d.headers_to_remove.join(", "),
-                ));
+            if !d.headers_to_remove.is_empty()
+                && let Ok(v) = HeaderValue::try_from(d.headers_to_remove.join(", "))
+            {
+                map.insert(HeaderName::from_static("x-envoy-auth-headers-to-remove"), v);
             }
-            r.finish()
+            r
         }
         Err(e) => render_denial(e),
     }
+}
+
+/// Most names a thread keeps in [`NAMES`]; session variables are named by tokens, so the set is bounded.
+const MAX_NAMES: usize = 256;
+
+thread_local! {
+    /// Session-variable header names this thread has built: a custom `HeaderName` is validated and copied each time
+    /// it is made, a clone of one made before costs a reference count.
+    static NAMES: RefCell<HashMap<Box<str>, HeaderName>> = RefCell::new(HashMap::new());
+    /// The last `Cache-Control` value and its `max-age` (cached answers mostly share one: the cache TTL).
+    static LAST_CACHE_CONTROL: RefCell<Option<(u64, HeaderValue)>> = const { RefCell::new(None) };
+}
+
+fn header_name(n: &str) -> Option<HeaderName> {
+    NAMES.with(|names| {
+        let mut names = names.borrow_mut();
+        if let Some(h) = names.get(n) {
+            return Some(h.clone());
+        }
+        let h = HeaderName::try_from(n).ok()?;
+        if names.len() < MAX_NAMES {
+            names.insert(n.into(), h.clone());
+        }
+        Some(h)
+    })
+}
+
+fn cache_control(max_age: u64) -> HeaderValue {
+    LAST_CACHE_CONTROL.with(|last| {
+        let mut last = last.borrow_mut();
+        match &*last {
+            Some((age, v)) if *age == max_age => v.clone(),
+            _ => {
+                // Digits and ASCII: always a valid header value.
+                let v = HeaderValue::try_from(format!("private, max-age={max_age}"))
+                    .unwrap_or_else(|_| HeaderValue::from_static("private, max-age=0"));
+                *last = Some((max_age, v.clone()));
+                v
+            }
+        }
+    })
 }
 
 fn render_denial(e: &Deny) -> HttpResponse {

@@ -12,12 +12,7 @@ use url::Url;
 
 use crate::observe::ConfigObserver;
 
-/// A key and the algorithms a token signed with it may name.
-pub struct VerifyingKey {
-    pub key: DecodingKey,
-    /// Accepted algorithms (a JWK's `alg` alone when present, else its key type's family; a fixed key's one).
-    pub algs: Vec<Algorithm>,
-}
+pub use super::verifying_key::VerifyingKey;
 
 /// What a lookup found.
 pub enum KeyLookup {
@@ -63,10 +58,7 @@ pub struct FixedKey {
 impl FixedKey {
     pub fn new(algorithm: Algorithm, key: DecodingKey) -> Self {
         Self {
-            key: Arc::new(VerifyingKey {
-                key,
-                algs: vec![algorithm],
-            }),
+            key: Arc::new(VerifyingKey::new(key, vec![algorithm])),
         }
     }
 }

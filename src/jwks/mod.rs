@@ -7,13 +7,15 @@
 //! [`KeyProvider`] seam, so a test (or `explain`) can hand it other sources.
 //!
 //! Files: `key_source` (the interface and the fixed key), `source` (fetch-and-store, background and forced
-//! refresh), `fetch` (the HTTP client and one GET), `parse` (JWK parsing and filtering), `registry`.
+//! refresh), `fetch` (the HTTP client and one GET), `parse` (JWK parsing and filtering), `registry`, `verifying_key`
+//! (a key with its aws-lc-rs verification keys, built once).
 
 mod fetch;
 mod key_source;
 mod parse;
 mod registry;
 mod source;
+mod verifying_key;
 
 #[cfg(test)]
 mod fairness_tests;

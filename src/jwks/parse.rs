@@ -99,7 +99,7 @@ fn usable_key(k: &Value) -> Result<(String, JwkEntry), &'static str> {
     Ok((
         kid.to_owned(),
         JwkEntry {
-            key: Arc::new(VerifyingKey { key, algs }),
+            key: Arc::new(VerifyingKey::new(key, algs)),
             fingerprint,
         },
     ))

@@ -54,10 +54,10 @@ pub(super) struct FakeKeys {
 
 impl FakeKeys {
     pub(super) fn new() -> Arc<Self> {
-        let key = VerifyingKey {
-            key: DecodingKey::from_rsa_pem(RSA1_PUB.as_bytes()).expect("rsa1 public key"),
-            algs: vec![Algorithm::RS256],
-        };
+        let key = VerifyingKey::new(
+            DecodingKey::from_rsa_pem(RSA1_PUB.as_bytes()).expect("rsa1 public key"),
+            vec![Algorithm::RS256],
+        );
         Arc::new(Self {
             keys: HashMap::from([("k1".to_owned(), Arc::new(key))]),
             epoch: AtomicU64::new(1),
