@@ -217,7 +217,8 @@ async fn jwt_steps(
         .and_then(|h| h.get("typ"))
         .cloned()
         .unwrap_or(Value::Null);
-    let header = match jwt::parse_header(token, by_kid) {
+    // The gate's own reading (`parse_header_full`) and, below, its own check (`verify_prepared`).
+    let parsed = match jwt::parse_header_full(token, by_kid) {
         Ok(h) => h,
         Err(d) => {
             steps.push(failed(
@@ -229,6 +230,7 @@ async fn jwt_steps(
             return None;
         }
     };
+    let header = &parsed.header;
     let alg = alg_name(header.alg);
     let kid = header.kid.as_deref();
     let header_details = json!({"alg": alg, "kid": kid, "typ": typ});
@@ -249,7 +251,7 @@ async fn jwt_steps(
     ));
     let key = super::keys::key_step(ctx, mode, kid, steps).await?;
     let key_algs: Vec<&str> = key.algs.iter().map(|a| alg_name(*a)).collect();
-    let verified = Verifier::new(mode).verify(token, &header, &key.key, &key.algs, ctx.now);
+    let verified = Verifier::new(mode).verify_prepared(token, &parsed, &key, ctx.now);
     let payload = facts.payload.clone().unwrap_or(Value::Null);
     let at = verified.as_ref().err().map(|d| step_of(d));
     let order = ["key", "signature", "times", "issuer", "audience"];
