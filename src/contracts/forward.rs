@@ -74,8 +74,7 @@ pub async fn decide(req: HttpRequest, gate: web::Data<Gate>) -> HttpResponse {
     } else {
         None
     };
-    let span = telemetry::decision_span(Transport::Http);
-    telemetry::adopt_parent(&span, &ProxyHeaders(req.headers()));
+    let span = telemetry::decision_span(Transport::Http, &ProxyHeaders(req.headers()));
     let decision =
         tracing::Instrument::instrument(gate.decide_named(name, &areq, Transport::Http), span)
             .await;

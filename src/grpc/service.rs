@@ -66,8 +66,7 @@ impl Calls {
         }
         // Envoy starts a span for its ext_authz call and sends it in this call's own HTTP/2 headers; the
         // CheckRequest's headers are the client's, whose trace context is the parent of Envoy's span, not ours.
-        let span = crate::telemetry::decision_span(crate::observe::Transport::Grpc);
-        crate::telemetry::adopt_parent(&span, req.headers());
+        let span = crate::telemetry::decision_span(crate::observe::Transport::Grpc, req.headers());
         let check = tracing::Instrument::instrument(self.check(req.into_body()), span);
         let answer = tokio::time::timeout(self.call_timeout, check).await;
         Ok(match answer {

@@ -4,9 +4,10 @@
 //! The spans sent to the collector have their own target, [`TARGET`]; each layer filters for itself, so the log
 //! layer never records them and, with tracing off, no layer is interested and their callsites are disabled: a
 //! decision then pays one relaxed atomic load for tracing ([`enabled`]). The decision span is opened by the
-//! contract adapters ([`decision_span`], its parent from the proxy's headers by [`adopt_parent`]) and its outcome
-//! recorded by the gate ([`record_decision`]); the JWKS fetch and the webhook call open child spans
-//! ([`client_span`]), and the webhook request carries authgate's own context onward ([`inject_current`]).
+//! contract adapters ([`decision_span`]: its parent from the proxy's headers, and no span at all for a decision
+//! the sampler leaves out) and its outcome recorded by the gate ([`record_decision`]); the JWKS fetch and the
+//! webhook call open child spans ([`client_span`]), and the webhook request carries authgate's own context onward
+//! ([`inject_current`]).
 //! Attribute values are bounded: enum names, reason codes, the names of loaded configs; never a token, a claim, a
 //! header value or a path.
 
@@ -14,6 +15,8 @@
 mod b3;
 #[cfg(feature = "otel")]
 mod export;
+#[cfg(feature = "otel")]
+mod sampling;
 mod settings;
 mod subscriber;
 
@@ -47,27 +50,61 @@ impl HeaderSource for http::HeaderMap {
     }
 }
 
-/// The span of one decision (disabled, and free, when tracing is off).
-#[inline]
-pub fn decision_span(transport: Transport) -> tracing::Span {
-    tracing::info_span!(
-        target: TARGET,
-        "authgate.decide",
-        otel.kind = "server",
-        otel.status_code = tracing::field::Empty,
-        authgate.transport = transport.as_str(),
-        authgate.decision = tracing::field::Empty,
-        authgate.reason = tracing::field::Empty,
-        authgate.config = tracing::field::Empty,
-        authgate.cache_hit = tracing::field::Empty,
-        authgate.mode = tracing::field::Empty,
-        http.response.status_code = tracing::field::Empty,
-    )
+/// The span of one decision whose request carries `headers`: a child of their trace context (per the configured
+/// propagators), or a new root. Disabled, and free, when tracing is off or the sampler leaves this decision out
+/// (see `sampling`).
+pub fn decision_span(transport: Transport, headers: &dyn HeaderSource) -> tracing::Span {
+    #[cfg(feature = "otel")]
+    if enabled() {
+        use opentelemetry::trace::TraceContextExt;
+        use tracing_opentelemetry::OpenTelemetrySpanExt;
+        struct Extract<'a>(&'a dyn HeaderSource);
+        impl opentelemetry::propagation::Extractor for Extract<'_> {
+            fn get(&self, key: &str) -> Option<&str> {
+                self.0.header(key)
+            }
+            fn keys(&self) -> Vec<&str> {
+                Vec::new()
+            }
+        }
+        let cx = opentelemetry::global::get_text_map_propagator(|p| p.extract(&Extract(headers)));
+        let parent = {
+            let span = cx.span();
+            let sc = span.span_context();
+            sc.is_valid()
+                .then(|| (sc.is_sampled(), sc.trace_id().to_bytes()))
+        };
+        if !sampling::keep(parent) {
+            return tracing::Span::none();
+        }
+        let span = tracing::info_span!(
+            target: TARGET,
+            "authgate.decide",
+            otel.kind = "server",
+            otel.status_code = tracing::field::Empty,
+            authgate.transport = transport.as_str(),
+            authgate.decision = tracing::field::Empty,
+            authgate.reason = tracing::field::Empty,
+            authgate.config = tracing::field::Empty,
+            authgate.cache_hit = tracing::field::Empty,
+            authgate.mode = tracing::field::Empty,
+            http.response.status_code = tracing::field::Empty,
+        );
+        // Fails only when the span already started, which a fresh span has not.
+        let _ = span.set_parent(cx);
+        return span;
+    }
+    let _ = (transport, headers);
+    tracing::Span::none()
 }
 
-/// A client span (the JWKS fetch, the webhook call) under the current span.
+/// A client span (the JWKS fetch, the webhook call) under the current decision span; none outside a traced
+/// decision (a background key refresh is not traced: its outcome is in the metrics).
 #[inline]
 pub fn client_span(name: &'static str) -> tracing::Span {
+    if !enabled() || tracing::Span::current().is_disabled() {
+        return tracing::Span::none();
+    }
     match name {
         "authgate.jwks_fetch" => tracing::info_span!(
             target: TARGET,
@@ -137,28 +174,6 @@ pub fn record_decision(o: &Outcome<'_>) {
     if o.status >= 500 {
         span.record("otel.status_code", "error");
     }
-}
-
-/// Make `span` a child of the trace context in `headers` (per the configured propagators), if there is one.
-pub fn adopt_parent(span: &tracing::Span, headers: &dyn HeaderSource) {
-    #[cfg(feature = "otel")]
-    if !span.is_disabled() {
-        use tracing_opentelemetry::OpenTelemetrySpanExt;
-        struct Extract<'a>(&'a dyn HeaderSource);
-        impl opentelemetry::propagation::Extractor for Extract<'_> {
-            fn get(&self, key: &str) -> Option<&str> {
-                self.0.header(key)
-            }
-            fn keys(&self) -> Vec<&str> {
-                Vec::new()
-            }
-        }
-        let cx = opentelemetry::global::get_text_map_propagator(|p| p.extract(&Extract(headers)));
-        // Fails only when the span already started, which a fresh span has not.
-        let _ = span.set_parent(cx);
-    }
-    #[cfg(not(feature = "otel"))]
-    let _ = (span, headers);
 }
 
 /// The trace context of the current span, as the configured propagators write it (nothing when tracing is off or

@@ -114,16 +114,8 @@ fn otel_layer(
     use opentelemetry_sdk::propagation::TraceContextPropagator;
     use opentelemetry_sdk::trace::Sampler as Sdk;
 
-    use super::{Propagator, Sampler};
+    use super::Propagator;
 
-    fn sampler(s: &Sampler) -> Sdk {
-        match s {
-            Sampler::AlwaysOn => Sdk::AlwaysOn,
-            Sampler::AlwaysOff => Sdk::AlwaysOff,
-            Sampler::Ratio(r) => Sdk::TraceIdRatioBased(*r),
-            Sampler::ParentBased(root) => Sdk::ParentBased(Box::new(sampler(root))),
-        }
-    }
     let resource = opentelemetry_sdk::Resource::builder_empty()
         .with_service_name(s.service_name.clone())
         .with_attribute(opentelemetry::KeyValue::new(
@@ -132,9 +124,12 @@ fn otel_layer(
         ))
         .build();
     let (queue, exporting) = super::export::start(s, &resource)?;
+    // The configured sampler chooses decisions before their span exists (`sampling`); the SDK is given only the
+    // chosen spans and their children, and keeps them all.
+    super::sampling::install(s.sampler.clone());
     let provider = opentelemetry_sdk::trace::SdkTracerProvider::builder()
         .with_span_processor(queue)
-        .with_sampler(sampler(&s.sampler))
+        .with_sampler(Sdk::AlwaysOn)
         .with_resource(resource)
         .build();
     let propagators: Vec<Box<dyn opentelemetry::propagation::TextMapPropagator + Send + Sync>> = s
