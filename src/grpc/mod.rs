@@ -3,10 +3,11 @@
 //! required when a CA is given), on the same gate, caches and metrics as the HTTP listener.
 //!
 //! `main` runs under actix's current-thread system runtime and each HTTP worker owns a single-threaded one, so the
-//! listener gets a multi-threaded tokio runtime of its own, on its own thread, with as many workers as the data
-//! listener: gRPC decisions get as many cores as HTTP ones. `start` binds and loads the TLS files before returning
-//! (a bad flag fails the start, not the first check); `GrpcServer::stop` stops accepting, lets in-flight checks
-//! finish within the shutdown timeout, and joins the runtime's thread.
+//! listener gets a tokio runtime of its own, on its own thread, with as many workers as the data listener: gRPC
+//! decisions get as many cores as HTTP ones (multi-threaded; a current-thread one for a single worker, see `start`).
+//! `start` binds and loads the TLS files before returning (a bad flag fails the start, not the first check);
+//! `GrpcServer::stop` stops accepting, lets in-flight checks finish within the shutdown timeout, and joins the
+//! runtime's thread.
 //!
 //! Bounds: a check message of at most [`MAX_MESSAGE_BYTES`] (larger is refused with `RESOURCE_EXHAUSTED`; anything
 //! smaller that is too large to judge is a `431` inside a `CheckResponse`), [`MAX_STREAMS`] concurrent streams per
