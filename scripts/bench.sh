@@ -3,19 +3,24 @@
 # HAProxy's `jwt_verify` and Envoy's jwt_authn filter verifying the same tokens, all on 127.0.0.1 in one run, driven by
 # wrk.
 #
-#   scripts/bench.sh                 # about 7 minutes; results in target/bench/
+#   scripts/bench.sh                 # about 15 minutes; results in target/bench/
 #   DURATION=30 scripts/bench.sh     # longer runs
+#   HTTP_ROUNDS=5 scripts/bench.sh   # more interleaved rounds of issue 18's rows (default 3)
 #   BENCH_DOCS=1 scripts/bench.sh    # also copy the chart and table into docs/ (for docs/benchmarks.md)
 #
 # Scenarios: (a) one token reused (decision-cache hit), (b) 10,000 distinct valid tokens with authgate's decision
 # cache off and Envoy's JWT cache off (a signature check on every request), (c) 10,000 tokens with bad signatures,
 # (c1) one bad-signature token reused, (h) HAProxy `jwt_verify` (alg, iss, exp checked in its config, then the RS256
 # signature with the PEM of the same key) on (b1k) 1,000 distinct valid tokens, against authgate with its decision
-# cache off on the same 1,000, and on (c)'s 10,000 bad signatures, (d) through NGINX auth_request to an upstream, against the same NGINX proxying without auth. For (a)-(c) a second
-# run offers half of the measured maximum rate and reports its p99. Last, authgate's memory with 100,000 cached
-# decisions. Servers are pinned to one core and wrk to the other (2 cores shared); each server runs one worker.
-# Half-rate runs pace every connection with a 1 ms gap, the number of connections calibrated to offer half of the
-# scenario's measured maximum; the table shows the rate they achieved.
+# cache off on the same 1,000, and on (c)'s 10,000 bad signatures, (d) through NGINX auth_request to an upstream,
+# against the same NGINX proxying without auth. Issue 18's rows (the NGINX floor, (a), (b1k), HAProxy's (b1k), (c),
+# HAProxy's (c)) run with every server up at once and are interleaved in HTTP_ROUNDS rounds, so that a slow patch
+# of this shared machine hits every row alike; each round runs every row at its maximum rate, then at about half of
+# it (the p99 there is what the issue compares). The report takes the median of the rounds and of the per-round
+# ratios. (b) also gets a half-rate run. Last, authgate's memory with 100,000 cached decisions. Servers are pinned
+# to one core and wrk to the other (2 cores shared); each server runs one worker.
+# Half-rate runs pace every connection with a 1 ms gap, the number of connections calibrated (once, in the first
+# round) to offer half of the scenario's measured maximum; the table shows the rate they achieved.
 # (e) through Envoy (issue 13), 1,000 distinct valid tokens, one Envoy with a listener per row, all answering with a
 # direct response: no auth (the baseline that shows what the hop costs), authgate over gRPC ext_authz, authgate over
 # HTTP ext_authz, jwt_authn without its JWT cache, and jwt_authn with its cache sized for the 1,000 tokens. Envoy and
@@ -35,6 +40,7 @@ LOAD_CPU="${LOAD_CPU:-1}"
 WORK="${BENCH_DIR:-$ROOT/target/bench}"
 HALF_DELAY_MS=1
 E_ROUNDS="${E_ROUNDS:-3}"
+HTTP_ROUNDS="${HTTP_ROUNDS:-3}"
 E_TOKENS=1000
 BENCH_ONLY="${BENCH_ONLY:-all}"
 case "$BENCH_ONLY" in all | envoy) ;; *) echo "BENCH_ONLY is all or envoy" >&2; exit 2 ;; esac
@@ -70,11 +76,11 @@ python3 scripts/bench/mint.py "$WORK/keys" "${RSS_TOKENS:-100000}"
 head -n "$E_TOKENS" "$WORK/keys/b.txt" >"$WORK/keys/e.txt"
 
 source scripts/bench/lib.sh
-ports=($(free_ports 16))
+ports=($(free_ports 19))
 P_JWKS=${ports[0]} P_AG=${ports[1]} P_AG_ADMIN=${ports[2]} P_FLOOR=${ports[3]} P_NOAUTH=${ports[4]} P_AUTH=${ports[5]}
 P_ENVOY=${ports[6]} P_ENVOY_ADMIN=${ports[7]} P_AG_GRPC=${ports[8]}
 P_E_DIRECT=${ports[9]} P_E_GRPC=${ports[10]} P_E_HTTP=${ports[11]} P_E_JWT=${ports[12]} P_E_JWT_CACHE=${ports[13]}
-P_E_ADMIN=${ports[14]} P_HAPROXY=${ports[15]}
+P_E_ADMIN=${ports[14]} P_HAPROXY=${ports[15]} P_AG2=${ports[16]} P_AG2_ADMIN=${ports[17]} P_AG2_GRPC=${ports[18]}
 
 # The JWKS endpoint (fetched once at start and on refresh): a static file server on loopback, and the AuthConfig.
 start_jwks "$P_JWKS"
@@ -89,14 +95,20 @@ wait_http() { # url, what
 }
 
 AG_PID=""
-start_authgate() { # extra flags...
+# start_authgate_on PORT ADMIN_PORT GRPC_PORT [flags...]: one authgate (one worker, pinned); its pid in AG_PID.
+start_authgate_on() {
+    local port=$1 admin=$2 grpc=$3
+    shift 3
     taskset -c "$SERVER_CPU" "$AUTHGATE" serve --config "$WORK/authconfig.yaml" \
-        --listen "127.0.0.1:$P_AG" --admin-listen "127.0.0.1:$P_AG_ADMIN" --grpc-listen "127.0.0.1:$P_AG_GRPC" \
+        --listen "127.0.0.1:$port" --admin-listen "127.0.0.1:$admin" --grpc-listen "127.0.0.1:$grpc" \
         --workers 1 \
         --shutdown-delay-secs 0 --log-format json "$@" 2>>"$WORK/logs/authgate.log" &
     AG_PID=$!
     pids+=("$AG_PID")
-    wait_http "http://127.0.0.1:$P_AG_ADMIN/readyz" authgate
+    wait_http "http://127.0.0.1:$admin/readyz" authgate
+}
+start_authgate() { # extra flags...
+    start_authgate_on "$P_AG" "$P_AG_ADMIN" "$P_AG_GRPC" "$@"
 }
 stop_pid() { kill -TERM "$1" 2>/dev/null || true; wait "$1" 2>/dev/null || true; }
 
@@ -313,43 +325,40 @@ HAPROXY
 
 A="$WORK/keys/a.txt" B="$WORK/keys/b.txt" C="$WORK/keys/c.txt"
 
+# run_rows ROUND "NAME|SERVER|URL|TOKENS|PID" ...: each row at its maximum rate, then each at about half of it. The
+# connections of a half-rate row are calibrated once, from its first round's maximum, so every round offers the same
+# rate. Rows are named NAME.rROUND: the report takes the median of the rounds and of the per-round ratios.
+declare -A HALF_CONNS=()
+run_rows() {
+    local round=$1 row name server url tokens pid
+    shift
+    for row in "$@"; do
+        IFS='|' read -r name server url tokens pid <<<"$row"
+        run_wrk "$name.r$round" "$server" "$url" "$tokens" "$pid"
+    done
+    for row in "$@"; do
+        IFS='|' read -r name server url tokens pid <<<"$row"
+        if [ -z "${HALF_CONNS[$name]:-}" ]; then
+            HALF_CONNS[$name]=$(half_conns "$url" "$tokens" "$(last_rps "$name.r$round")")
+        fi
+        run_wrk "${name}_half.r$round" "$server" "$url" "$tokens" "$pid" "$HALF_DELAY_MS" "${HALF_CONNS[$name]}"
+    done
+}
+
 bench_http() {
-    log "floor: NGINX return 200"
+    # Every server of issue 18's comparisons runs at once, each pinned to the server core and idle while another is
+    # measured, so the rows can be interleaved: NGINX (the floor, and (d)'s proxy), authgate with its decision cache
+    # (a, c, c1, d), authgate without it (b, b1k), HAProxy jwt_verify (h_b1k, h_c).
+    log "starting NGINX, authgate (cache on and off) and HAProxy"
     taskset -c "$SERVER_CPU" nginx -p "$WORK/nginx/" -c "$WORK/nginx/nginx.conf" -e "$WORK/logs/nginx-error.log" \
         -g 'daemon off;' &
     NGINX_PID=$!
     pids+=("$NGINX_PID")
     wait_http "http://127.0.0.1:$P_FLOOR/" nginx
-    run_wrk floor nginx "http://127.0.0.1:$P_FLOOR/" "$A" "$NGINX_PID"
-    run_half floor_half nginx "http://127.0.0.1:$P_FLOOR/" "$A" "$NGINX_PID" "$(last_rps floor)"
-
-    log "(a) one token reused"
     start_authgate
-    run_wrk a authgate "http://127.0.0.1:$P_AG/graphql" "$A" "$AG_PID"
-    run_half a_half authgate "http://127.0.0.1:$P_AG/graphql" "$A" "$AG_PID" "$(last_rps a)"
-    stop_pid "$AG_PID"
-
-    log "(b) 10,000 distinct tokens, decision cache off"
-    start_authgate --decision-cache-size 0
-    run_wrk b authgate "http://127.0.0.1:$P_AG/graphql" "$B" "$AG_PID"
-    run_half b_half authgate "http://127.0.0.1:$P_AG/graphql" "$B" "$AG_PID" "$(last_rps b)"
-    stop_pid "$AG_PID"
-
-    log "(b1k) 1,000 distinct tokens, decision cache off (the tokens of HAProxy's row)"
-    start_authgate --decision-cache-size 0
-    run_wrk b1k authgate "http://127.0.0.1:$P_AG/graphql" "$WORK/keys/e.txt" "$AG_PID"
-    run_half b1k_half authgate "http://127.0.0.1:$P_AG/graphql" "$WORK/keys/e.txt" "$AG_PID" "$(last_rps b1k)"
-    stop_pid "$AG_PID"
-
-    log "(c) bad signatures"
-    start_authgate
-    run_wrk c authgate "http://127.0.0.1:$P_AG/graphql" "$C" "$AG_PID"
-    run_half c_half authgate "http://127.0.0.1:$P_AG/graphql" "$C" "$AG_PID" "$(last_rps c)"
-    head -1 "$C" >"$WORK/keys/c1.txt"
-    run_wrk c1 authgate "http://127.0.0.1:$P_AG/graphql" "$WORK/keys/c1.txt" "$AG_PID"
-    stop_pid "$AG_PID"
-
-    log "HAProxy jwt_verify: (b1k) tokens, (c) tokens"
+    local AG1_PID=$AG_PID
+    start_authgate_on "$P_AG2" "$P_AG2_ADMIN" "$P_AG2_GRPC" --decision-cache-size 0
+    local AG0_PID=$AG_PID
     taskset -c "$SERVER_CPU" haproxy -f "$WORK/haproxy.cfg" -db >>"$WORK/logs/haproxy.log" 2>&1 &
     HAPROXY_PID=$!
     pids+=("$HAPROXY_PID")
@@ -358,8 +367,8 @@ bench_http() {
         sleep 0.05
     done
     # HAProxy must refuse a bad signature and pass a good token, or its rows mean nothing.
-    local ok no
-    ok=$(curl -s -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $(head -1 "$WORK/keys/e.txt")" \
+    local ok no E="$WORK/keys/e.txt" round
+    ok=$(curl -s -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $(head -1 "$E")" \
         "http://127.0.0.1:$P_HAPROXY/graphql")
     no=$(curl -s -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $(head -1 "$C")" \
         "http://127.0.0.1:$P_HAPROXY/graphql")
@@ -367,12 +376,34 @@ bench_http() {
         log "HAProxy answered $ok to a valid token and $no to a bad signature (want 200 and 401)"
         return 1
     fi
-    run_wrk h_b1k haproxy "http://127.0.0.1:$P_HAPROXY/graphql" "$WORK/keys/e.txt" "$HAPROXY_PID"
-    run_half h_b1k_half haproxy "http://127.0.0.1:$P_HAPROXY/graphql" "$WORK/keys/e.txt" "$HAPROXY_PID" \
-        "$(last_rps h_b1k)"
-    run_wrk h_c haproxy "http://127.0.0.1:$P_HAPROXY/graphql" "$C" "$HAPROXY_PID"
-    run_half h_c_half haproxy "http://127.0.0.1:$P_HAPROXY/graphql" "$C" "$HAPROXY_PID" "$(last_rps h_c)"
+
+    local ag="http://127.0.0.1:$P_AG/graphql" ag0="http://127.0.0.1:$P_AG2/graphql"
+    local hap="http://127.0.0.1:$P_HAPROXY/graphql"
+    for round in $(seq 1 "$HTTP_ROUNDS"); do
+        log "issue 18 round $round of $HTTP_ROUNDS: NGINX floor, (a), (b1k), HAProxy (b1k), (c), HAProxy (c)," \
+            "each at its maximum and at half of it"
+        run_rows "$round" \
+            "floor|nginx|http://127.0.0.1:$P_FLOOR/|$A|$NGINX_PID" \
+            "a|authgate|$ag|$A|$AG1_PID" \
+            "b1k|authgate|$ag0|$E|$AG0_PID" \
+            "h_b1k|haproxy|$hap|$E|$HAPROXY_PID" \
+            "c|authgate|$ag|$C|$AG1_PID" \
+            "h_c|haproxy|$hap|$C|$HAPROXY_PID"
+    done
     stop_pid "$HAPROXY_PID"
+
+    log "(b) 10,000 distinct tokens, decision cache off; (c1) one bad-signature token reused"
+    run_wrk b authgate "$ag0" "$B" "$AG0_PID"
+    run_half b_half authgate "$ag0" "$B" "$AG0_PID" "$(last_rps b)"
+    stop_pid "$AG0_PID"
+    head -1 "$C" >"$WORK/keys/c1.txt"
+    run_wrk c1 authgate "$ag" "$WORK/keys/c1.txt" "$AG1_PID"
+
+    log "(d) NGINX auth_request -> authgate -> upstream, and the same NGINX without auth"
+    run_wrk d_noauth nginx "http://127.0.0.1:$P_NOAUTH/graphql" "$A" "$NGINX_PID"
+    run_wrk d_auth nginx+authgate "http://127.0.0.1:$P_AUTH/graphql" "$A" "$NGINX_PID"
+    stop_pid "$AG1_PID"
+    stop_pid "$NGINX_PID"
 
     log "Envoy jwt_authn: (b) tokens without its JWT cache, (a) token with it"
     start_envoy 0
@@ -381,13 +412,6 @@ bench_http() {
     start_envoy 10000
     run_wrk envoy_a envoy "http://127.0.0.1:$P_ENVOY/graphql" "$A" "$ENVOY_PID"
     stop_pid "$ENVOY_PID"
-
-    log "(d) NGINX auth_request -> authgate -> upstream, and the same NGINX without auth"
-    start_authgate
-    run_wrk d_noauth nginx "http://127.0.0.1:$P_NOAUTH/graphql" "$A" "$NGINX_PID"
-    run_wrk d_auth nginx+authgate "http://127.0.0.1:$P_AUTH/graphql" "$A" "$NGINX_PID"
-    stop_pid "$AG_PID"
-    stop_pid "$NGINX_PID"
 }
 
 # --- (e) through Envoy ----------------------------------------------------------------------------------------------
