@@ -45,12 +45,10 @@ pub enum LogFormat {
     Text,
 }
 
-/// Flags shared by `serve` and `dev`.
+/// Flags that change how a request is judged, shared by `serve`, `dev` and `explain` (so that `explain` judges a
+/// token as the server it stands for would).
 #[derive(Debug, Clone, Args)]
-pub struct CommonArgs {
-    /// Log format (default: json when stderr is not a terminal, text otherwise).
-    #[arg(long, value_enum, env = "AUTHGATE_LOG_FORMAT")]
-    pub log_format: Option<LogFormat>,
+pub struct DecisionArgs {
     /// Request header that selects a v4 alternative mode.
     #[arg(
         long,
@@ -65,6 +63,28 @@ pub struct CommonArgs {
         env = "AUTHGATE_MAX_TOKEN_BYTES"
     )]
     pub max_token_bytes: usize,
+    /// Timeout of one webhook call, in seconds.
+    #[arg(
+        long,
+        default_value_t = GateSettings::default().webhook_timeout.as_secs_f64(),
+        value_parser = not_nan,
+        env = "AUTHGATE_WEBHOOK_TIMEOUT"
+    )]
+    pub webhook_timeout: f64,
+    /// Allow http:// JWKS URLs on non-loopback hosts.
+    #[arg(long, env = "AUTHGATE_INSECURE_JWKS_HTTP")]
+    pub insecure_jwks_http: bool,
+}
+
+/// Flags shared by `serve` and `dev`.
+#[derive(Debug, Clone, Args)]
+pub struct CommonArgs {
+    /// Log format (default: json when stderr is not a terminal, text otherwise).
+    #[arg(long, value_enum, env = "AUTHGATE_LOG_FORMAT")]
+    pub log_format: Option<LogFormat>,
+    /// How a request is judged: the flags `explain` shares.
+    #[command(flatten)]
+    pub decision: DecisionArgs,
     /// Decision-cache capacity in entries (0 turns the cache off).
     #[arg(
         long,
@@ -79,14 +99,6 @@ pub struct CommonArgs {
         env = "AUTHGATE_DECISION_CACHE_TTL"
     )]
     pub decision_cache_ttl: u64,
-    /// Timeout of one webhook call, in seconds.
-    #[arg(
-        long,
-        default_value_t = GateSettings::default().webhook_timeout.as_secs_f64(),
-        value_parser = not_nan,
-        env = "AUTHGATE_WEBHOOK_TIMEOUT"
-    )]
-    pub webhook_timeout: f64,
     /// Most concurrent calls to the auth webhook (bounds its connection pool).
     #[arg(
         long,
@@ -94,9 +106,6 @@ pub struct CommonArgs {
         env = "AUTHGATE_WEBHOOK_MAX_CONNECTIONS"
     )]
     pub webhook_max_connections: usize,
-    /// Allow http:// JWKS URLs on non-loopback hosts.
-    #[arg(long, env = "AUTHGATE_INSECURE_JWKS_HTTP")]
-    pub insecure_jwks_http: bool,
     /// JWKS refresh period when the endpoint sends no max-age, in seconds.
     #[arg(
         long,
@@ -343,31 +352,9 @@ pub struct ExplainArgs {
     /// Output format.
     #[arg(long, value_enum, default_value_t = Format::Text)]
     pub format: Format,
-    /// As `serve --auth-mode-header`.
-    #[arg(
-        long,
-        default_value_t = header_case(&GateSettings::default().auth_mode_header),
-        env = "AUTHGATE_AUTH_MODE_HEADER"
-    )]
-    pub auth_mode_header: String,
-    /// As `serve --max-token-bytes`.
-    #[arg(
-        long,
-        default_value_t = GateSettings::default().max_token_bytes,
-        env = "AUTHGATE_MAX_TOKEN_BYTES"
-    )]
-    pub max_token_bytes: usize,
-    /// As `serve --webhook-timeout`, in seconds.
-    #[arg(
-        long,
-        default_value_t = GateSettings::default().webhook_timeout.as_secs_f64(),
-        value_parser = not_nan,
-        env = "AUTHGATE_WEBHOOK_TIMEOUT"
-    )]
-    pub webhook_timeout: f64,
-    /// As `serve --insecure-jwks-http`.
-    #[arg(long, env = "AUTHGATE_INSECURE_JWKS_HTTP")]
-    pub insecure_jwks_http: bool,
+    /// How the request is judged, as `serve` judges it.
+    #[command(flatten)]
+    pub decision: DecisionArgs,
 }
 
 /// `NAMESPACE/NAME`.

@@ -3,7 +3,6 @@
 //! a JWKS URL and no file), 3 a dependency was unavailable (the `503` of `serve`).
 
 use std::io::Write;
-use std::time::Duration;
 
 use crate::cli::{ExplainArgs, Format};
 use crate::config::LoadOptions;
@@ -24,14 +23,11 @@ pub fn input(args: &ExplainArgs) -> Result<Input, crate::explain::UsageError> {
         at: args.at,
         offline: args.offline,
         settings: GateSettings {
-            max_token_bytes: args.max_token_bytes,
-            auth_mode_header: args.auth_mode_header.to_ascii_lowercase(),
-            webhook_timeout: Duration::from_secs_f64(args.webhook_timeout.clamp(0.001, 3600.0)),
             cache_size: 0,
-            ..GateSettings::default()
+            ..super::decision_settings(&args.decision)
         },
         load: LoadOptions {
-            insecure_jwks_http: args.insecure_jwks_http,
+            insecure_jwks_http: args.decision.insecure_jwks_http,
         },
         env: Vec::new(),
     })

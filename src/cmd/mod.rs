@@ -10,7 +10,7 @@ pub mod serve;
 
 use std::time::Duration;
 
-use crate::cli::CommonArgs;
+use crate::cli::{CommonArgs, DecisionArgs};
 use crate::config::LoadOptions;
 use crate::contracts::ext_authz::ExtAuthzSettings;
 use crate::gate::GateSettings;
@@ -23,8 +23,6 @@ use crate::jwks::JwksSettings;
 /// timeout is kept between 1 ms and an hour.
 pub fn gate_settings(common: &CommonArgs) -> GateSettings {
     GateSettings {
-        max_token_bytes: common.max_token_bytes,
-        auth_mode_header: common.auth_mode_header.to_ascii_lowercase(),
         cache_size: common.decision_cache_size,
         cache_ttl: common.decision_cache_ttl,
         jwks: JwksSettings {
@@ -41,9 +39,18 @@ pub fn gate_settings(common: &CommonArgs) -> GateSettings {
             max_stale: Duration::from_secs(common.jwks_max_stale_secs),
             ..JwksSettings::default()
         },
-        webhook_timeout: Duration::from_secs_f64(common.webhook_timeout.clamp(0.001, 3600.0)),
         webhook_max_connections: common.webhook_max_connections.max(1),
         deny_log_per_sec: common.deny_log_per_sec,
+        ..decision_settings(&common.decision)
+    }
+}
+
+/// The gate settings of the flags every judging command shares (`serve`, `dev`, `explain`); the rest default.
+pub fn decision_settings(d: &DecisionArgs) -> GateSettings {
+    GateSettings {
+        max_token_bytes: d.max_token_bytes,
+        auth_mode_header: d.auth_mode_header.to_ascii_lowercase(),
+        webhook_timeout: Duration::from_secs_f64(d.webhook_timeout.clamp(0.001, 3600.0)),
         ..GateSettings::default()
     }
 }
@@ -77,7 +84,7 @@ pub fn grpc_options(
 /// Loader options the flags shared by `serve` and `dev` describe.
 pub fn load_options(common: &CommonArgs) -> LoadOptions {
     LoadOptions {
-        insecure_jwks_http: common.insecure_jwks_http,
+        insecure_jwks_http: common.decision.insecure_jwks_http,
     }
 }
 
