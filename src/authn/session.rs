@@ -49,6 +49,24 @@ impl RenderedVars {
     pub fn is_empty(&self) -> bool {
         self.0.is_none()
     }
+
+    /// Whether `other` is this very rendering (the same shared string, not merely equal text): a cheap identity
+    /// for caches of what is derived from it, which must hold a clone so the string cannot be freed and its address
+    /// reused.
+    pub fn same(&self, other: &RenderedVars) -> bool {
+        match (&self.0, &other.0) {
+            (Some(a), Some(b)) => Arc::ptr_eq(a, b),
+            (None, None) => true,
+            _ => false,
+        }
+    }
+
+    /// The address of the shared string (0 without variables), to spread a cache keyed by [`Self::same`].
+    pub fn addr(&self) -> usize {
+        self.0
+            .as_ref()
+            .map_or(0, |a| Arc::as_ptr(a).cast::<u8>() as usize)
+    }
 }
 
 /// The roles of an identity, packed into one string: the default role, then every allowed role, NUL-separated.

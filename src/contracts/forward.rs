@@ -8,6 +8,7 @@
 
 use std::cell::RefCell;
 use std::collections::HashMap;
+use std::rc::Rc;
 
 use actix_web::http::header::{CACHE_CONTROL, HeaderName, HeaderValue};
 use actix_web::http::{ConnectionType, StatusCode};
@@ -16,6 +17,7 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use super::answer;
 use crate::authn::reason::Deny;
 use crate::authn::request::{AuthRequest, visible_ascii};
+use crate::authn::session::{RenderedVars, Session};
 use crate::gate::{Decision, Gate};
 use crate::observe::Transport;
 use crate::telemetry::{self, HeaderSource};
@@ -101,7 +103,7 @@ pub fn config_from_path(path_and_query: &[u8]) -> Option<&[u8]> {
 pub fn render(d: &Decision) -> HttpResponse {
     match &d.result {
         Ok(allowed) => {
-            let headers = match answer::session_headers(&allowed.session) {
+            let headers = match session_header_map(&allowed.session) {
                 Ok(h) => h,
                 Err(e) => return render_denial(&e),
             };
@@ -109,10 +111,8 @@ pub fn render(d: &Decision) -> HttpResponse {
             let mut r = HttpResponse::new(StatusCode::OK);
             let map = r.headers_mut();
             map.insert(CACHE_CONTROL, cache_control(allowed.max_age));
-            for (n, v) in headers {
-                if let (Some(n), Ok(v)) = (header_name(n), HeaderValue::from_bytes(v.as_bytes())) {
-                    map.insert(n, v);
-                }
+            for (n, v) in headers.iter() {
+                map.insert(n.clone(), v.clone());
             }
             if !d.headers_to_remove.is_empty()
                 && let Ok(v) = HeaderValue::try_from(d.headers_to_remove.join(", "))
@@ -125,6 +125,35 @@ pub fn render(d: &Decision) -> HttpResponse {
     }
 }
 
+/// The session headers of `s` as actix header pairs (`answer::session_headers`, with any pair actix would refuse
+/// left out). A cached decision hands every hit the same session variables (one shared string per identity), so
+/// each thread keeps the pairs it built for the last sessions it answered, keyed by that string's identity and the
+/// role: a hit then costs a lookup and a reference count per header instead of validating, unpacking, looking up
+/// the names and copying the values again.
+fn session_header_map(s: &Session) -> Result<Rc<[(HeaderName, HeaderValue)]>, Deny> {
+    let slot = (s.vars.addr() >> 4 ^ s.role.len()) % RENDERED_SLOTS;
+    let hit = RENDERED.with(|r| match &r.borrow()[slot] {
+        Some((vars, role, pairs)) if vars.same(&s.vars) && **role == *s.role => Some(pairs.clone()),
+        _ => None,
+    });
+    if let Some(pairs) = hit {
+        return Ok(pairs);
+    }
+    let pairs: Rc<[(HeaderName, HeaderValue)]> = answer::session_headers(s)?
+        .filter_map(|(n, v)| Some((header_name(n)?, HeaderValue::from_bytes(v.as_bytes()).ok()?)))
+        .collect();
+    RENDERED.with(|r| {
+        r.borrow_mut()[slot] = Some((s.vars.clone(), s.role.as_str().into(), pairs.clone()));
+    });
+    Ok(pairs)
+}
+
+/// Sessions whose header pairs a thread keeps (direct-mapped; a collision only evicts).
+const RENDERED_SLOTS: usize = 64;
+
+/// A session's variables (held, so their address stays theirs), its role, and its header pairs.
+type RenderedSlot = Option<(RenderedVars, Box<str>, Rc<[(HeaderName, HeaderValue)]>)>;
+
 /// Most names a thread keeps in [`NAMES`]; session variables are named by tokens, so the set is bounded.
 const MAX_NAMES: usize = 256;
 
@@ -132,6 +161,8 @@ thread_local! {
     /// Session-variable header names this thread has built: a custom `HeaderName` is validated and copied each time
     /// it is made, a clone of one made before costs a reference count.
     static NAMES: RefCell<HashMap<Box<str>, HeaderName>> = RefCell::new(HashMap::new());
+    /// The header pairs of the sessions this thread answered last (see [`session_header_map`]).
+    static RENDERED: RefCell<Vec<RenderedSlot>> = RefCell::new(vec![None; RENDERED_SLOTS]);
     /// The last `Cache-Control` value and its `max-age` (cached answers mostly share one: the cache TTL).
     static LAST_CACHE_CONTROL: RefCell<Option<(u64, HeaderValue)>> = const { RefCell::new(None) };
 }
@@ -190,6 +221,126 @@ mod tests {
         };
         let (m, u) = original(req, &areq);
         (m.to_owned(), u.to_owned())
+    }
+
+    fn session(role: &str, vars: &[(&str, &str)]) -> Session {
+        let values: Vec<(&str, serde_json::Value)> = vars
+            .iter()
+            .map(|(n, v)| (*n, serde_json::Value::String((*v).to_owned())))
+            .collect();
+        Session {
+            role: role.to_owned(),
+            vars: crate::authn::session::render(values.iter().map(|(n, v)| (*n, v)))
+                .expect("valid session variables"),
+        }
+    }
+
+    /// The headers of `render`, in a comparable form (cache-control left out).
+    fn sent(s: &Session) -> Vec<(String, String)> {
+        let d = Decision {
+            result: Ok(crate::gate::Allowed {
+                session: s.clone(),
+                max_age: 60,
+            }),
+            headers_to_remove: Vec::new(),
+            cache_hit: true,
+        };
+        let r = render(&d);
+        assert_eq!(r.status(), StatusCode::OK);
+        let mut h: Vec<(String, String)> = r
+            .headers()
+            .iter()
+            .filter(|(n, _)| *n != CACHE_CONTROL)
+            .map(|(n, v)| {
+                (
+                    n.to_string(),
+                    String::from_utf8_lossy(v.as_bytes()).into_owned(),
+                )
+            })
+            .collect();
+        h.sort();
+        h
+    }
+
+    /// What the session says, built directly from `answer::session_headers` (no per-thread reuse).
+    fn expected(s: &Session) -> Vec<(String, String)> {
+        let mut h: Vec<(String, String)> = answer::session_headers(s)
+            .expect("a valid role")
+            .map(|(n, v)| (n.to_owned(), v.to_owned()))
+            .collect();
+        h.sort();
+        h
+    }
+
+    #[test]
+    fn reused_session_headers_always_match_the_session_answered() {
+        let alice = session(
+            "user",
+            &[("x-hasura-user-id", "alice"), ("x-hasura-org", "7")],
+        );
+        // The same shared variables under another role (a requested role): the role header follows the request,
+        // also for a role of the same length as the first.
+        let alice_admin = Session {
+            role: "admin".into(),
+            vars: alice.vars.clone(),
+        };
+        let alice_team = Session {
+            role: "team".into(),
+            vars: alice.vars.clone(),
+        };
+        // Equal text in another allocation, and another user.
+        let alice_again = session(
+            "user",
+            &[("x-hasura-user-id", "alice"), ("x-hasura-org", "7")],
+        );
+        let bob = session("user", &[("x-hasura-user-id", "bob")]);
+        let nobody = session("guest", &[]);
+        for _ in 0..3 {
+            for s in [
+                &alice,
+                &alice_admin,
+                &alice_team,
+                &alice_again,
+                &bob,
+                &nobody,
+                &alice,
+            ] {
+                assert_eq!(sent(s), expected(s), "role {} vars {:?}", s.role, s.vars);
+            }
+        }
+        assert!(sent(&alice_admin).contains(&("x-hasura-role".into(), "admin".into())));
+        assert!(sent(&alice_team).contains(&("x-hasura-role".into(), "team".into())));
+        assert!(sent(&bob).contains(&("x-hasura-user-id".into(), "bob".into())));
+        assert_eq!(
+            sent(&nobody),
+            vec![("x-hasura-role".into(), "guest".into())]
+        );
+        // Emulated sessions (v1) are built per request from client headers: a new value is never answered with an
+        // old one, however many come through one thread.
+        for i in 0..200 {
+            let v = format!("u{i}");
+            let s = session("user", &[("x-hasura-user-id", v.as_str())]);
+            assert!(sent(&s).contains(&("x-hasura-user-id".into(), v.clone())));
+        }
+    }
+
+    #[test]
+    fn a_role_that_cannot_be_sent_is_a_denial_not_an_allow_without_it() {
+        let s = Session {
+            role: "bad\nrole".into(),
+            vars: session("x", &[("x-hasura-user-id", "alice")]).vars,
+        };
+        let d = Decision {
+            result: Ok(crate::gate::Allowed {
+                session: s,
+                max_age: 60,
+            }),
+            headers_to_remove: Vec::new(),
+            cache_hit: false,
+        };
+        for _ in 0..2 {
+            assert_eq!(render(&d).status(), StatusCode::UNAUTHORIZED);
+        }
     }
 
     #[test]
