@@ -103,16 +103,30 @@ pub fn config_from_path(path_and_query: &[u8]) -> Option<&[u8]> {
 pub fn render(d: &Decision) -> HttpResponse {
     match &d.result {
         Ok(allowed) => {
-            let headers = match session_header_map(&allowed.session) {
-                Ok(h) => h,
-                Err(e) => return render_denial(&e),
-            };
             // Straight into the response's map: the builder re-checks every pair and carries an error slot.
             let mut r = HttpResponse::new(StatusCode::OK);
             let map = r.headers_mut();
             map.insert(CACHE_CONTROL, cache_control(allowed.max_age));
-            for (n, v) in headers.iter() {
-                map.insert(n.clone(), v.clone());
+            if d.cache_hit {
+                // A cached identity comes again: reuse (or keep) the pairs built for it.
+                match session_header_map(&allowed.session) {
+                    Ok(pairs) => {
+                        for (n, v) in pairs.iter() {
+                            map.insert(n.clone(), v.clone());
+                        }
+                    }
+                    Err(e) => return render_denial(&e),
+                }
+            } else {
+                // A fresh identity (the cache off, or its first answer): nothing to reuse yet.
+                match answer::session_headers(&allowed.session) {
+                    Ok(headers) => {
+                        for (n, v) in headers.filter_map(|(n, v)| header_pair(n, v)) {
+                            map.insert(n, v);
+                        }
+                    }
+                    Err(e) => return render_denial(&e),
+                }
             }
             if !d.headers_to_remove.is_empty()
                 && let Ok(v) = HeaderValue::try_from(d.headers_to_remove.join(", "))
@@ -125,11 +139,11 @@ pub fn render(d: &Decision) -> HttpResponse {
     }
 }
 
-/// The session headers of `s` as actix header pairs (`answer::session_headers`, with any pair actix would refuse
-/// left out). A cached decision hands every hit the same session variables (one shared string per identity), so
-/// each thread keeps the pairs it built for the last sessions it answered, keyed by that string's identity and the
-/// role: a hit then costs a lookup and a reference count per header instead of validating, unpacking, looking up
-/// the names and copying the values again.
+/// The session headers of a cached answer of `s` as actix header pairs (`answer::session_headers`, with any pair
+/// actix would refuse left out). The decision cache hands every hit the same session variables (one shared string
+/// per identity), so each thread keeps the pairs it built for the last sessions it answered from the cache, keyed
+/// by that string's identity and the role: a hit then costs a lookup and a reference count per header instead of
+/// validating, unpacking, looking up the names and copying the values again.
 fn session_header_map(s: &Session) -> Result<Rc<[(HeaderName, HeaderValue)]>, Deny> {
     let slot = (s.vars.addr() >> 4 ^ s.role.len()) % RENDERED_SLOTS;
     let hit = RENDERED.with(|r| match &r.borrow()[slot] {
@@ -140,12 +154,17 @@ fn session_header_map(s: &Session) -> Result<Rc<[(HeaderName, HeaderValue)]>, De
         return Ok(pairs);
     }
     let pairs: Rc<[(HeaderName, HeaderValue)]> = answer::session_headers(s)?
-        .filter_map(|(n, v)| Some((header_name(n)?, HeaderValue::from_bytes(v.as_bytes()).ok()?)))
+        .filter_map(|(n, v)| header_pair(n, v))
         .collect();
     RENDERED.with(|r| {
         r.borrow_mut()[slot] = Some((s.vars.clone(), s.role.as_str().into(), pairs.clone()));
     });
     Ok(pairs)
+}
+
+/// A session header as actix sends it; `None` for a pair actix would refuse (left out, as it always was).
+fn header_pair(n: &str, v: &str) -> Option<(HeaderName, HeaderValue)> {
+    Some((header_name(n)?, HeaderValue::from_bytes(v.as_bytes()).ok()?))
 }
 
 /// Sessions whose header pairs a thread keeps (direct-mapped; a collision only evicts).
@@ -235,15 +254,19 @@ mod tests {
         }
     }
 
-    /// The headers of `render`, in a comparable form (cache-control left out).
+    /// The headers of `render` for a cached answer of `s`, in a comparable form (cache-control left out).
     fn sent(s: &Session) -> Vec<(String, String)> {
+        sent_as(s, true)
+    }
+
+    fn sent_as(s: &Session, cache_hit: bool) -> Vec<(String, String)> {
         let d = Decision {
             result: Ok(crate::gate::Allowed {
                 session: s.clone(),
                 max_age: 60,
             }),
             headers_to_remove: Vec::new(),
-            cache_hit: true,
+            cache_hit,
         };
         let r = render(&d);
         assert_eq!(r.status(), StatusCode::OK);
@@ -338,7 +361,11 @@ mod tests {
             headers_to_remove: Vec::new(),
             cache_hit: false,
         };
-        for _ in 0..2 {
+        for cache_hit in [false, true, true] {
+            let d = Decision {
+                cache_hit,
+                ..d.clone()
+            };
             assert_eq!(render(&d).status(), StatusCode::UNAUTHORIZED);
         }
     }
