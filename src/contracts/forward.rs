@@ -10,7 +10,7 @@ use std::cell::RefCell;
 use std::collections::HashMap;
 use std::rc::Rc;
 
-use actix_web::http::header::{CACHE_CONTROL, HeaderName, HeaderValue};
+use actix_web::http::header::{CACHE_CONTROL, HeaderMap, HeaderName, HeaderValue};
 use actix_web::http::{ConnectionType, StatusCode};
 use actix_web::{HttpRequest, HttpResponse, web};
 
@@ -107,26 +107,8 @@ pub fn render(d: &Decision) -> HttpResponse {
             let mut r = HttpResponse::new(StatusCode::OK);
             let map = r.headers_mut();
             map.insert(CACHE_CONTROL, cache_control(allowed.max_age));
-            if d.cache_hit {
-                // A cached identity comes again: reuse (or keep) the pairs built for it.
-                match session_header_map(&allowed.session) {
-                    Ok(pairs) => {
-                        for (n, v) in pairs.iter() {
-                            map.insert(n.clone(), v.clone());
-                        }
-                    }
-                    Err(e) => return render_denial(&e),
-                }
-            } else {
-                // A fresh identity (the cache off, or its first answer): nothing to reuse yet.
-                match answer::session_headers(&allowed.session) {
-                    Ok(headers) => {
-                        for (n, v) in headers.filter_map(|(n, v)| header_pair(n, v)) {
-                            map.insert(n, v);
-                        }
-                    }
-                    Err(e) => return render_denial(&e),
-                }
+            if let Err(e) = insert_session_headers(map, &allowed.session, d.cache_hit) {
+                return render_denial(&e);
             }
             if !d.headers_to_remove.is_empty()
                 && let Ok(v) = HeaderValue::try_from(d.headers_to_remove.join(", "))
@@ -137,6 +119,22 @@ pub fn render(d: &Decision) -> HttpResponse {
         }
         Err(e) => render_denial(e),
     }
+}
+
+/// Put the session headers of `s` into `map`. A cached identity comes again, so its pairs are reused (or kept for
+/// next time); a fresh one (the cache off, or a token's first answer) writes them straight in, as it may never come
+/// again.
+fn insert_session_headers(map: &mut HeaderMap, s: &Session, cached: bool) -> Result<(), Deny> {
+    if cached {
+        for (n, v) in session_header_map(s)?.iter() {
+            map.insert(n.clone(), v.clone());
+        }
+    } else {
+        for (n, v) in answer::session_headers(s)?.filter_map(|(n, v)| header_pair(n, v)) {
+            map.insert(n, v);
+        }
+    }
+    Ok(())
 }
 
 /// The session headers of a cached answer of `s` as actix header pairs (`answer::session_headers`, with any pair

@@ -114,20 +114,18 @@ pub fn start(gate: Arc<Gate>, opts: GrpcOptions) -> anyhow::Result<GrpcServer> {
     // runtime every spawn and wake-up went through the work-stealing scheduler and parked or unparked its thread
     // (futex calls): behind Envoy that was ~3 µs of CPU per check, 0.5 µs of it left in the kernel after the change.
     // `authgate dev` runs one worker, so its tests (tests/grpc/dev.rs, with a real Envoy) run this runtime.
-    let runtime = if opts.workers <= 1 {
+    let mut builder = if opts.workers <= 1 {
         tokio::runtime::Builder::new_current_thread()
-            .thread_name("authgate-grpc")
-            .enable_all()
-            .build()
-            .context("cannot build the gRPC runtime")?
     } else {
-        tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(opts.workers)
-            .thread_name("authgate-grpc")
-            .enable_all()
-            .build()
-            .context("cannot build the gRPC runtime")?
+        let mut b = tokio::runtime::Builder::new_multi_thread();
+        b.worker_threads(opts.workers);
+        b
     };
+    let runtime = builder
+        .thread_name("authgate-grpc")
+        .enable_all()
+        .build()
+        .context("cannot build the gRPC runtime")?;
     let mode = match &opts.tls {
         None => "cleartext",
         Some(GrpcTls {
