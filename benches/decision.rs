@@ -14,7 +14,7 @@ use std::sync::Arc;
 use authgate::authn::request::AuthRequest;
 use authgate::clock::SystemClock;
 use authgate::config::{LoadOptions, load_str_with_env};
-use authgate::contracts::forward::render;
+use authgate::contracts::forward::{Framing, render};
 use authgate::gate::{Gate, GateSettings};
 use authgate::metrics::Metrics;
 use base64::Engine;
@@ -148,11 +148,14 @@ fn bench(c: &mut Criterion) {
     };
     let first = rt.block_on(cached.decide(&bad_req));
     assert_eq!(first.status(), 401, "the tampered token must be denied");
+    let mut out = Vec::with_capacity(1024);
     c.bench_function("decision/cached_denial_rendered", |b| {
         b.iter(|| {
             let d = rt.block_on(cached.decide(&bad_req));
             assert_eq!(d.status(), 401);
-            render(&d)
+            out.clear();
+            render(&d, Framing::default(), &mut out);
+            out.len()
         })
     });
 

@@ -89,6 +89,7 @@ pub mod explain;
 pub mod gate;
 pub mod grpc;
 pub mod hash;
+pub mod http1;
 pub mod jwks;
 pub mod kube_watch;
 pub mod listeners;

@@ -10,35 +10,26 @@ use std::sync::Arc;
 use actix_web::dev::Server;
 use actix_web::{App, HttpResponse, HttpServer, web};
 
-use crate::contracts::forward;
 use crate::gate::Gate;
 use crate::grpc::GrpcOptions;
 use crate::metrics::Metrics;
 use crate::observe::{InternalError, Observer};
 
-/// Start the data listener on `listener` with the workers, connection cap and shutdown timeout of `opts`.
+/// Start the data listener (`http1`) on `listener` with the workers, connection cap and shutdown timeout of `opts`.
 pub fn data_server(
     gate: Arc<Gate>,
     listener: TcpListener,
     opts: &RunOptions,
-) -> std::io::Result<Server> {
-    let data = web::Data::from(gate);
-    let workers = opts.workers.max(1);
-    // actix counts connections per worker; the flag is for the whole process.
-    let per_worker = opts.max_connections.max(1).div_ceil(workers);
-    Ok(HttpServer::new(move || {
-        App::new()
-            .app_data(data.clone())
-            .default_service(web::to(forward::decide))
-    })
-    .workers(workers)
-    .max_connections(per_worker)
-    .max_connection_rate(1024)
-    .client_request_timeout(std::time::Duration::from_secs(10))
-    .shutdown_timeout(opts.shutdown_timeout)
-    .disable_signals()
-    .listen(listener)?
-    .run())
+) -> std::io::Result<crate::http1::DataServer> {
+    crate::http1::start(
+        gate,
+        listener,
+        crate::http1::DataOptions {
+            workers: opts.workers.max(1),
+            max_connections: opts.max_connections,
+            shutdown_timeout: std::time::Duration::from_secs(opts.shutdown_timeout),
+        },
+    )
 }
 
 /// The data listener's accept queue. A proxy opens connections in bursts (a restart, a scale-up, a flood of new
@@ -196,8 +187,7 @@ pub async fn run(gate: Arc<Gate>, opts: RunOptions) -> std::io::Result<()> {
     tracing::info!(data = %data_l.local_addr()?, admin = %admin_l.local_addr()?, "listening");
     let data = data_server(gate.clone(), data_l, &opts)?;
     let admin = admin_server(gate.clone(), opts.metrics.clone(), admin_l)?;
-    let (data_h, admin_h) = (data.handle(), admin.handle());
-    let data_task = tokio::spawn(data);
+    let admin_h = admin.handle();
     let admin_task = tokio::spawn(admin);
     let grpc = match opts
         .grpc
@@ -207,7 +197,7 @@ pub async fn run(gate: Arc<Gate>, opts: RunOptions) -> std::io::Result<()> {
         Some(Ok(g)) => Some(g),
         None => None,
         Some(Err(e)) => {
-            data_h.stop(false).await;
+            data.stop(false).await;
             admin_h.stop(false).await;
             return Err(std::io::Error::other(format!("{e:#}")));
         }
@@ -228,12 +218,9 @@ pub async fn run(gate: Arc<Gate>, opts: RunOptions) -> std::io::Result<()> {
             None => Ok(()),
         }
     };
-    let ((), grpc_end) = tokio::join!(data_h.stop(true), grpc_stopped);
+    let ((), grpc_end) = tokio::join!(data.stop(true), grpc_stopped);
     admin_h.stop(true).await;
-    let data_end = server_ended("data", data_task.await);
-    let admin_end = server_ended("admin", admin_task.await);
-    data_end?;
-    admin_end?;
+    server_ended("admin", admin_task.await)?;
     grpc_end?;
     tracing::info!("stopped");
     Ok(())

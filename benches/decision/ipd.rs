@@ -12,7 +12,7 @@ use std::hint::black_box;
 use std::sync::Arc;
 
 use authgate::authn::request::AuthRequest;
-use authgate::contracts::forward::render;
+use authgate::contracts::forward::{Framing, render};
 use authgate::gate::Gate;
 use aws_lc_rs::signature::{ParsedPublicKey, RSA_PKCS1_2048_8192_SHA256, RsaPublicKeyComponents};
 use base64::Engine;
@@ -35,11 +35,14 @@ pub fn run_if_asked(
             let g = gate(100_000);
             assert_eq!(rt.block_on(g.decide(req)).status(), 200);
             let render_too = case == "cached_render";
+            let mut out = Vec::with_capacity(1024);
             for _ in 0..n {
                 let d = rt.block_on(g.decide(req));
                 assert!(d.cache_hit);
                 if render_too {
-                    black_box(render(&d));
+                    out.clear();
+                    render(&d, Framing::default(), &mut out);
+                    black_box(&out);
                 } else {
                     black_box(d);
                 }

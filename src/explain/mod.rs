@@ -234,24 +234,26 @@ pub async fn explain(input: &Input) -> Result<Report, UsageError> {
 
 /// The HTTP adapter's rendering of `decision`: the status, headers and body `serve` sends.
 async fn answer_of(decision: &crate::gate::Decision) -> Answer {
-    let resp = forward::render(decision);
-    let status = resp.status().as_u16();
-    // Sorted by name: the adapter's header map keeps no order of its own.
-    let mut headers: Vec<(String, String)> = resp
-        .headers()
-        .iter()
-        .map(|(n, v)| {
-            (
-                n.as_str().to_owned(),
-                String::from_utf8_lossy(v.as_bytes()).into_owned(),
-            )
-        })
+    let mut bytes = Vec::new();
+    forward::render(decision, forward::Framing::default(), &mut bytes);
+    let Some(written) = forward::parse_answer(&bytes) else {
+        // `render` always writes a complete answer; should it not, say so rather than invent one.
+        return Answer {
+            status: 500,
+            reason: None,
+            headers: Vec::new(),
+            body: String::from_utf8_lossy(&bytes).into_owned(),
+        };
+    };
+    let status = written.status;
+    // Sorted by name; the framing headers (length, date) are the listener's, not the decision's.
+    let mut headers: Vec<(String, String)> = written
+        .headers
+        .into_iter()
+        .filter(|(n, _)| !matches!(n.as_str(), "content-length" | "date" | "connection"))
         .collect();
     headers.sort();
-    let body = actix_web::body::to_bytes(resp.into_body())
-        .await
-        .map(|b| String::from_utf8_lossy(&b).into_owned())
-        .unwrap_or_default();
+    let body = written.body;
     let reason = (status != 200)
         .then(|| {
             serde_json::from_str::<Value>(&body)

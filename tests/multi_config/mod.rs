@@ -36,7 +36,8 @@ fn listen(gate: Arc<Gate>, metrics: Arc<Metrics>) -> (String, String) {
         metrics: metrics.clone(),
         grpc: None,
     };
-    tokio::spawn(data_server(gate.clone(), data_l, &opts).expect("data server"));
+    // Dropping the handle would stop the listener: it serves for the rest of the test process.
+    std::mem::forget(data_server(gate.clone(), data_l, &opts).expect("data server"));
     tokio::spawn(admin_server(gate, metrics, admin_l).expect("admin server"));
     (data, admin)
 }
