@@ -42,13 +42,16 @@
 //! - `gate`: the hub: the config snapshot reloads swap (one, or one per name: `named`), mode selection, the
 //!   decision caches, readiness, `Decision` out; imports `authn`, `jwks`, `config`.
 //!
-//! The edge, which names actix-web, kube or prometheus, and which the domain imports only in its tests:
+//! The edge, which names actix-web, hyper, kube or prometheus, and which the domain imports only in its tests:
 //! - `metrics`: the registry and every series; an `Observer`, and the only module that names prometheus.
 //! - `contracts`: proxy adapters: an HTTP request or an Envoy gRPC `CheckRequest` → `AuthRequest`, a `Decision` →
 //!   the response (`answer`: what every transport says; `forward`: HTTP; `ext_authz`: gRPC, `check_view`: its
 //!   request read from the wire); imports `gate` and `authn`.
-//! - `listeners`: the actix-web apps and their listeners (data, admin, `dev`'s JWKS), `run` and the graceful drain
-//!   of every listener; imports `contracts`, `gate`, `metrics`, `grpc`.
+//! - `http1`: the data listener, an HTTP/1.1 server written for the auth subrequest (request heads read with
+//!   httparse, strict framing, keep-alive, timeouts, the connection cap, the graceful stop) on a single-threaded
+//!   runtime per worker; every request goes to `contracts::forward`; imports `contracts`, `gate`.
+//! - `listeners`: the actix-web apps and their listeners (admin, `dev`'s JWKS), the data listener's start, `run`
+//!   and the graceful drain of every listener; imports `contracts`, `gate`, `metrics`, `grpc`, `http1`.
 //! - `grpc`: the gRPC listener on hyper's HTTP/2 (ext_authz `Check` served directly, `grpc.health.v1` by tonic's
 //!   generated server) on a multi-threaded runtime of its own, cleartext or TLS; imports `contracts`, `gate`, `tls`
 //!   (and `listeners`' socket `bind`).

@@ -1,8 +1,8 @@
-//! The HTTP listeners and their actix-web apps: the data listener (every method and path is a decision, bound with a
-//! deep accept queue), the admin listener (`/healthz`, `/readyz`, `/metrics`) and the JWKS endpoint of `dev`'s
-//! embedded issuer; and `run`, which starts the data, admin and gRPC (`grpc`) listeners and on SIGTERM/SIGINT turns
-//! readiness off, waits the shutdown delay and drains them. `serve` and `dev` both go through `run`. The admission listener (TLS,
-//! its own certificate reloads) is in `admission`.
+//! The listeners: the data listener's start (`http1`: every method and path is a decision, bound with a deep accept
+//! queue), the actix-web apps of the admin listener (`/healthz`, `/readyz`, `/metrics`) and of the JWKS endpoint of
+//! `dev`'s embedded issuer; and `run`, which starts the data, admin and gRPC (`grpc`) listeners and on SIGTERM/SIGINT
+//! turns readiness off, waits the shutdown delay and drains them. `serve` and `dev` both go through `run`. The
+//! admission listener (TLS, its own certificate reloads) is in `admission`.
 
 use std::net::TcpListener;
 use std::sync::Arc;
@@ -28,6 +28,7 @@ pub fn data_server(
             workers: opts.workers.max(1),
             max_connections: opts.max_connections,
             shutdown_timeout: std::time::Duration::from_secs(opts.shutdown_timeout),
+            timeouts: crate::http1::Timeouts::default(),
         },
     )
 }

@@ -3,9 +3,9 @@
 //!
 //! Timers: one `Sleep` per connection, armed at most [`TICK`] ahead and re-armed only when it fires (never per
 //! request): when it fires, the deadline of the connection's current state decides. A request head must be complete
-//! within [`HEAD_TIMEOUT`] of its first byte (and a new connection's first head within the same time of the accept),
-//! an idle keep-alive connection is closed after [`IDLE_TIMEOUT`], and an answer the peer does not read within
-//! [`WRITE_TIMEOUT`] closes the connection.
+//! within [`Timeouts::head`] of its first byte (and a new connection's first head within the same time of the
+//! accept), an idle keep-alive connection is closed after [`Timeouts::idle`], and an answer the peer does not read
+//! within [`Timeouts::write`] closes the connection.
 
 use std::future::poll_fn;
 use std::io;
@@ -23,20 +23,37 @@ use super::head::{self, Body, Parsed, Refusal};
 use super::{Live, Shared};
 use crate::contracts::forward::{self, Framing, Request};
 
-/// A request head must be complete within this long of its first byte (a new connection: of the accept).
-pub const HEAD_TIMEOUT: Duration = Duration::from_secs(10);
-/// A keep-alive connection with no request for this long is closed: longer than the upstream idle timeouts of the
-/// proxies in front (NGINX 60 s, Traefik 90 s), so that they close first and never send on a connection closing here.
-pub const IDLE_TIMEOUT: Duration = Duration::from_secs(120);
-/// An answer must be taken by the peer within this long.
-pub const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
+/// The connection deadlines.
+#[derive(Debug, Clone, Copy)]
+pub struct Timeouts {
+    /// A request head must be complete within this long of its first byte (a new connection: of the accept).
+    pub head: Duration,
+    /// A keep-alive connection with no request for this long is closed.
+    pub idle: Duration,
+    /// An answer must be taken by the peer within this long.
+    pub write: Duration,
+}
+
+impl Default for Timeouts {
+    /// 10 s for a head (as actix-web's client request timeout was), 120 s idle: longer than the upstream idle
+    /// timeouts of the proxies in front (NGINX 60 s, Traefik 90 s), so that they close first and never send on a
+    /// connection closing here; 10 s for an answer to be taken.
+    fn default() -> Self {
+        Self {
+            head: Duration::from_secs(10),
+            idle: Duration::from_secs(120),
+            write: Duration::from_secs(10),
+        }
+    }
+}
 /// The connection's timer is never armed further ahead than this.
 const TICK: Duration = Duration::from_secs(10);
 /// After an answer that closes a connection with unread input left, input is read and dropped for at most this
 /// long (and [`LINGER_BYTES`]) before the socket closes, so that the peer reads the answer rather than a reset.
 const LINGER: Duration = Duration::from_secs(2);
 const LINGER_BYTES: usize = 1024 * 1024;
-/// Initial read buffer; it grows up to a head's limit and returns to this size when it is empty.
+/// Read buffer once there is input; it grows up to a head's limit, and is given back when the connection is idle
+/// after a large head.
 const BUF_START: usize = 4096;
 
 /// The state the connection's timer judges.
@@ -56,6 +73,7 @@ struct Conn {
     out: Vec<u8>,
     timer: Pin<Box<Sleep>>,
     wait: Wait,
+    t: Timeouts,
     /// When input last arrived (read once per read, and the idle deadline counts from it).
     last_read: Instant,
 }
@@ -69,17 +87,22 @@ enum Read {
 /// Serve `stream` until the peer closes, a framing rule or a timeout closes it, or the listener stops.
 pub async fn serve(stream: TcpStream, shared: Arc<Shared>, live: Arc<Live>) {
     let now = Instant::now();
+    let t = shared.timeouts;
     let mut c = Conn {
         stream,
         buf: Vec::new(),
         filled: 0,
         out: Vec::new(),
-        timer: Box::pin(tokio::time::sleep_until(now + HEAD_TIMEOUT)),
-        wait: Wait::Head(now + HEAD_TIMEOUT),
+        timer: Box::pin(tokio::time::sleep_until(now + t.head)),
+        wait: Wait::Head(now + t.head),
+        t,
         last_read: now,
     };
     // Bytes of a `Content-Length` body still to drop before the next head.
     let mut skip: u64 = 0;
+    // A request has been answered: until then the connection is new, and its first head is due within the head
+    // timeout of the accept (a connection that never sends is not idle keep-alive).
+    let mut served = false;
     loop {
         // Answer every complete request the buffer holds (a pipelining peer sends several at once).
         let mut start = 0;
@@ -148,6 +171,7 @@ pub async fn serve(stream: TcpStream, shared: Arc<Shared>, live: Arc<Live>) {
                     start += h.len;
                     skip = body;
                     answered = true;
+                    served = true;
                     if close {
                         unread = !drained || start < c.filled || h.body != Body::None;
                         break;
@@ -167,11 +191,11 @@ pub async fn serve(stream: TcpStream, shared: Arc<Shared>, live: Arc<Live>) {
         let idle = c.filled == 0 && skip == 0;
         // The idle time counts from the last input (the answer went out microseconds after it); a head left after
         // answered requests, or a body being dropped, is due within the head timeout of that input. A head that
-        // merely grew keeps the deadline of its first byte.
-        if idle {
-            c.wait = Wait::Idle(c.last_read + IDLE_TIMEOUT);
+        // merely grew keeps the deadline of its first byte, and a new connection the deadline of its accept.
+        if idle && served {
+            c.wait = Wait::Idle(c.last_read + c.t.idle);
         } else if answered {
-            c.wait = Wait::Head(c.last_read + HEAD_TIMEOUT);
+            c.wait = Wait::Head(c.last_read + c.t.head);
         }
         if idle {
             live.busy.store(false, Ordering::Relaxed);
@@ -179,7 +203,7 @@ pub async fn serve(stream: TcpStream, shared: Arc<Shared>, live: Arc<Live>) {
                 return;
             }
             if c.buf.len() > BUF_START * 4 {
-                c.buf = vec![0; BUF_START];
+                c.buf = Vec::new();
             }
         }
         match c.read(idle).await {
@@ -203,6 +227,28 @@ impl Conn {
     /// Read more input. `idle`: nothing of a request has been read yet, so the idle deadline applies until the
     /// first byte, and the head deadline from then on.
     async fn read(&mut self, idle: bool) -> Read {
+        if self.buf.is_empty() {
+            // A new or long-idle connection holds no buffer until it has something to read: ten thousand idle
+            // connections cost their sockets and tasks, not 4 KiB each.
+            let Conn {
+                stream,
+                timer,
+                wait,
+                ..
+            } = self;
+            let ready = poll_fn(|cx| match stream.poll_read_ready(cx) {
+                Poll::Ready(r) => Poll::Ready(r),
+                Poll::Pending => {
+                    expired(timer.as_mut(), *wait, cx).map(|()| Err(io::ErrorKind::TimedOut.into()))
+                }
+            })
+            .await;
+            match ready {
+                Ok(()) => {}
+                Err(e) if e.kind() == io::ErrorKind::TimedOut => return Read::TimedOut,
+                Err(_) => return Read::Closed,
+            }
+        }
         if self.buf.len() - self.filled < 1024 {
             // Grows by doubling, up to a head's limit and a little more (a head over the limit is refused, so
             // the buffer never holds more).
@@ -235,7 +281,7 @@ impl Conn {
                 self.filled += n;
                 self.last_read = Instant::now();
                 if idle {
-                    self.wait = Wait::Head(self.last_read + HEAD_TIMEOUT);
+                    self.wait = Wait::Head(self.last_read + self.t.head);
                 }
                 Read::Data
             }
@@ -247,7 +293,11 @@ impl Conn {
     /// Send `out`; `false` when the peer is gone or did not take it in time.
     async fn write_out(&mut self) -> bool {
         let Conn {
-            stream, out, timer, ..
+            stream,
+            out,
+            timer,
+            t,
+            ..
         } = self;
         let mut sent = 0;
         // Read from the clock only when the peer is slow to take the answer.
@@ -259,7 +309,7 @@ impl Conn {
                     Poll::Ready(Ok(n)) => sent += n,
                     Poll::Ready(Err(_)) => return Poll::Ready(false),
                     Poll::Pending => {
-                        let d = *deadline.get_or_insert_with(|| Instant::now() + WRITE_TIMEOUT);
+                        let d = *deadline.get_or_insert_with(|| Instant::now() + t.write);
                         return expired(timer.as_mut(), Wait::Head(d), cx).map(|()| false);
                     }
                 }
@@ -280,7 +330,8 @@ impl Conn {
             return;
         }
         let _ = self.stream.shutdown().await;
-        let mut scratch = [0u8; 8192];
+        // On the heap: an array here would be part of every connection's task, lingering or not.
+        let mut scratch = vec![0u8; 8192];
         let mut dropped = 0;
         let _ = tokio::time::timeout(LINGER, async {
             while dropped < LINGER_BYTES {

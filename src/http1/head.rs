@@ -364,4 +364,57 @@ mod tests {
         assert_eq!(path_and_query("*"), "*");
         assert_eq!(path_and_query("h:443"), "h:443");
     }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig { cases: 2000, failure_persistence: None, .. Default::default() })]
+
+        /// Any bytes: a head, a wait or a refusal, never a panic; a complete head lies inside the input.
+        #[test]
+        fn any_bytes_parse_without_panicking(raw in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..600)) {
+            let mut buf = raw.clone();
+            if let Parsed::Complete(h) = parse(&mut buf) {
+                proptest::prop_assert!(h.len <= raw.len());
+                for &((n, nl), (v, vl)) in &h.headers {
+                    proptest::prop_assert!(n + nl <= h.len && v + vl <= h.len);
+                }
+            }
+        }
+
+        /// A well-formed head of random header lines reads back as sent, names lower-cased, in order.
+        #[test]
+        fn a_well_formed_head_reads_back(
+            lines in proptest::collection::vec(("[A-Za-z][A-Za-z0-9-]{0,20}", "[ -~]{0,40}"), 0..20),
+            split in 0usize..400,
+        ) {
+            let lines: Vec<(String, String)> = lines
+                .into_iter()
+                .filter(|(n, _)| !matches!(n.to_ascii_lowercase().as_str(), "content-length" | "transfer-encoding"))
+                .map(|(n, v)| (n, v.trim().to_owned()))
+                .collect();
+            let mut raw = b"GET /p?q=1 HTTP/1.1\r\n".to_vec();
+            for (n, v) in &lines {
+                raw.extend_from_slice(format!("{n}: {v}\r\n").as_bytes());
+            }
+            raw.extend_from_slice(b"\r\n");
+            // Any prefix is a wait; the whole is the head.
+            let cut = split.min(raw.len() - 1);
+            let mut prefix = raw[..cut].to_vec();
+            proptest::prop_assert!(matches!(parse(&mut prefix), Parsed::Partial));
+            let mut buf = raw.clone();
+            let Parsed::Complete(h) = parse(&mut buf) else {
+                return Err(proptest::test_runner::TestCaseError::fail("not complete"));
+            };
+            proptest::prop_assert_eq!(h.len, raw.len());
+            let got: Vec<(String, String)> = h
+                .headers
+                .iter()
+                .map(|&(n, v)| (text(&buf, n).to_owned(), text(&buf, v).to_owned()))
+                .collect();
+            let want: Vec<(String, String)> = lines
+                .iter()
+                .map(|(n, v)| (n.to_ascii_lowercase(), v.clone()))
+                .collect();
+            proptest::prop_assert_eq!(got, want);
+        }
+    }
 }

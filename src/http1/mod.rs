@@ -19,6 +19,8 @@
 pub mod conn;
 pub mod head;
 
+pub use conn::Timeouts;
+
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -34,6 +36,7 @@ pub struct Shared {
     pub gate: Arc<Gate>,
     /// The listener is stopping: every answer closes its connection, and an idle connection ends.
     pub stopping: AtomicBool,
+    pub timeouts: Timeouts,
 }
 
 /// One connection, as the stop sees it.
@@ -51,6 +54,7 @@ pub struct DataOptions {
     pub max_connections: usize,
     /// Time given to requests in progress when stopping.
     pub shutdown_timeout: Duration,
+    pub timeouts: Timeouts,
 }
 
 /// A running data listener. Dropping it stops the listener as [`DataServer::stop`] would, without waiting.
@@ -92,6 +96,7 @@ pub fn start(
     let shared = Arc::new(Shared {
         gate,
         stopping: AtomicBool::new(false),
+        timeouts: opts.timeouts,
     });
     let slots = Arc::new(Semaphore::new(opts.max_connections.max(1)));
     let (stop, stopping) = watch::channel(Stop::Running);

@@ -32,6 +32,10 @@ struct Listening {
 
 impl Listening {
     fn start(max_connections: usize) -> Self {
+        Self::with_timeouts(max_connections, Timeouts::default())
+    }
+
+    fn with_timeouts(max_connections: usize, timeouts: Timeouts) -> Self {
         let gate = gate();
         let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
         let addr = l.local_addr().expect("addr");
@@ -42,6 +46,7 @@ impl Listening {
                 workers: 1,
                 max_connections,
                 shutdown_timeout: Duration::from_secs(5),
+                timeouts,
             },
         )
         .expect("start");
@@ -333,4 +338,94 @@ fn the_connection_cap_holds_past_connections_in_the_queue() {
     c.set_read_timeout(Some(Duration::from_secs(5)))
         .expect("timeout");
     assert_eq!(answer(&mut rc, false).status, 401);
+}
+
+fn short() -> Timeouts {
+    Timeouts {
+        head: Duration::from_millis(400),
+        idle: Duration::from_millis(1200),
+        write: Duration::from_secs(10),
+    }
+}
+
+#[test]
+fn a_new_connection_that_sends_nothing_is_closed_after_the_head_timeout_without_an_answer() {
+    let l = Listening::with_timeouts(64, short());
+    let (_s, mut r) = l.connect();
+    let started = std::time::Instant::now();
+    let mut b = [0u8; 64];
+    assert!(matches!(r.read(&mut b), Ok(0)), "closed without an answer");
+    let took = started.elapsed();
+    assert!(
+        took >= Duration::from_millis(350) && took < Duration::from_millis(1100),
+        "closed after {took:?}, not the head timeout"
+    );
+}
+
+#[test]
+fn a_head_not_finished_in_time_is_answered_408() {
+    let l = Listening::with_timeouts(64, short());
+    let (mut s, mut r) = l.connect();
+    // An answered request first: the next head's deadline counts from its own first byte, not the idle timeout.
+    s.write_all(b"GET / HTTP/1.1\r\n\r\n").expect("write");
+    assert_eq!(answer(&mut r, false).status, 401);
+    s.write_all(b"GET / HTTP/1.1\r\nX-Slow: ").expect("write");
+    let started = std::time::Instant::now();
+    // Trickling bytes does not extend the deadline.
+    for _ in 0..3 {
+        std::thread::sleep(Duration::from_millis(100));
+        let _ = s.write_all(b"a");
+    }
+    let a = answer(&mut r, false);
+    assert_eq!(a.status, 408);
+    assert_eq!(a.header("connection"), Some("close"));
+    let took = started.elapsed();
+    assert!(took < Duration::from_millis(1100), "408 after {took:?}");
+    assert!(closed(&mut r));
+}
+
+#[test]
+fn a_kept_connection_lives_while_used_and_closes_after_the_idle_timeout() {
+    let l = Listening::with_timeouts(64, short());
+    let (mut s, mut r) = l.connect();
+    // Requests 700 ms apart: past the head timeout, within the idle one; the connection stays.
+    for _ in 0..3 {
+        s.write_all(b"GET / HTTP/1.1\r\n\r\n").expect("write");
+        assert_eq!(answer(&mut r, false).status, 401);
+        std::thread::sleep(Duration::from_millis(700));
+    }
+    s.write_all(b"GET / HTTP/1.1\r\n\r\n").expect("write");
+    assert_eq!(answer(&mut r, false).status, 401);
+    let started = std::time::Instant::now();
+    assert!(closed(&mut r));
+    let took = started.elapsed();
+    assert!(
+        took >= Duration::from_millis(1000) && took < Duration::from_millis(2500),
+        "an idle connection closed after {took:?}, not the idle timeout"
+    );
+}
+
+/// A connection's task is its memory while idle (it holds no read buffer then): the future of `serve`, the decision
+/// future inside it included, stays a few KiB. (An 8 KiB array in it once tripled it.)
+#[test]
+fn a_connection_task_stays_small() {
+    let l = Listening::start(4);
+    let s = TcpStream::connect(l.addr).expect("connect");
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    rt.block_on(async {
+        s.set_nonblocking(true).expect("nonblocking");
+        let stream = tokio::net::TcpStream::from_std(s).expect("tokio stream");
+        let shared = Arc::new(Shared {
+            gate: l.gate.clone(),
+            stopping: AtomicBool::new(false),
+            timeouts: Timeouts::default(),
+        });
+        let task = conn::serve(stream, shared, Arc::new(Live::default()));
+        let size = std::mem::size_of_val(&task);
+        eprintln!("a connection's task: {size} bytes");
+        assert!(size <= 6 * 1024, "a connection's task is {size} bytes");
+    });
 }
