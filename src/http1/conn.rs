@@ -56,15 +56,6 @@ const LINGER_BYTES: usize = 1024 * 1024;
 /// after a large head.
 const BUF_START: usize = 4096;
 
-/// The state the connection's timer judges.
-#[derive(Clone, Copy)]
-enum Wait {
-    /// No request in progress: closed at this instant.
-    Idle(Instant),
-    /// Part of a request read: its head (or the body being dropped) is due by this instant.
-    Head(Instant),
-}
-
 struct Conn {
     stream: TcpStream,
     /// The read buffer, initialised to its length; `filled` bytes of it hold input.
@@ -72,7 +63,9 @@ struct Conn {
     filled: usize,
     out: Vec<u8>,
     timer: Pin<Box<Sleep>>,
-    wait: Wait,
+    /// When the connection is closed unless something happens first: the idle deadline with no request in
+    /// progress, else the head's (or the dropped body's).
+    deadline: Instant,
     t: Timeouts,
     /// When input last arrived (read once per read, and the idle deadline counts from it).
     last_read: Instant,
@@ -94,7 +87,7 @@ pub async fn serve(stream: TcpStream, shared: Arc<Shared>, live: Arc<Live>) {
         filled: 0,
         out: Vec::new(),
         timer: Box::pin(tokio::time::sleep_until(now + t.head)),
-        wait: Wait::Head(now + t.head),
+        deadline: now + t.head,
         t,
         last_read: now,
     };
@@ -193,9 +186,9 @@ pub async fn serve(stream: TcpStream, shared: Arc<Shared>, live: Arc<Live>) {
         // answered requests, or a body being dropped, is due within the head timeout of that input. A head that
         // merely grew keeps the deadline of its first byte, and a new connection the deadline of its accept.
         if idle && served {
-            c.wait = Wait::Idle(c.last_read + c.t.idle);
+            c.deadline = c.last_read + c.t.idle;
         } else if answered {
-            c.wait = Wait::Head(c.last_read + c.t.head);
+            c.deadline = c.last_read + c.t.head;
         }
         if idle {
             live.busy.store(false, Ordering::Relaxed);
@@ -210,8 +203,9 @@ pub async fn serve(stream: TcpStream, shared: Arc<Shared>, live: Arc<Live>) {
             Read::Data => live.busy.store(true, Ordering::Relaxed),
             Read::Closed => return,
             Read::TimedOut => {
-                if !idle {
-                    // A head begun and not finished in time: answered `408`, as actix-http did.
+                if !idle && skip == 0 {
+                    // A head begun and not finished in time: answered `408`, as actix-http did. (A body being
+                    // dropped belongs to a request already answered: the connection just closes.)
                     forward::render_refusal(408, &mut c.out);
                     if c.write_out().await {
                         c.finish(true).await;
@@ -233,14 +227,13 @@ impl Conn {
             let Conn {
                 stream,
                 timer,
-                wait,
+                deadline,
                 ..
             } = self;
             let ready = poll_fn(|cx| match stream.poll_read_ready(cx) {
                 Poll::Ready(r) => Poll::Ready(r),
-                Poll::Pending => {
-                    expired(timer.as_mut(), *wait, cx).map(|()| Err(io::ErrorKind::TimedOut.into()))
-                }
+                Poll::Pending => expired(timer.as_mut(), *deadline, cx)
+                    .map(|()| Err(io::ErrorKind::TimedOut.into())),
             })
             .await;
             match ready {
@@ -260,7 +253,7 @@ impl Conn {
             buf,
             filled,
             timer,
-            wait,
+            deadline,
             ..
         } = self;
         let got = poll_fn(|cx| {
@@ -272,7 +265,7 @@ impl Conn {
                 Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
                 Poll::Pending => {}
             }
-            expired(timer.as_mut(), *wait, cx).map(|()| Err(io::ErrorKind::TimedOut.into()))
+            expired(timer.as_mut(), *deadline, cx).map(|()| Err(io::ErrorKind::TimedOut.into()))
         })
         .await;
         match got {
@@ -281,7 +274,7 @@ impl Conn {
                 self.filled += n;
                 self.last_read = Instant::now();
                 if idle {
-                    self.wait = Wait::Head(self.last_read + self.t.head);
+                    self.deadline = self.last_read + self.t.head;
                 }
                 Read::Data
             }
@@ -310,7 +303,7 @@ impl Conn {
                     Poll::Ready(Err(_)) => return Poll::Ready(false),
                     Poll::Pending => {
                         let d = *deadline.get_or_insert_with(|| Instant::now() + t.write);
-                        return expired(timer.as_mut(), Wait::Head(d), cx).map(|()| false);
+                        return expired(timer.as_mut(), d, cx).map(|()| false);
                     }
                 }
             }
@@ -346,11 +339,12 @@ impl Conn {
 }
 
 /// Whether the connection's deadline has passed: polls its timer, and when the timer fires early (it is never armed
-/// more than [`TICK`] ahead), re-arms it for the deadline of `wait`.
-fn expired(mut timer: Pin<&mut Sleep>, wait: Wait, cx: &mut std::task::Context<'_>) -> Poll<()> {
-    let deadline = match wait {
-        Wait::Idle(d) | Wait::Head(d) => d,
-    };
+/// more than [`TICK`] ahead), re-arms it for `deadline`.
+fn expired(
+    mut timer: Pin<&mut Sleep>,
+    deadline: Instant,
+    cx: &mut std::task::Context<'_>,
+) -> Poll<()> {
     loop {
         if timer.as_mut().poll(cx).is_pending() {
             // Armed later than this deadline (a head began while the idle deadline was armed): bring it forward.
