@@ -329,12 +329,19 @@ A="$WORK/keys/a.txt" B="$WORK/keys/b.txt" C="$WORK/keys/c.txt"
 # connections of a half-rate row are calibrated once, from its first round's maximum, so every round offers the same
 # rate. Rows are named NAME.rROUND: the report takes the median of the rounds and of the per-round ratios.
 declare -A HALF_CONNS=()
+# The process that serves: NGINX's worker (its child), else the process itself.
+worker_pid() {
+    local child
+    child=$(pgrep -P "$1" | head -1 || true)
+    echo "${child:-$1}"
+}
 run_rows() {
     local round=$1 row name server url tokens pid
     shift
     for row in "$@"; do
         IFS='|' read -r name server url tokens pid <<<"$row"
-        run_wrk "$name.r$round" "$server" "$url" "$tokens" "$pid"
+        # The server core's CPU per request (NGINX's worker, not its master), for the report's CPU table.
+        CPU_PIDS="server:$(worker_pid "$pid")" run_wrk "$name.r$round" "$server" "$url" "$tokens" "$pid"
     done
     for row in "$@"; do
         IFS='|' read -r name server url tokens pid <<<"$row"

@@ -60,18 +60,20 @@ sleep 0.5
 spids=("$(pgrep -P "$nginx_master" | head -1)" "${pids[@]:2}")
 TOKENS_FILE=${TOKENS_FILE:-$WORK/keys/a.txt}
 ticks() { awk '{ sub(/^.*\) /, ""); print $12, $13 }' "/proc/$1/stat"; }
-printf 'round\tserver\treq_per_s\tuser_us\tsys_us\ttotal_us\tnon_2xx\n'
+printf 'round\tserver\treq_per_s\tuser_us\tsys_us\ttotal_us\tp50_ms\tp99_ms\tnon_2xx\n'
 for r in $(seq 1 "${ROUNDS:-3}"); do
     for k in "${!names[@]}"; do
         TOKENS="$TOKENS_FILE" taskset -c 1 wrk -t1 -c64 -d1s -s scripts/bench/tokens.lua "${urls[$k]}" >/dev/null
         read -r u0 s0 < <(ticks "${spids[$k]}")
-        out=$(TOKENS="$TOKENS_FILE" taskset -c 1 wrk -t1 -c64 -d"${DUR:-6}s" -s scripts/bench/tokens.lua "${urls[$k]}")
+        out=$(TOKENS="$TOKENS_FILE" taskset -c 1 wrk -t1 -c64 -d"${DUR:-6}s" --latency -s scripts/bench/tokens.lua "${urls[$k]}")
         read -r u1 s1 < <(ticks "${spids[$k]}")
         n=$(awk '/requests in/ { print $1 }' <<<"$out")
         rps=$(awk '/Requests\/sec/ { print $2 }' <<<"$out")
         non2xx=$(awk '/Non-2xx/ { print $NF }' <<<"$out")
+        p50=$(awk '$1 == "50%" { print $2 }' <<<"$out")
+        p99=$(awk '$1 == "99%" { print $2 }' <<<"$out")
         awk -v r="$r" -v name="${names[$k]}" -v n="$n" -v u=$((u1 - u0)) -v s=$((s1 - s0)) -v rps="$rps" \
-            -v hz="$(getconf CLK_TCK)" -v x="${non2xx:-0}" \
-            'BEGIN { printf "%d\t%s\t%.0f\t%.2f\t%.2f\t%.2f\t%s\n", r, name, rps, u * 1e6 / hz / n, s * 1e6 / hz / n, (u + s) * 1e6 / hz / n, x }'
+            -v hz="$(getconf CLK_TCK)" -v x="${non2xx:-0}" -v p50="$p50" -v p99="$p99" \
+            'BEGIN { printf "%d\t%s\t%.0f\t%.2f\t%.2f\t%.2f\t%s\t%s\t%s\n", r, name, rps, u * 1e6 / hz / n, s * 1e6 / hz / n, (u + s) * 1e6 / hz / n, p50, p99, x }'
     done
 done

@@ -220,6 +220,37 @@ if checks or upper:
             f"| {label} | {value:.3f} {unit} | {', '.join(f'{v:.2f}' for v in values)} | "
             f"{'yes' if value <= bound else f'NO ({value / bound:.1f} x the bound)'} |"
         )
+# Issue 18's rows: the server core's CPU per request and how busy the core was at the row's maximum. A core under
+# 100 % busy at the maximum means the load generator's core, not the server's, set that maximum.
+SERVER_ROWS = ["floor", "a", "c", "b1k", "h_b1k", "h_c"]
+if any(e_cpu(n, "server") is not None for n in SERVER_ROWS if n in rounds):
+    out.append("")
+    out.append(
+        "Server core at each row's maximum: CPU per request (user + kernel, median of rounds; the kernel's part in "
+        "brackets) and how busy the core was (CPU per request x requests/s); under 100 % busy, wrk's core set the maximum."
+    )
+    out.append("")
+    out.append("| run | CPU µs per request | per round | core busy |")
+    out.append("|---|---:|---|---:|")
+    for n in SERVER_ROWS:
+        if n not in rounds or e_cpu(n, "server") is None:
+            continue
+        per = [cpu[f"{n}.r{k}"]["server"] for k in sorted(rounds[n]) if "server" in cpu.get(f"{n}.r{k}", {})]
+        busy = statistics.median(
+            cpu[f"{n}.r{k}"]["server"] * float(rounds[n][k]["rps"]) / 1e6
+            for k in sorted(rounds[n])
+            if "server" in cpu.get(f"{n}.r{k}", {})
+        )
+        out.append(
+            f"| {LABELS[n]} | {e_cpu(n, 'server'):.2f} ({e_cpu(n, 'server', sys_cpu):.2f}) | "
+            f"{', '.join(f'{v:.2f}' for v in per)} | {busy:.0%} |"
+        )
+    if e_cpu("a", "server") is not None and e_cpu("floor", "server") is not None:
+        out.append("")
+        out.append(
+            f"(a) per request on the server core: {e_cpu('a', 'server') / e_cpu('floor', 'server'):.2f} x NGINX "
+            "`return 200`'s CPU."
+        )
 if memory:
     out.append("")
     out.append(
