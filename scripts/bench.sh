@@ -193,19 +193,9 @@ run_half() {
 }
 
 # --- NGINX: the floor, and the proxy of scenario (d) ---------------------------------------------------------------
-cat >"$WORK/nginx/nginx.conf" <<NGINX
-worker_processes 1;
-pid $WORK/nginx/nginx.pid;
-error_log $WORK/logs/nginx-error.log warn;
-events { worker_connections 4096; }
-http {
-    access_log off;
-    keepalive_requests 1000000;
-    client_body_temp_path $WORK/nginx/body;
-    proxy_temp_path $WORK/nginx/proxy;
-    fastcgi_temp_path $WORK/nginx/fastcgi;
-    uwsgi_temp_path $WORK/nginx/uwsgi;
-    scgi_temp_path $WORK/nginx/scgi;
+{
+    nginx_conf_head
+    cat <<NGINX
     upstream backend { server 127.0.0.1:$P_FLOOR; keepalive 64; }
     upstream authgate { server 127.0.0.1:$P_AG; keepalive 64; }
     # The floor, and the upstream of (d).
@@ -245,6 +235,7 @@ http {
     }
 }
 NGINX
+} >"$WORK/nginx/nginx.conf"
 
 # --- Envoy jwt_authn: local_jwks, answers 200 when the token verifies ----------------------------------------------
 envoy_config() { # cache_size (0 = no JWT cache)

@@ -19,22 +19,11 @@ RSS_TOKENS=10 python3 scripts/bench/mint.py "$WORK/keys" 10 >/dev/null
 source scripts/bench/lib.sh
 ports=($(free_ports $((2 + 2 * $#))))
 start_jwks "${ports[0]}"
-cat >"$WORK/nginx/nginx.conf" <<NGINX
-worker_processes 1;
-pid $WORK/nginx/nginx.pid;
-error_log $WORK/logs/nginx-error.log warn;
-events { worker_connections 4096; }
-http {
-    access_log off;
-    keepalive_requests 1000000;
-    client_body_temp_path $WORK/nginx/body;
-    proxy_temp_path $WORK/nginx/proxy;
-    fastcgi_temp_path $WORK/nginx/fastcgi;
-    uwsgi_temp_path $WORK/nginx/uwsgi;
-    scgi_temp_path $WORK/nginx/scgi;
-    server { listen 127.0.0.1:${ports[1]}; location / { return 200; } }
-}
-NGINX
+{
+    nginx_conf_head
+    echo "    server { listen 127.0.0.1:${ports[1]}; location / { return 200; } }"
+    echo "}"
+} >"$WORK/nginx/nginx.conf"
 taskset -c 0 nginx -p "$WORK/nginx/" -c "$WORK/nginx/nginx.conf" -e "$WORK/logs/nginx-error.log" -g 'daemon off;' &
 nginx_master=$!
 pids+=("$nginx_master")

@@ -42,3 +42,23 @@ definition:
         type: BearerAuthorization
 YAML
 }
+
+# `nginx_conf_head`: the start of an NGINX config for the benchmarks, up to the inside of its `http` block (the caller
+# writes the servers and the closing brace): one worker, no access log, keep-alive without a request limit, every
+# temporary path under $WORK/nginx.
+nginx_conf_head() {
+    cat <<NGINX
+worker_processes 1;
+pid $WORK/nginx/nginx.pid;
+error_log $WORK/logs/nginx-error.log warn;
+events { worker_connections 4096; }
+http {
+    access_log off;
+    keepalive_requests 1000000;
+    client_body_temp_path $WORK/nginx/body;
+    proxy_temp_path $WORK/nginx/proxy;
+    fastcgi_temp_path $WORK/nginx/fastcgi;
+    uwsgi_temp_path $WORK/nginx/uwsgi;
+    scgi_temp_path $WORK/nginx/scgi;
+NGINX
+}

@@ -215,6 +215,17 @@ mod tests {
         }
     }
 
+    fn all_bad(heads: &[&[u8]]) {
+        for bad in heads {
+            assert_eq!(
+                refused(bad),
+                Refusal::BadRequest,
+                "{}",
+                String::from_utf8_lossy(bad)
+            );
+        }
+    }
+
     fn text(buf: &[u8], (at, len): (usize, usize)) -> &str {
         std::str::from_utf8(&buf[at..at + len]).expect("ASCII")
     }
@@ -311,8 +322,8 @@ mod tests {
             body(b"POST / HTTP/1.1\r\nTransfer-Encoding: gzip\r\n\r\n"),
             Body::Unframed
         );
-        for bad in [
-            &b"POST / HTTP/1.1\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\n"[..],
+        all_bad(&[
+            b"POST / HTTP/1.1\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\n",
             b"POST / HTTP/1.1\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n",
             b"POST / HTTP/1.1\r\nContent-Length: -1\r\n\r\n",
             b"POST / HTTP/1.1\r\nContent-Length: +5\r\n\r\n",
@@ -320,14 +331,7 @@ mod tests {
             b"POST / HTTP/1.1\r\nContent-Length: 5,5\r\n\r\n",
             b"POST / HTTP/1.1\r\nContent-Length: 99999999999999999999\r\n\r\n",
             b"POST / HTTP/1.1\r\nContent-Length:\r\n\r\n",
-        ] {
-            assert_eq!(
-                refused(bad),
-                Refusal::BadRequest,
-                "{}",
-                String::from_utf8_lossy(bad)
-            );
-        }
+        ]);
         assert!(
             parsed(b"PUT / HTTP/1.1\r\nExpect: 100-Continue\r\n\r\n")
                 .expect("complete")
@@ -338,21 +342,14 @@ mod tests {
 
     #[test]
     fn malformed_heads_are_bad_requests() {
-        for bad in [
-            &b"GET / HTTP/2.0\r\n\r\n"[..],
+        all_bad(&[
+            b"GET / HTTP/2.0\r\n\r\n",
             b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n",
             b"GET / HTTP/1.1\r\nBad Name: x\r\n\r\n",
             b"GET / HTTP/1.1\r\nX: a\rb\r\n\r\n",
             b"GET\x01 / HTTP/1.1\r\n\r\n",
             b"\x16\x03\x01\x00\xa5\x01\x00\x00\xa1\x03\x03",
-        ] {
-            assert_eq!(
-                refused(bad),
-                Refusal::BadRequest,
-                "{}",
-                String::from_utf8_lossy(bad)
-            );
-        }
+        ]);
     }
 
     #[test]
