@@ -12,9 +12,10 @@
 //! pipelined requests answered in order, `HEAD` answered without a body, `Content-Length` bodies up to 1 MiB dropped
 //! so the connection is reused (longer ones, `Transfer-Encoding` bodies and `Expect: 100-continue` requests with a
 //! body are answered and the connection closed), heads over 128 KiB or 128 lines refused with `431`, malformed ones
-//! with `400`, a head not complete 10 s after its first byte (or after the accept) answered `408` and closed, idle
-//! connections closed after 120 s, `--max-connections` for the whole process, and on shutdown: idle connections
-//! closed at once, a request in progress answered with `Connection: close`, everything cut at the shutdown timeout.
+//! with `400`, a head begun and not complete 10 s after its first byte answered `408` and closed, a new connection
+//! that sends nothing for 10 s closed, idle keep-alive connections closed after 120 s, `--max-connections` for the
+//! whole process, and on shutdown: idle connections closed at once, a request in progress answered with
+//! `Connection: close`, everything cut at the shutdown timeout.
 
 pub mod conn;
 pub mod head;
